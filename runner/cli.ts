@@ -1,0 +1,204 @@
+// Flags -> options, shared by every playbook: `npx zx playbooks/site.ts --tags nginx --check`.
+import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Playbook } from './dsl.ts';
+import { Engine, type PlayRecord } from './engine.ts';
+import { InventoryError, loadInventory, resolveInventory, type Inventory, type ResolvedInventory } from './inventory.ts';
+import { formatRecap, ListrRunner, PlainRunner, recap, writeJson, type JsonReport, type Out } from './report.ts';
+import { redact } from './secret.ts';
+import { resolvePlan, SelectionError, type Selection } from './selection.ts';
+
+export const EXIT = {
+  OK: 0,
+  /** An unexpected error inside phoenix itself. */
+  INTERNAL: 1,
+  /** At least one host failed a task. */
+  FAILED: 2,
+  /** At least one host was unreachable (and none failed). */
+  UNREACHABLE: 3,
+  /** Bad invocation: unknown flag, tag or host, invalid inventory. Nothing ran. */
+  USAGE: 4,
+} as const;
+
+export interface RunOptions extends Selection {
+  inventory?: string | Inventory<any>;
+  check?: boolean;
+  diff?: boolean;
+  forks?: number;
+  json?: string;
+  acceptNewHostKeys?: boolean;
+  /** Overrides the inventory's known_hosts file. */
+  knownHosts?: string;
+  listTasks?: boolean;
+  listHosts?: boolean;
+  /** Force plain output even on a terminal. */
+  plain?: boolean;
+  out?: Out;
+  color?: boolean;
+}
+
+export interface RunResult {
+  exitCode: number;
+  plays: PlayRecord[];
+  recap: ReturnType<typeof recap>;
+}
+
+const HELP = `usage: npx zx playbooks/<playbook>.ts [options]
+
+  -i, --inventory NAME|FILE  inventory: inventory.ts (default), "lab", or a .ts/.yaml/.json file
+  -l, --limit A,B            only these hosts or groups
+  -t, --tags A,B             only tasks carrying one of these tags (a role's name is its tag)
+      --skip-tags A,B        leave out tasks carrying one of these tags
+  -C, --check                dry run: probe everything, change nothing, report what would change
+  -D, --diff                 show a unified diff of every file content change (secrets masked)
+  -f, --forks N              hosts at once (default 50)
+      --json FILE            write the whole run as JSON (secrets masked)
+      --list-hosts           print the hosts each play would run on, and exit
+      --list-tasks           print the tasks each play would run, and exit
+      --accept-new-host-keys trust and record the key of a host missing from known_hosts
+                             (a changed key is always refused)
+      --known-hosts FILE     known_hosts file (default: the inventory's, else ~/.ssh/known_hosts)
+      --plain                plain lines even on a terminal
+  -h, --help                 this text
+
+exit codes: 0 ok, 1 internal error, 2 a host failed, 3 a host unreachable (none failed),
+            4 bad invocation (unknown flag, tag, host or invalid inventory; nothing ran)`;
+
+/** The playbook's own arguments: what follows the script in `zx script.ts ...` or `tsx script.ts ...`. */
+export function scriptArgs(argv = process.argv): string[] {
+  const i = argv.findIndex((a, k) => k > 0 && /\.(ts|mts|js|mjs)$/.test(a) && existsSync(resolve(a)) && !/node_modules/.test(a));
+  return i >= 0 ? argv.slice(i + 1) : argv.slice(2);
+}
+
+export function parseCli(args: string[]): RunOptions & { help?: boolean } {
+  const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean));
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      inventory: { type: 'string', short: 'i' },
+      limit: { type: 'string', short: 'l' },
+      tags: { type: 'string', short: 't' },
+      'skip-tags': { type: 'string' },
+      check: { type: 'boolean', short: 'C' },
+      diff: { type: 'boolean', short: 'D' },
+      forks: { type: 'string', short: 'f' },
+      json: { type: 'string' },
+      'list-hosts': { type: 'boolean' },
+      'list-tasks': { type: 'boolean' },
+      'accept-new-host-keys': { type: 'boolean' },
+      'known-hosts': { type: 'string' },
+      plain: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  let forks: number | undefined;
+  if (values.forks !== undefined) {
+    forks = Number(values.forks);
+    if (!Number.isInteger(forks) || forks < 1) throw new SelectionError(`--forks: expected a whole number >= 1, got "${values.forks}"`);
+  }
+  return {
+    help: values.help,
+    inventory: values.inventory,
+    limit: list(values.limit),
+    tags: list(values.tags),
+    skipTags: list(values['skip-tags']),
+    check: values.check,
+    diff: values.diff,
+    forks,
+    json: values.json,
+    listHosts: values['list-hosts'],
+    listTasks: values['list-tasks'],
+    acceptNewHostKeys: values['accept-new-host-keys'],
+    knownHosts: values['known-hosts'],
+    plain: values.plain,
+  };
+}
+
+const stdout: Out = { write: (s) => void process.stdout.write(s) };
+
+/** Runs a playbook with options; returns the exit code and the records. Used by tests too. */
+export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunResult> {
+  const out = o.out ?? stdout;
+  const useColor = o.color ?? (!!process.stdout.isTTY && !o.out && !process.env.NO_COLOR);
+  const inv: ResolvedInventory<any> =
+    typeof o.inventory === 'object' ? resolveInventory(o.inventory, '<inventory object>') : await loadInventory(o.inventory);
+  const plan = resolvePlan(pb, inv, o);
+
+  if (o.listHosts || o.listTasks) {
+    for (const pp of plan) {
+      out.write(`play: ${pp.play.name}\n`);
+      if (o.listHosts) out.write(`  hosts (${pp.hosts.length}): ${pp.hosts.map((h) => h.name).join(', ')}\n`);
+      if (o.listTasks) for (const t of pp.tasks) out.write(`  ${t.role.name} : ${t.task.name}    TAGS: [${t.tags.join(', ')}]\n`);
+    }
+    return { exitCode: EXIT.OK, plays: [], recap: {} };
+  }
+
+  const started = new Date();
+  const engine = new Engine({
+    check: o.check ?? false,
+    diff: o.diff ?? false,
+    forks: o.forks ?? 50,
+    knownHosts: o.knownHosts ? resolve(o.knownHosts) : inv.knownHosts,
+    acceptNewHostKeys: o.acceptNewHostKeys ?? false,
+  });
+  const fmt = { diff: o.diff ?? false, color: useColor };
+  const runner = !o.plain && !o.out && process.stdout.isTTY ? new ListrRunner(out, fmt) : new PlainRunner(out, fmt);
+  const plays: PlayRecord[] = [];
+  try {
+    for (const pp of plan) plays.push(await engine.runPlay(pp, runner));
+  } finally {
+    await engine.close();
+  }
+  const rc = recap(plays);
+  const all = Object.values(rc);
+  const exitCode = all.some((c) => c.status === 'failed') ? EXIT.FAILED : all.some((c) => c.status === 'unreachable') ? EXIT.UNREACHABLE : EXIT.OK;
+  out.write(`\n${formatRecap(rc, o.check ?? false, useColor)}\n`);
+  if (o.json) {
+    const report: JsonReport = {
+      playbook: pb.name,
+      inventory: inv.source,
+      startedAt: started.toISOString(),
+      durationMs: Date.now() - started.getTime(),
+      check: o.check ?? false,
+      diff: o.diff ?? false,
+      selection: { tags: o.tags, skipTags: o.skipTags, limit: o.limit },
+      plays,
+      recap: rc,
+      exitCode,
+    };
+    writeJson(resolve(o.json), report);
+  }
+  return { exitCode, plays, recap: rc };
+}
+
+/** True when the module at `url` is the script being run (by zx, tsx or node), not an import. */
+export function isMain(url: string): boolean {
+  const file = fileURLToPath(url);
+  return process.argv.slice(1, 4).some((a) => resolve(a) === file);
+}
+
+/** The entry point of every playbook file: parses the flags, runs, sets the exit code. */
+export async function main(pb: Playbook<any>, argv = scriptArgs()): Promise<number> {
+  let code: number;
+  try {
+    const opts = parseCli(argv);
+    if (opts.help) {
+      process.stdout.write(`${HELP}\n`);
+      return (process.exitCode = EXIT.OK);
+    }
+    code = (await run(pb, opts)).exitCode;
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    const usage = e instanceof SelectionError || e instanceof InventoryError || (err.code ?? '').startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(`phoenix: ${redact(err.message)}\n`);
+    if (!usage) process.stderr.write(`${redact(err.stack ?? '')}\n`);
+    else if ((err.code ?? '').startsWith('ERR_PARSE_ARGS')) process.stderr.write(`run with --help for the options\n`);
+    code = usage ? EXIT.USAGE : EXIT.INTERNAL;
+  }
+  process.exitCode = code;
+  return code;
+}

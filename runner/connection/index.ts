@@ -1,0 +1,29 @@
+// One connection per host for the whole run, opened on first use.
+import type { Host } from '../inventory.ts';
+import { LocalConnection } from './local.ts';
+import { JumpPool, SshConnection, type SshOptions } from './ssh.ts';
+import type { Connection } from './types.ts';
+
+export * from './types.ts';
+export { shQuote } from './shell.ts';
+
+export class ConnectionPool {
+  #conns = new Map<string, Promise<Connection>>();
+  #jumps = new JumpPool();
+  constructor(private readonly opts: SshOptions) {}
+
+  get(host: Host): Promise<Connection> {
+    let p = this.#conns.get(host.name);
+    if (!p) {
+      p = host.connection === 'local' ? Promise.resolve(new LocalConnection(host.name, host.become)) : SshConnection.open(host, this.opts, this.#jumps);
+      this.#conns.set(host.name, p);
+    }
+    return p;
+  }
+
+  async closeAll(): Promise<void> {
+    for (const p of this.#conns.values()) await p.then((c) => c.close(), () => undefined);
+    this.#conns.clear();
+    await this.#jumps.close();
+  }
+}

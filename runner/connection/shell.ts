@@ -1,0 +1,176 @@
+// One long-lived POSIX shell per host (and per privilege level), fed commands on its stdin.
+// sshd sets up a whole session per exec channel (~50 ms on a lab guest); a command streamed
+// into a shell that is already running costs a fork. Each command runs in a subshell through
+// `eval` of a single-quoted string, so `exit`, `cd` or a syntax error cannot hurt the shell,
+// and it is framed by a random marker on stdout and on stderr that carries its exit status.
+import { randomBytes } from 'node:crypto';
+import type { Readable, Writable } from 'node:stream';
+import { isSecret } from '../secret.ts';
+import type { ExecOptions, ExecResult } from './types.ts';
+
+export function shQuote(s: string): string {
+  if (s.includes('\0')) throw new Error('a shell argument cannot contain a NUL byte');
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export interface ShellStreams {
+  stdin: Writable;
+  stdout: Readable;
+  stderr: Readable;
+  /** Ends the underlying process/channel. */
+  kill(): void;
+  /** Resolves when the shell is gone. */
+  closed: Promise<void>;
+}
+
+interface Pending {
+  marker: string;
+  out: Buffer[];
+  err: Buffer[];
+  outDone?: number;
+  errDone: boolean;
+  resolve(r: ExecResult): void;
+  reject(e: Error): void;
+  timer?: NodeJS.Timeout;
+}
+
+export class ShellSession {
+  #queue: Promise<unknown> = Promise.resolve();
+  #pending?: Pending;
+  #outBuf = Buffer.alloc(0);
+  #errBuf = Buffer.alloc(0);
+  #dead?: Error;
+
+  constructor(
+    private readonly streams: ShellStreams,
+    private readonly label: string,
+  ) {
+    streams.stdout.on('data', (d: Buffer) => this.#onOut(d));
+    streams.stderr.on('data', (d: Buffer) => this.#onErr(d));
+    streams.closed.then(() => this.#die(new Error(`${label}: the remote shell exited`)));
+    streams.stdin.on('error', (e: Error) => this.#die(e));
+    streams.stdin.write('export LC_ALL=C; umask 022; unset HISTFILE\n');
+  }
+
+  get alive(): boolean {
+    return !this.#dead;
+  }
+
+  #die(e: Error) {
+    if (this.#dead) return;
+    this.#dead = e;
+    const p = this.#pending;
+    this.#pending = undefined;
+    if (p) {
+      clearTimeout(p.timer);
+      p.reject(e);
+    }
+  }
+
+  #onOut(d: Buffer) {
+    const p = this.#pending;
+    if (!p) return; // output between commands: the startup line, nothing else
+    this.#outBuf = Buffer.concat([this.#outBuf, d]);
+    const tag = Buffer.from(`\n${p.marker}:`);
+    const i = this.#outBuf.indexOf(tag);
+    if (i >= 0) {
+      const nl = this.#outBuf.indexOf(10, i + tag.length);
+      if (nl < 0) return; // status not complete yet
+      p.out.push(this.#outBuf.subarray(0, i));
+      p.outDone = Number(this.#outBuf.subarray(i + tag.length, nl).toString());
+      this.#outBuf = this.#outBuf.subarray(nl + 1);
+      this.#settle();
+    }
+  }
+
+  #onErr(d: Buffer) {
+    const p = this.#pending;
+    if (!p) return;
+    this.#errBuf = Buffer.concat([this.#errBuf, d]);
+    const tag = Buffer.from(`\n${p.marker}\n`);
+    const i = this.#errBuf.indexOf(tag);
+    if (i >= 0) {
+      p.err.push(this.#errBuf.subarray(0, i));
+      p.errDone = true;
+      this.#errBuf = this.#errBuf.subarray(i + tag.length);
+      this.#settle();
+    }
+  }
+
+  #settle() {
+    const p = this.#pending;
+    if (!p || p.outDone === undefined || !p.errDone) return;
+    this.#pending = undefined;
+    clearTimeout(p.timer);
+    const out = Buffer.concat(p.out);
+    p.resolve({ code: p.outDone, stdout: out.toString('utf8'), stderr: Buffer.concat(p.err).toString('utf8'), stdoutBuffer: out });
+  }
+
+  /** Runs one command; commands on a session are serialized. */
+  exec(cmd: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const run = () => this.#run(cmd, opts);
+    const p = this.#queue.then(run, run);
+    this.#queue = p.catch(() => undefined);
+    return p;
+  }
+
+  #run(cmd: string, opts: ExecOptions): Promise<ExecResult> {
+    if (this.#dead) return Promise.reject(this.#dead);
+    const marker = `__PHX_${randomBytes(9).toString('hex')}`;
+    // Layout, one statement per line, so heredoc bodies never interleave:
+    //   (
+    //   NAME=$(cat <<'D' ... D
+    //   ); export NAME          <- Secret env: a heredoc body, never an argument
+    //   cd DIR || exit 1
+    //   base64 -d <<'D' | ( eval 'CMD' )   or   ( eval 'CMD' ) </dev/null
+    //   ...base64 stdin... D
+    //   )
+    //   printf marker+status on stdout, marker on stderr
+    let script = '(\n';
+    for (const [k, v] of Object.entries(opts.env ?? {})) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) return Promise.reject(new Error(`invalid environment variable name ${k}`));
+      if (isSecret(v)) {
+        const d = `PHXENV_${randomBytes(6).toString('hex')}`;
+        if (v.reveal().split('\n').includes(d)) return Promise.reject(new Error('secret collides with heredoc delimiter'));
+        script += `${k}=$(cat <<'${d}'\n${v.reveal()}\n${d}\n)\nexport ${k}\n`;
+      } else {
+        script += `export ${k}=${shQuote(v)}\n`;
+      }
+    }
+    if (opts.cwd) script += `cd ${shQuote(opts.cwd)} || exit 1\n`;
+    if (opts.stdin !== undefined) {
+      const data = isSecret(opts.stdin) ? Buffer.from(opts.stdin.reveal()) : Buffer.isBuffer(opts.stdin) ? opts.stdin : Buffer.from(opts.stdin);
+      const d = `PHXIN_${randomBytes(6).toString('hex')}`;
+      const b64 = data.toString('base64').replace(/.{1,76}/g, '$&\n');
+      script += `base64 -d <<'${d}' | ( eval ${shQuote(cmd)} )\n${b64}${d}\n`;
+    } else {
+      script += `( eval ${shQuote(cmd)} ) </dev/null\n`;
+    }
+    script += ')\n';
+    script += `printf '\\n%s:%d\\n' ${marker} $?; printf '\\n%s\\n' ${marker} >&2\n`;
+    return new Promise<ExecResult>((resolve, reject) => {
+      const p: Pending = { marker, out: [], err: [], errDone: false, resolve, reject };
+      this.#pending = p;
+      this.#outBuf = Buffer.alloc(0);
+      this.#errBuf = Buffer.alloc(0);
+      const seconds = opts.timeout ?? 600;
+      p.timer = setTimeout(() => {
+        const e = new Error(`${this.label}: command timed out after ${seconds}s`);
+        this.#die(e);
+        this.streams.kill();
+      }, seconds * 1000);
+      this.streams.stdin.write(script);
+    });
+  }
+
+  close(): void {
+    if (this.#dead) return;
+    try {
+      this.streams.stdin.end('exit 0\n');
+    } catch {
+      /* already gone */
+    }
+    this.#die(new Error(`${this.label}: closed`));
+    setTimeout(() => this.streams.kill(), 2000).unref();
+  }
+}

@@ -1,0 +1,228 @@
+// SSH through ssh2: one connection per host for the whole run, host keys verified against
+// known_hosts, a long-lived shell per privilege level (see shell.ts), jump hosts, sudo.
+import { readFileSync, statSync } from 'node:fs';
+import ssh2 from 'ssh2';
+import type { Client as ClientT, ClientChannel, ConnectConfig } from 'ssh2';
+import type { Duplex } from 'node:stream';
+import type { Host, JumpSpec } from '../inventory.ts';
+import { ShellSession, type ShellStreams } from './shell.ts';
+import { appendKnownHost, fingerprint, hostPattern, keyType, lookupKnownHosts } from './knownhosts.ts';
+import { ConnectionError, type Connection, type ExecOptions, type ExecResult } from './types.ts';
+
+const { Client } = ssh2;
+
+export interface SshOptions {
+  knownHosts: string;
+  /** Accept and record the key of a host that has no known_hosts entry (never a changed key). */
+  acceptNewHostKeys: boolean;
+}
+
+const ALGOS_FOR_TYPE: Record<string, string[]> = {
+  'ssh-ed25519': ['ssh-ed25519'],
+  'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+  'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+  'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
+  'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+};
+
+function readKey(hostName: string, path: string): Buffer {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new ConnectionError(hostName, `private key ${path} does not exist`);
+  }
+  // Same rule as OpenSSH: a key others can read is refused, not silently used.
+  if ((st.mode & 0o077) !== 0)
+    throw new ConnectionError(hostName, `private key ${path} has mode ${(st.mode & 0o777).toString(8)}; it must be 0600 (chmod 600 ${path})`);
+  return readFileSync(path);
+}
+
+interface Target {
+  hostName: string;
+  address: string;
+  port: number;
+  user: string;
+  key?: string;
+  connectTimeout: number;
+}
+
+/** Opens and authenticates one ssh2 client, over `sock` when it goes through a jump host. */
+function connectClient(t: Target, opts: SshOptions, sock?: Duplex): Promise<ClientT> {
+  const known = lookupKnownHosts(opts.knownHosts, t.address, t.port);
+  const where = `${t.user}@${hostPattern(t.address, t.port)}`;
+  let verifyFailure: string | undefined;
+  const cfg: ConnectConfig = {
+    host: t.address,
+    port: t.port,
+    username: t.user,
+    readyTimeout: t.connectTimeout * 1000,
+    keepaliveInterval: 15000,
+    sock: sock as ConnectConfig['sock'],
+    hostVerifier: (key: Buffer) => {
+      if (known.length === 0) {
+        if (opts.acceptNewHostKeys) {
+          appendKnownHost(opts.knownHosts, t.address, t.port, key);
+          return true;
+        }
+        verifyFailure = `host key verification failed: no key for ${hostPattern(t.address, t.port)} in ${opts.knownHosts} (server offered ${keyType(key)} ${fingerprint(key)}); add it with ssh-keyscan, or pass --accept-new-host-keys to trust it on first use`;
+        return false;
+      }
+      if (known.some((k) => k.blob.equals(key))) return true;
+      verifyFailure = `host key verification failed: the key of ${hostPattern(t.address, t.port)} (${keyType(key)} ${fingerprint(key)}) does not match ${opts.knownHosts}; it may have been replaced, or someone is intercepting the connection`;
+      return false;
+    },
+  };
+  if (known.length) {
+    // Ask only for the key types we can check, so the server does not pick another one.
+    const algos = [...new Set(known.flatMap((k) => ALGOS_FOR_TYPE[k.type] ?? [k.type]))];
+    cfg.algorithms = { serverHostKey: algos as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] };
+  }
+  if (t.key) cfg.privateKey = readKey(t.hostName, t.key);
+  else if (process.env.SSH_AUTH_SOCK) cfg.agent = process.env.SSH_AUTH_SOCK;
+  else throw new ConnectionError(t.hostName, `no key configured for ${where} and no ssh-agent ($SSH_AUTH_SOCK) available`);
+
+  return new Promise((resolve, reject) => {
+    const c = new Client();
+    let settled = false;
+    c.once('ready', () => {
+      settled = true;
+      resolve(c);
+    });
+    c.once('error', (e: Error & { code?: string; level?: string }) => {
+      if (settled) return;
+      settled = true;
+      let msg: string;
+      if (verifyFailure) msg = verifyFailure;
+      else if (e.code === 'ECONNREFUSED') msg = `connection refused by ${hostPattern(t.address, t.port)}`;
+      else if (e.code === 'EHOSTUNREACH' || e.code === 'ENETUNREACH') msg = `no route to ${t.address}`;
+      else if (e.level === 'client-timeout' || /Timed out/i.test(e.message))
+        msg = `timed out after ${t.connectTimeout}s connecting to ${hostPattern(t.address, t.port)}`;
+      else if (e.level === 'client-authentication')
+        msg = `authentication failed for ${where} (${t.key ? `key ${t.key}` : 'ssh-agent'})`;
+      else msg = `ssh to ${where} failed: ${e.message}`;
+      reject(new ConnectionError(t.hostName, msg));
+      c.end();
+    });
+    try {
+      c.connect(cfg);
+    } catch (e) {
+      reject(new ConnectionError(t.hostName, `ssh to ${where}: ${(e as Error).message}`));
+    }
+  });
+}
+
+function channelStreams(ch: ClientChannel): ShellStreams {
+  const closed = new Promise<void>((res) => ch.once('close', () => res()));
+  return {
+    stdin: ch,
+    stdout: ch,
+    stderr: ch.stderr,
+    kill: () => {
+      try {
+        ch.signal('KILL');
+      } catch {
+        /* not supported by every server */
+      }
+      ch.close();
+    },
+    closed,
+  };
+}
+
+/** Shared jump-host clients: one per jump host for the whole run. */
+export class JumpPool {
+  #clients = new Map<string, Promise<ClientT>>();
+  get(forHost: string, j: JumpSpec & { name: string }, opts: SshOptions, timeout: number): Promise<ClientT> {
+    const id = `${j.user}@${j.address}:${j.port}`;
+    let p = this.#clients.get(id);
+    if (!p) {
+      p = connectClient(
+        { hostName: `${forHost} (via jump host ${j.name})`, address: j.address, port: j.port ?? 22, user: j.user ?? 'root', key: j.key, connectTimeout: timeout },
+        opts,
+      );
+      this.#clients.set(id, p);
+    }
+    return p;
+  }
+  async close(): Promise<void> {
+    for (const p of this.#clients.values()) p.then((c) => c.end(), () => undefined);
+    this.#clients.clear();
+  }
+}
+
+export class SshConnection implements Connection {
+  readonly hostName: string;
+  #client?: ClientT;
+  #shells = new Map<boolean, Promise<ShellSession>>();
+
+  private constructor(private readonly host: Host) {
+    this.hostName = host.name;
+  }
+
+  static async open(host: Host, opts: SshOptions, jumps: JumpPool): Promise<SshConnection> {
+    const c = new SshConnection(host);
+    let sock: Duplex | undefined;
+    if (host.jump) {
+      const jc = await jumps.get(host.name, host.jump, opts, host.connectTimeout);
+      sock = await new Promise<Duplex>((res, rej) =>
+        jc.forwardOut('127.0.0.1', 0, host.address, host.port, (err, stream) =>
+          err ? rej(new ConnectionError(host.name, `jump host ${host.jump!.name} could not reach ${hostPattern(host.address, host.port)}: ${err.message}`)) : res(stream),
+        ),
+      );
+    }
+    c.#client = await connectClient(
+      { hostName: host.name, address: host.address, port: host.port, user: host.user, key: host.key, connectTimeout: host.connectTimeout },
+      opts,
+      sock,
+    );
+    c.#client.on('error', () => undefined); // later errors surface through the shell
+    return c;
+  }
+
+  #openShell(root: boolean): Promise<ShellSession> {
+    const needSudo = root && this.host.user !== 'root';
+    const pw = this.host.becomePassword;
+    // With a password, sudo reads it from the channel's stdin (one byte at a time, up to the
+    // newline) before exec'ing the shell, so it never appears in an argument list.
+    const cmd = !needSudo ? '/bin/sh' : pw ? "sudo -S -p '' -H /bin/sh" : 'sudo -n -H /bin/sh';
+    return new Promise((resolve, reject) => {
+      this.#client!.exec(cmd, (err, ch) => {
+        if (err) return reject(new ConnectionError(this.hostName, `cannot open a shell: ${err.message}`));
+        if (needSudo && pw) ch.write(`${pw.reveal()}\n`);
+        const shell = new ShellSession(channelStreams(ch), this.hostName);
+        if (!needSudo) return resolve(shell);
+        // Prove sudo worked before handing the shell out, with a clear error if it did not.
+        shell.exec('id -u').then(
+          (r) => {
+            if (r.code === 0 && r.stdout.trim() === '0') resolve(shell);
+            else reject(new ConnectionError(this.hostName, `sudo as ${this.host.user} failed${pw ? '' : ' (no password configured, so sudo -n needs NOPASSWD)'}`));
+          },
+          (e: Error) =>
+            reject(new ConnectionError(this.hostName, `sudo as ${this.host.user} failed: ${e.message.replace(/^.*?: /, '')}${pw ? '' : ' (sudo -n needs NOPASSWD, or set becomePassword)'}`)),
+        );
+      });
+    });
+  }
+
+  async exec(cmd: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const root = opts.become ?? this.host.become;
+    let p = this.#shells.get(root);
+    if (p) {
+      const s = await p.catch(() => undefined);
+      if (!s || !s.alive) p = undefined;
+    }
+    if (!p) {
+      p = this.#openShell(root);
+      this.#shells.set(root, p);
+    }
+    const shell = await p;
+    return shell.exec(cmd, opts);
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.#shells.values()) p.then((s) => s.close(), () => undefined);
+    this.#shells.clear();
+    this.#client?.end();
+  }
+}

@@ -1,0 +1,133 @@
+// What a role author writes: role(), task(), handler(), play(), playbook().
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Host, Vars } from './inventory.ts';
+import type { Action, ActionContext } from './types.ts';
+
+/** What a task or `when` sees of the host it runs on. */
+export interface TaskEnv<V extends Vars = Vars> {
+  host: Host<V>;
+  vars: V;
+  check: boolean;
+  /** Results of earlier tasks on this host that set `register`. */
+  registered: Record<string, unknown>;
+  /** Runs a read-only probe on the host (it runs in check mode too). */
+  probe: ActionContext<V>['run'];
+}
+
+export type ActionSpec<V extends Vars> = Action<V> | ((env: TaskEnv<V>) => Action<V> | Promise<Action<V>>);
+
+export interface Handler<V extends Vars = Vars> {
+  readonly kind: 'handler';
+  readonly name: string;
+  readonly action: ActionSpec<V>;
+}
+
+export interface TaskOptions<V extends Vars = Vars> {
+  name: string;
+  /** The module call, or a function of the host that returns it. */
+  do: ActionSpec<V>;
+  tags?: string[];
+  /** Handlers to run at the end of the play when this task changed something. */
+  notify?: Handler<V>[];
+  /** Skip the task unless this returns true. Probes run in check mode too. */
+  when?: (env: TaskEnv<V>) => boolean | Promise<boolean>;
+  /** Record the result for later tasks as `registered[name]`. */
+  register?: string;
+  /** Keep going on this host when the task fails. */
+  ignoreErrors?: boolean;
+  /** Run as root (default: the host's `become`). */
+  become?: boolean;
+}
+
+export interface Task<V extends Vars = Vars> extends Readonly<TaskOptions<V>> {
+  readonly kind: 'task';
+}
+
+export interface Role<V extends Vars = Vars> {
+  readonly kind: 'role';
+  readonly name: string;
+  /** Every task of the role carries these tags; the role's name is always one of them. */
+  readonly tags: string[];
+  readonly tasks: Task<V>[];
+  readonly handlers: Handler<V>[];
+  /** The role's folder, for templates given by relative path. */
+  readonly dir?: string;
+}
+
+export interface Play<V extends Vars = Vars> {
+  readonly kind: 'play';
+  readonly name: string;
+  /** A host name, a group name, or a list of them. */
+  readonly hosts: string | string[];
+  readonly roles: Role<V>[];
+  readonly tags: string[];
+  /** Run notified handlers on a host even when a later task on it failed (default true). */
+  readonly forceHandlers: boolean;
+}
+
+export interface Playbook<V extends Vars = Vars> {
+  readonly name: string;
+  readonly plays: Play<V>[];
+}
+
+export function task<V extends Vars = Vars>(opts: TaskOptions<V>): Task<V> {
+  if (!opts.name) throw new Error('task: a name is required');
+  if (!opts.do) throw new Error(`task "${opts.name}": "do" is required`);
+  return Object.freeze({ kind: 'task' as const, ...opts });
+}
+
+export function handler<V extends Vars = Vars>(name: string, action: ActionSpec<V>): Handler<V> {
+  return Object.freeze({ kind: 'handler' as const, name, action });
+}
+
+export interface RoleOptions<V extends Vars> {
+  name: string;
+  tags?: string[];
+  tasks: Task<V>[];
+  handlers?: Handler<V>[];
+  /** Pass `import.meta.url` so templates resolve relative to the role's folder. */
+  url?: string;
+}
+
+export function role<V extends Vars = Vars>(opts: RoleOptions<V>): Role<V> {
+  const names = new Set<string>();
+  for (const t of opts.tasks) {
+    if (names.has(t.name)) throw new Error(`role ${opts.name}: two tasks are named "${t.name}"`);
+    names.add(t.name);
+  }
+  const handlers = [...(opts.handlers ?? [])];
+  for (const t of opts.tasks) for (const h of t.notify ?? []) if (!handlers.includes(h)) handlers.push(h);
+  return Object.freeze({
+    kind: 'role' as const,
+    name: opts.name,
+    tags: [...new Set([opts.name, ...(opts.tags ?? [])])],
+    tasks: opts.tasks,
+    handlers,
+    dir: opts.url ? dirname(fileURLToPath(opts.url)) : undefined,
+  });
+}
+
+export interface PlayOptions<V extends Vars> {
+  name?: string;
+  hosts: string | string[];
+  roles: Role<V>[];
+  tags?: string[];
+  forceHandlers?: boolean;
+}
+
+export function play<V extends Vars = Vars>(opts: PlayOptions<V>): Play<V> {
+  if (!opts.roles.length) throw new Error(`play ${opts.name ?? opts.hosts}: no roles`);
+  return Object.freeze({
+    kind: 'play' as const,
+    name: opts.name ?? `${opts.roles.map((r) => r.name).join(', ')} on ${[opts.hosts].flat().join(', ')}`,
+    hosts: opts.hosts,
+    roles: opts.roles,
+    tags: opts.tags ?? [],
+    forceHandlers: opts.forceHandlers ?? true,
+  });
+}
+
+export function playbook<V extends Vars = Vars>(name: string, plays: Play<V>[]): Playbook<V> {
+  return { name, plays };
+}

@@ -1,0 +1,234 @@
+// Runs a plan: the hosts of a play concurrently (capped by forks), a host's tasks in order,
+// then the handlers its changed tasks notified. A failure stops only its host.
+import { ConnectionPool, ConnectionError, type Connection, type ExecOptions } from './connection/index.ts';
+import type { Handler, Task, TaskEnv, ActionSpec } from './dsl.ts';
+import type { Host } from './inventory.ts';
+import { redact, redactDeep } from './secret.ts';
+import type { PlannedPlay } from './selection.ts';
+import { TaskError, type Action, type ActionContext, type ActionResult, type Changed, type FileDiff } from './types.ts';
+
+export type TaskStatus = 'ok' | 'changed' | 'unknown' | 'skipped' | 'failed' | 'unreachable';
+
+export interface TaskRecord {
+  play: string;
+  role: string;
+  task: string;
+  module?: string;
+  handler: boolean;
+  status: TaskStatus;
+  changed: Changed;
+  msg?: string;
+  diff?: FileDiff[];
+  error?: { message: string; command?: string; stderr?: string; code?: number };
+  durationMs: number;
+}
+
+export type HostStatus = 'ok' | 'failed' | 'unreachable';
+
+export interface Counts {
+  ok: number;
+  changed: number;
+  unknown: number;
+  failed: number;
+  skipped: number;
+  unreachable: number;
+}
+
+export interface HostRecord {
+  host: string;
+  status: HostStatus;
+  counts: Counts;
+  tasks: TaskRecord[];
+}
+
+export interface PlayRecord {
+  play: string;
+  hosts: Record<string, HostRecord>;
+}
+
+/** What the reporter is told while a host runs. */
+export interface HostEvents {
+  taskStart(task: string): void;
+  taskEnd(rec: TaskRecord): void;
+}
+
+export interface EngineOptions {
+  check: boolean;
+  diff: boolean;
+  forks: number;
+  knownHosts: string;
+  acceptNewHostKeys: boolean;
+}
+
+/** How plays are shown: the reporter drives hosts so listr2 can own the terminal. */
+export interface PlayRunner {
+  runPlay(
+    play: PlannedPlay<any>,
+    hosts: Host<any>[],
+    runHost: (host: Host<any>, ev: HostEvents) => Promise<HostRecord>,
+    forks: number,
+  ): Promise<HostRecord[]>;
+}
+
+export function emptyCounts(): Counts {
+  return { ok: 0, changed: 0, unknown: 0, failed: 0, skipped: 0, unreachable: 0 };
+}
+
+export function count(recs: TaskRecord[]): Counts {
+  const c = emptyCounts();
+  for (const r of recs) c[r.status]++;
+  return c;
+}
+
+/** A semaphore for --forks. */
+export function limiter(n: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (active >= n) await new Promise<void>((r) => waiting.push(r));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+function statusOf(r: ActionResult): TaskStatus {
+  if (r.skipped) return 'skipped';
+  if (r.changed === 'unknown') return 'unknown';
+  return r.changed ? 'changed' : 'ok';
+}
+
+export class Engine {
+  readonly pool: ConnectionPool;
+  /** Hosts that failed or were unreachable leave the rest of the playbook, as in Ansible. */
+  readonly down = new Map<string, HostStatus>();
+
+  constructor(private readonly opts: EngineOptions) {
+    this.pool = new ConnectionPool({ knownHosts: opts.knownHosts, acceptNewHostKeys: opts.acceptNewHostKeys });
+  }
+
+  async runPlay(pp: PlannedPlay<any>, runner: PlayRunner): Promise<PlayRecord> {
+    const hosts = pp.hosts.filter((h) => !this.down.has(h.name));
+    const records = await runner.runPlay(pp, hosts, (h, ev) => this.runHost(pp, h, ev), this.opts.forks);
+    const out: PlayRecord = { play: pp.play.name, hosts: {} };
+    for (const r of records) {
+      out.hosts[r.host] = r;
+      if (r.status !== 'ok') this.down.set(r.host, r.status);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.closeAll();
+  }
+
+  async runHost(pp: PlannedPlay<any>, host: Host<any>, ev: HostEvents): Promise<HostRecord> {
+    const recs: TaskRecord[] = [];
+    const registered: Record<string, unknown> = {};
+    const notified: Handler<any>[] = [];
+    let pending = false;
+    let failed = false;
+    let unreachable = false;
+    let conn: Connection | undefined;
+
+    const push = (rec: TaskRecord) => {
+      const clean = redactDeep(rec);
+      recs.push(clean);
+      ev.taskEnd(clean);
+    };
+
+    const connect = async (): Promise<Connection> => {
+      conn ??= await this.pool.get(host);
+      return conn;
+    };
+
+    const runOne = async (
+      name: string,
+      roleName: string,
+      spec: ActionSpec<any>,
+      t: Pick<Task<any>, 'when' | 'become'> | undefined,
+      roleDir: string | undefined,
+      isHandler: boolean,
+    ): Promise<ActionResult | undefined> => {
+      ev.taskStart(name);
+      const start = Date.now();
+      const base = { play: pp.play.name, role: roleName, task: name, handler: isHandler };
+      try {
+        const c = await connect();
+        const run = (cmd: string, o: ExecOptions = {}) => c.exec(cmd, { become: t?.become, ...o });
+        const env: TaskEnv<any> = { host, vars: host.vars, check: this.opts.check, registered, probe: run };
+        if (t?.when && !(await t.when(env))) {
+          push({ ...base, status: 'skipped', changed: false, msg: 'condition false', durationMs: Date.now() - start });
+          return undefined;
+        }
+        const action: Action<any> = typeof spec === 'function' ? await spec(env) : spec;
+        const ctx: ActionContext<any> = {
+          host,
+          conn: c,
+          check: this.opts.check,
+          diff: this.opts.diff,
+          pendingChanges: pending,
+          run,
+          roleDir,
+          log: () => undefined,
+        };
+        const r = await action.run(ctx);
+        push({ ...base, module: action.module, status: statusOf(r), changed: r.changed, msg: r.msg, diff: r.diff, durationMs: Date.now() - start });
+        return r;
+      } catch (e) {
+        if (e instanceof ConnectionError) {
+          unreachable = true;
+          push({ ...base, status: 'unreachable', changed: false, error: { message: redact(e.message) }, durationMs: Date.now() - start });
+          return undefined;
+        }
+        const d = e instanceof TaskError ? e.detail : {};
+        push({
+          ...base,
+          status: 'failed',
+          changed: false,
+          error: { message: (e as Error).message, command: d.command, stderr: d.stderr?.trim(), code: d.code },
+          durationMs: Date.now() - start,
+        });
+        throw e;
+      }
+    };
+
+    for (const { role, task: t } of pp.tasks) {
+      try {
+        const r = await runOne(t.name, role.name, t.do, t, role.dir, false);
+        if (unreachable) break;
+        if (!r) continue;
+        if (t.register) registered[t.register] = { changed: r.changed, msg: r.msg, data: r.data, skipped: r.skipped ?? false };
+        if (r.changed !== false && !r.skipped) {
+          pending = true;
+          for (const h of t.notify ?? []) if (!notified.includes(h)) notified.push(h);
+        }
+      } catch {
+        if (t.ignoreErrors) {
+          recs[recs.length - 1]!.msg = 'failed, ignored';
+          continue;
+        }
+        failed = true;
+        break;
+      }
+    }
+
+    if (!unreachable && notified.length && (!failed || pp.play.forceHandlers)) {
+      for (const h of notified) {
+        const role = pp.tasks.find((x) => x.role.handlers.includes(h))?.role;
+        try {
+          await runOne(h.name, role?.name ?? '', h.action, undefined, role?.dir, true);
+          if (unreachable) break;
+        } catch {
+          failed = true;
+          break;
+        }
+      }
+    }
+    return { host: host.name, status: unreachable ? 'unreachable' : failed ? 'failed' : 'ok', counts: count(recs), tasks: recs };
+  }
+}

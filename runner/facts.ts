@@ -1,0 +1,99 @@
+// Typed, read-only probes. They run in check mode too: only modules' mutations are skipped.
+import { shQuote } from './connection/shell.ts';
+import type { ActionContext } from './types.ts';
+import { TaskError } from './types.ts';
+
+export type FileType = 'file' | 'directory' | 'link' | 'other';
+
+export interface FileState {
+  exists: boolean;
+  type?: FileType;
+  /** Four octal digits, e.g. "0644". */
+  mode?: string;
+  owner?: string;
+  group?: string;
+  size?: number;
+  sha256?: string;
+  /** Link target, for symlinks. */
+  target?: string;
+  /** Whether the parent directory exists (matters for creating the file). */
+  parentExists: boolean;
+}
+
+export function parentOf(path: string): string {
+  const i = path.replace(/\/+$/, '').lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+export async function fileState(ctx: ActionContext, path: string): Promise<FileState> {
+  const p = shQuote(path);
+  const r = await ctx.run(
+    `if [ -L ${p} ] || [ -e ${p} ]; then stat -c '%F|%a|%U|%G|%s' -- ${p}; ` +
+      `if [ -L ${p} ]; then echo "link:$(readlink -- ${p})"; elif [ -f ${p} ]; then sha256sum < ${p} | cut -d' ' -f1; fi; ` +
+      `else echo absent; fi; [ -d ${shQuote(parentOf(path))} ] && echo parent || echo noparent`,
+  );
+  if (r.code !== 0) throw new TaskError(`cannot inspect ${path}`, { command: `stat ${path}`, stderr: r.stderr, code: r.code });
+  const out = r.stdout.trim().split('\n');
+  const parentExists = out[out.length - 1] === 'parent';
+  if (out[0] === 'absent') return { exists: false, parentExists };
+  const [kind, mode, owner, group, size] = out[0]!.split('|');
+  const type: FileType =
+    kind === 'regular file' || kind === 'regular empty file' ? 'file' : kind === 'directory' ? 'directory' : kind === 'symbolic link' ? 'link' : 'other';
+  const st: FileState = { exists: true, type, mode: mode!.padStart(4, '0'), owner, group, size: Number(size), parentExists };
+  if (out[1]?.startsWith('link:')) st.target = out[1].slice(5);
+  else if (type === 'file' && out[1]) st.sha256 = out[1];
+  return st;
+}
+
+/** Reads a remote file's bytes (for diffs). */
+export async function readFile(ctx: ActionContext, path: string): Promise<Buffer> {
+  const r = await ctx.run(`cat -- ${shQuote(path)}`);
+  if (r.code !== 0) throw new TaskError(`cannot read ${path}`, { command: `cat ${path}`, stderr: r.stderr, code: r.code });
+  return r.stdoutBuffer;
+}
+
+export interface PackageState {
+  name: string;
+  installed: boolean;
+  version?: string;
+}
+
+export async function packageStates(ctx: ActionContext, names: string[]): Promise<PackageState[]> {
+  const r = await ctx.run(`dpkg-query -W -f='\${Package}|\${Status}|\${Version}\\n' ${names.map(shQuote).join(' ')} 2>/dev/null; true`);
+  const seen = new Map<string, PackageState>();
+  for (const line of r.stdout.split('\n')) {
+    const [name, status, version] = line.split('|');
+    if (!name) continue;
+    seen.set(name, { name, installed: status === 'install ok installed', version: version || undefined });
+  }
+  return names.map((n) => seen.get(n.replace(/[:=].*$/, '')) ?? { name: n, installed: false });
+}
+
+export interface ServiceState {
+  name: string;
+  /** "loaded", "not-found", "masked", ... */
+  load: string;
+  /** "active", "inactive", "failed", "activating", ... */
+  active: string;
+  /** "enabled", "disabled", "static", "masked", "" ... */
+  enabled: string;
+}
+
+export async function serviceState(ctx: ActionContext, name: string): Promise<ServiceState> {
+  const r = await ctx.run(`systemctl show -p LoadState -p ActiveState -p UnitFileState -- ${shQuote(name)}`);
+  if (r.code !== 0) throw new TaskError(`cannot query service ${name}`, { command: `systemctl show ${name}`, stderr: r.stderr, code: r.code });
+  const props = Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return { name, load: props.LoadState ?? '', active: props.ActiveState ?? '', enabled: props.UnitFileState ?? '' };
+}
+
+/** Normalizes a mode given as "0644", "644" or 0o644 to four octal digits. */
+export function normalizeMode(mode: string | number | undefined, where: string): string | undefined {
+  if (mode === undefined) return undefined;
+  if (typeof mode === 'number') {
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new TaskError(`${where}: mode ${mode} is out of range`);
+    return mode.toString(8).padStart(4, '0');
+  }
+  if (!/^0?[0-7]{3,4}$/.test(mode))
+    throw new TaskError(`${where}: mode "${mode}" must be octal digits such as "0644" (symbolic modes are not supported)`);
+  return mode.replace(/^0?(?=[0-7]{4}$)/, '').padStart(4, '0');
+}

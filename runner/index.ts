@@ -1,0 +1,12 @@
+// The public surface: what roles, playbooks and inventories import.
+export { role, task, handler, play, playbook } from './dsl.ts';
+export type { Role, Task, Handler, Play, Playbook, TaskEnv, TaskOptions } from './dsl.ts';
+export { defineInventory, loadInventory, resolveInventory, validateInventory, InventoryError } from './inventory.ts';
+export type { Inventory, HostSpec, GroupSpec, Host, Vars } from './inventory.ts';
+export { Secret, secret, secretFromEnv, redact } from './secret.ts';
+export * from './modules/index.ts';
+export { main, isMain, run, parseCli, EXIT, type RunOptions, type RunResult } from './cli.ts';
+export { resolvePlan, allTags, SelectionError } from './selection.ts';
+export type { Action, ActionContext, ActionResult, FileDiff } from './types.ts';
+export { TaskError } from './types.ts';
+export { shQuote } from './connection/shell.ts';

@@ -1,0 +1,364 @@
+// Inventory: typed hosts and groups, loaded from TypeScript, YAML or JSON, validated with
+// ajv, and resolved into flat Host records (connection settings and merged vars).
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, resolve, isAbsolute, extname, join } from 'node:path';
+import { homedir } from 'node:os';
+import { pathToFileURL, fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject } from 'ajv';
+import YAML from 'yaml';
+import { Secret } from './secret.ts';
+
+/** Vars are any object type; interfaces work (a Record index signature is not required). */
+export type Vars = object;
+
+/** A host that a connection hops through (e.g. the Proxmox host in front of its guests). */
+export interface JumpSpec {
+  address: string;
+  port?: number;
+  user?: string;
+  key?: string;
+}
+
+/** Connection settings that a host inherits from its groups unless it sets its own. */
+export interface ConnectionSpec {
+  port?: number;
+  user?: string;
+  /** Path to a private key (0600). Without one, ssh-agent ($SSH_AUTH_SOCK) is used. */
+  key?: string;
+  /** Name of another inventory host, or an explicit jump host. */
+  jump?: string | JumpSpec;
+  /** Run commands as root through sudo when `user` is not root. */
+  become?: boolean;
+  becomePassword?: Secret;
+  connection?: 'ssh' | 'local';
+  /** Seconds to wait for the TCP connect and SSH handshake. */
+  connectTimeout?: number;
+}
+
+export interface HostSpec<V extends Vars = Vars> extends ConnectionSpec {
+  address: string;
+  groups?: string[];
+  vars?: Partial<V>;
+}
+
+export interface GroupSpec<V extends Vars = Vars> extends ConnectionSpec {
+  /** Extra members, besides hosts that list this group themselves. */
+  hosts?: string[];
+  vars?: Partial<V>;
+}
+
+export interface Inventory<V extends Vars = Vars> {
+  /** known_hosts file used to verify host keys; defaults to ~/.ssh/known_hosts. */
+  knownHosts?: string;
+  /** Vars for every host; groups override them, hosts override groups. */
+  vars?: Partial<V>;
+  groups?: Record<string, GroupSpec<V>>;
+  hosts: Record<string, HostSpec<V>>;
+}
+
+export interface Host<V extends Vars = Vars> {
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  key?: string;
+  jump?: JumpSpec & { name: string };
+  become: boolean;
+  becomePassword?: Secret;
+  connection: 'ssh' | 'local';
+  connectTimeout: number;
+  groups: string[];
+  vars: V;
+}
+
+export interface ResolvedInventory<V extends Vars = Vars> {
+  source: string;
+  knownHosts: string;
+  hosts: Map<string, Host<V>>;
+  groups: Map<string, string[]>;
+}
+
+/** Identity helper so an inventory literal is checked against its vars type. */
+export function defineInventory<V extends Vars>(inv: Inventory<V>): Inventory<V> {
+  return inv;
+}
+
+export class InventoryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InventoryError';
+  }
+}
+
+const connectionProps = {
+  port: { type: 'integer', minimum: 1, maximum: 65535 },
+  user: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9._-]+$' },
+  key: { type: 'string', minLength: 1 },
+  jump: {
+    anyOf: [
+      { type: 'string', minLength: 1 },
+      {
+        type: 'object',
+        required: ['address'],
+        additionalProperties: false,
+        properties: {
+          address: { type: 'string', minLength: 1 },
+          port: { type: 'integer', minimum: 1, maximum: 65535 },
+          user: { type: 'string', minLength: 1 },
+          key: { type: 'string', minLength: 1 },
+        },
+      },
+    ],
+  },
+  become: { type: 'boolean' },
+  becomePassword: { type: 'object' },
+  connection: { enum: ['ssh', 'local'] },
+  connectTimeout: { type: 'number', exclusiveMinimum: 0 },
+} as const;
+
+export const inventorySchema = {
+  type: 'object',
+  required: ['hosts'],
+  additionalProperties: false,
+  properties: {
+    knownHosts: { type: 'string', minLength: 1 },
+    vars: { type: 'object' },
+    groups: {
+      type: 'object',
+      propertyNames: { pattern: '^[A-Za-z0-9_.-]+$' },
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          ...connectionProps,
+          hosts: { type: 'array', items: { type: 'string' } },
+          vars: { type: 'object' },
+        },
+      },
+    },
+    hosts: {
+      type: 'object',
+      minProperties: 1,
+      propertyNames: { pattern: '^[A-Za-z0-9_.-]+$' },
+      additionalProperties: {
+        type: 'object',
+        required: ['address'],
+        additionalProperties: false,
+        properties: {
+          ...connectionProps,
+          address: { type: 'string', minLength: 1 },
+          groups: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$' } },
+          vars: { type: 'object' },
+        },
+      },
+    },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validateSchema = ajv.compile(inventorySchema);
+
+/** Turns one ajv error into "host "x": field "port": must be integer". */
+function describeError(e: ErrorObject): string {
+  const parts = e.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let where = '';
+  let field = parts;
+  if ((parts[0] === 'hosts' || parts[0] === 'groups') && parts.length >= 2) {
+    where = `${parts[0] === 'hosts' ? 'host' : 'group'} "${parts[1]}": `;
+    field = parts.slice(2);
+  }
+  if (e.keyword === 'additionalProperties') {
+    field = [...field, String((e.params as { additionalProperty: string }).additionalProperty)];
+    return `${where}field "${field.join('.')}": unknown field`;
+  }
+  if (e.keyword === 'required') {
+    field = [...field, String((e.params as { missingProperty: string }).missingProperty)];
+    return `${where}field "${field.join('.')}": is required`;
+  }
+  if (e.keyword === 'propertyNames') {
+    return `${where}name "${(e.params as { propertyName: string }).propertyName}" ${'may only contain letters, digits, _ . -'}`;
+  }
+  const f = field.length ? `field "${field.join('.')}": ` : '';
+  return `${where}${f}${e.message ?? 'is invalid'}`;
+}
+
+/** Validates a raw inventory object. Errors name the file, host and field. */
+export function validateInventory(raw: unknown, source: string): asserts raw is Inventory {
+  if (!validateSchema(raw)) {
+    const errs = (validateSchema.errors ?? [])
+      // anyOf produces one error per branch plus its own; keep the useful ones.
+      .filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'if')
+      .map(describeError);
+    const unique = [...new Set(errs)];
+    throw new InventoryError(`invalid inventory ${source}:\n  - ${unique.join('\n  - ')}`);
+  }
+  const inv = raw as Inventory;
+  const problems: string[] = [];
+  for (const [gname, g] of Object.entries(inv.groups ?? {})) {
+    for (const h of g.hosts ?? []) {
+      if (!inv.hosts[h]) problems.push(`group "${gname}": field "hosts": unknown host "${h}"`);
+    }
+    if (typeof g.jump === 'string' && !inv.hosts[g.jump])
+      problems.push(`group "${gname}": field "jump": unknown host "${g.jump}"`);
+  }
+  for (const [hname, h] of Object.entries(inv.hosts)) {
+    if (typeof h.jump === 'string') {
+      if (!inv.hosts[h.jump]) problems.push(`host "${hname}": field "jump": unknown host "${h.jump}"`);
+      else if (h.jump === hname) problems.push(`host "${hname}": field "jump": a host cannot jump through itself`);
+    }
+    if (h.becomePassword !== undefined && !(h.becomePassword instanceof Secret))
+      problems.push(`host "${hname}": field "becomePassword": must be a Secret (use {"$secret": {"env": "VAR"}} in YAML/JSON)`);
+    if (inv.hosts[hname] && (inv.groups ?? {})[hname])
+      problems.push(`host "${hname}": a group has the same name`);
+  }
+  if (problems.length) throw new InventoryError(`invalid inventory ${source}:\n  - ${problems.join('\n  - ')}`);
+}
+
+/** In YAML/JSON, secrets are references, never values: {"$secret": {"env": "VAR"}} or {"$secret": {"file": "path"}}. */
+function materializeSecrets(value: unknown, baseDir: string, path: string): unknown {
+  if (Array.isArray(value)) return value.map((v, i) => materializeSecrets(v, baseDir, `${path}[${i}]`));
+  if (value && typeof value === 'object' && !(value instanceof Secret)) {
+    const obj = value as Record<string, unknown>;
+    if ('$secret' in obj) {
+      const ref = obj.$secret as { env?: string; file?: string } | undefined;
+      if (ref && typeof ref.env === 'string') {
+        const v = process.env[ref.env];
+        if (v === undefined) throw new InventoryError(`${path}: secret environment variable ${ref.env} is not set`);
+        return new Secret(v, ref.env);
+      }
+      if (ref && typeof ref.file === 'string') {
+        const p = isAbsolute(ref.file) ? ref.file : resolve(baseDir, ref.file);
+        try {
+          return new Secret(readFileSync(p, 'utf8').replace(/\n$/, ''), p);
+        } catch (e) {
+          throw new InventoryError(`${path}: cannot read secret file ${p}: ${(e as Error).message}`);
+        }
+      }
+      throw new InventoryError(`${path}: "$secret" needs {"env": NAME} or {"file": PATH}`);
+    }
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(obj)) out[k] = materializeSecrets(v, baseDir, path ? `${path}.${k}` : k);
+    return out;
+  }
+  return value;
+}
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Where `--inventory NAME` points: a path, or a name such as "lab". */
+export function locateInventory(spec: string | undefined): string {
+  if (!spec) return join(ROOT, 'inventory.ts');
+  const candidates = [
+    resolve(spec),
+    join(ROOT, spec),
+    join(ROOT, spec, 'inventory.ts'),
+    join(ROOT, 'inventories', `${spec}.ts`),
+    join(ROOT, 'inventories', `${spec}.yaml`),
+    join(ROOT, 'inventories', `${spec}.yml`),
+    join(ROOT, 'inventories', `${spec}.json`),
+  ];
+  for (const c of candidates) {
+    if (existsSync(c) && /\.(ts|mts|js|mjs|json|ya?ml)$/.test(c)) return c;
+  }
+  throw new InventoryError(
+    `inventory "${spec}" not found (looked for ${candidates.map((c) => c.replace(ROOT, '')).join(', ')})`,
+  );
+}
+
+/** Loads an inventory file (TypeScript module, YAML or JSON) and resolves it. */
+export async function loadInventory(spec?: string): Promise<ResolvedInventory> {
+  const file = locateInventory(spec);
+  const ext = extname(file);
+  let raw: unknown;
+  if (ext === '.json' || ext === '.yaml' || ext === '.yml') {
+    const text = readFileSync(file, 'utf8');
+    try {
+      raw = ext === '.json' ? JSON.parse(text) : YAML.parse(text, { version: '1.2' });
+    } catch (e) {
+      throw new InventoryError(`cannot parse inventory ${file}: ${(e as Error).message}`);
+    }
+    raw = materializeSecrets(raw, dirname(file), '');
+  } else {
+    const mod = (await import(pathToFileURL(file).href)) as { default?: unknown; inventory?: unknown };
+    raw = mod.default ?? mod.inventory;
+    if (typeof raw === 'function') raw = await (raw as () => unknown)();
+    if (!raw) throw new InventoryError(`inventory ${file} exports no default inventory`);
+  }
+  return resolveInventory(raw as Inventory, file);
+}
+
+function expandHome(p: string): string {
+  return p.startsWith('~/') ? join(homedir(), p.slice(2)) : p;
+}
+
+/** Validates an in-memory inventory and flattens it into Host records. */
+export function resolveInventory<V extends Vars>(inv: Inventory<V>, source = '<inventory>'): ResolvedInventory<V> {
+  validateInventory(inv, source);
+  const base = source.startsWith('<') ? process.cwd() : dirname(source);
+  const pathOf = (p: string | undefined) => (p === undefined ? undefined : resolve(base, expandHome(p)));
+
+  const groups = new Map<string, string[]>();
+  const addMember = (g: string, h: string) => {
+    const m = groups.get(g) ?? [];
+    if (!m.includes(h)) m.push(h);
+    groups.set(g, m);
+  };
+  for (const [name, h] of Object.entries(inv.hosts)) for (const g of h.groups ?? []) addMember(g, name);
+  for (const [gname, g] of Object.entries(inv.groups ?? {})) {
+    if (!groups.has(gname)) groups.set(gname, []);
+    for (const h of g.hosts ?? []) addMember(gname, h);
+  }
+  groups.set('all', Object.keys(inv.hosts));
+
+  const groupOrder = Object.keys(inv.groups ?? {});
+  const hosts = new Map<string, Host<V>>();
+  for (const [name, spec] of Object.entries(inv.hosts)) {
+    const memberOf = [...groups.entries()].filter(([g, m]) => g !== 'all' && m.includes(name)).map(([g]) => g);
+    // Group settings apply in the order the groups are declared; the host's own win.
+    const ordered = [...memberOf].sort((a, b) => groupOrder.indexOf(a) - groupOrder.indexOf(b));
+    const merged: ConnectionSpec = {};
+    let vars: Vars = { ...(inv.vars ?? {}) };
+    for (const g of ordered) {
+      const gs = inv.groups?.[g];
+      if (!gs) continue;
+      const { hosts: _h, vars: gv, ...conn } = gs;
+      Object.assign(merged, conn);
+      vars = { ...vars, ...(gv ?? {}) };
+    }
+    const { address, groups: _g, vars: hv, ...conn } = spec;
+    Object.assign(merged, conn);
+    vars = { ...vars, ...(hv ?? {}) };
+
+    let jump: Host['jump'];
+    if (typeof merged.jump === 'string') {
+      if (merged.jump !== name) {
+        const j = inv.hosts[merged.jump];
+        if (!j) throw new InventoryError(`invalid inventory ${source}: host "${name}": field "jump": unknown host "${merged.jump}"`);
+        jump = { name: merged.jump, address: j.address, port: j.port ?? 22, user: j.user ?? 'root', key: pathOf(j.key) };
+      }
+    } else if (merged.jump) {
+      const j = merged.jump;
+      jump = { name: `${j.user ?? 'root'}@${j.address}`, address: j.address, port: j.port ?? 22, user: j.user ?? 'root', key: pathOf(j.key) };
+    }
+    hosts.set(name, {
+      name,
+      address,
+      port: merged.port ?? 22,
+      user: merged.user ?? 'root',
+      key: pathOf(merged.key),
+      jump,
+      become: merged.become ?? false,
+      becomePassword: merged.becomePassword,
+      connection: merged.connection ?? 'ssh',
+      connectTimeout: merged.connectTimeout ?? 10,
+      groups: memberOf,
+      vars: vars as V,
+    });
+  }
+  return {
+    source,
+    knownHosts: pathOf(inv.knownHosts) ?? join(homedir(), '.ssh', 'known_hosts'),
+    hosts,
+    groups,
+  };
+}

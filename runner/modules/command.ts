@@ -1,0 +1,75 @@
+// command / shell: run a command, guarded by creates / removes / unless / onlyIf.
+import { shQuote } from '../connection/shell.ts';
+import type { Secret } from '../secret.ts';
+import { redact } from '../secret.ts';
+import type { Action, ActionContext, ActionResult } from '../types.ts';
+import { TaskError } from '../types.ts';
+
+export interface CommandOptions {
+  /** Skip when this path exists. */
+  creates?: string;
+  /** Skip unless this path exists. */
+  removes?: string;
+  /** Skip when this read-only check command succeeds (it runs in check mode too). */
+  unless?: string;
+  /** Skip unless this read-only check command succeeds. */
+  onlyIf?: string;
+  stdin?: string | Secret;
+  env?: Record<string, string | Secret>;
+  chdir?: string;
+  timeout?: number;
+  /** Decide from the result whether the command changed anything (default: it did). */
+  changedWhen?: (r: { stdout: string; stderr: string; code: number }) => boolean;
+  /** The command only reads: it also runs in check mode, and never counts as a change. */
+  readOnly?: boolean;
+  /** Exit codes that count as success (default [0]). */
+  okCodes?: number[];
+}
+
+/** Why the guards say the command should not run, or undefined when it should. */
+async function guardSays(ctx: ActionContext, o: CommandOptions): Promise<string | undefined> {
+  const checks: string[] = [];
+  if (o.creates) checks.push(`[ -e ${shQuote(o.creates)} ] && echo creates`);
+  if (o.removes) checks.push(`[ -e ${shQuote(o.removes)} ] || echo removes`);
+  if (checks.length) {
+    const r = await ctx.run(`${checks.join('; ')}; true`);
+    if (r.stdout.includes('creates')) return `${o.creates} exists`;
+    if (r.stdout.includes('removes')) return `${o.removes} does not exist`;
+  }
+  if (o.unless) {
+    const r = await ctx.run(o.unless, { env: o.env, cwd: o.chdir });
+    if (r.code === 0) return `"unless" check succeeded`;
+  }
+  if (o.onlyIf) {
+    const r = await ctx.run(o.onlyIf, { env: o.env, cwd: o.chdir });
+    if (r.code !== 0) return `"onlyIf" check failed`;
+  }
+  return undefined;
+}
+
+export function shell(cmd: string, o: CommandOptions = {}): Action {
+  return {
+    module: 'shell',
+    summary: redact(cmd.length > 80 ? `${cmd.slice(0, 77)}...` : cmd),
+    async run(ctx): Promise<ActionResult> {
+      const skip = await guardSays(ctx, o).catch((e: Error) => {
+        // A guard that cannot be evaluated in check mode after pending changes is "unknown".
+        if (ctx.check && ctx.pendingChanges) return undefined;
+        throw e;
+      });
+      if (skip) return { changed: false, skipped: true, msg: skip };
+      if (ctx.check && !o.readOnly) {
+        // The real run would execute it; without changedWhen it counts as a change there too.
+        return { changed: o.changedWhen ? 'unknown' : true, msg: 'would run' };
+      }
+      const r = await ctx.run(cmd, { stdin: o.stdin, env: o.env, cwd: o.chdir, timeout: o.timeout });
+      if (!(o.okCodes ?? [0]).includes(r.code))
+        throw new TaskError(`command exited with status ${r.code}`, { command: cmd, stderr: r.stderr, stdout: r.stdout, code: r.code });
+      const changed = o.readOnly ? false : o.changedWhen ? o.changedWhen(r) : true;
+      return { changed, msg: r.stdout.trim().split('\n').slice(-1)[0] ?? '', data: { stdout: r.stdout, stderr: r.stderr, code: r.code } };
+    },
+  };
+}
+
+/** Same as shell(): every command runs through the host's POSIX shell. */
+export const command = shell;

@@ -1,0 +1,81 @@
+// template: handlebars, strict (a missing variable is an error naming the template and
+// the variable), written through copy's atomic path.
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import Handlebars from 'handlebars';
+import { Secret } from '../secret.ts';
+import type { Action, ActionResult } from '../types.ts';
+import { TaskError } from '../types.ts';
+import { putFile } from './copy.ts';
+
+const hb = Handlebars.create();
+hb.registerHelper('json', (v: unknown) => JSON.stringify(v, null, 2));
+hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+hb.registerHelper('join', (list: unknown, sep: unknown) => (Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ', ') : ''));
+
+export class TemplateError extends TaskError {}
+
+/** Secrets render as their value inside the file; `usesSecret` says the output is sensitive. */
+function reveal(v: unknown, seen: { secret: boolean }): unknown {
+  if (v instanceof Secret) {
+    seen.secret = true;
+    return v.reveal();
+  }
+  if (Array.isArray(v)) return v.map((x) => reveal(x, seen));
+  if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, reveal(x, seen)]));
+  }
+  return v;
+}
+
+/** Renders a template text strictly. `name` is used in errors. */
+export function renderTemplate(text: string, vars: object, name: string): { output: string; sensitive: boolean } {
+  const seen = { secret: false };
+  const data = reveal(vars, seen);
+  let fn: HandlebarsTemplateDelegate;
+  try {
+    fn = hb.compile(text, { strict: true, noEscape: true });
+    return { output: fn(data), sensitive: seen.secret };
+  } catch (e) {
+    const m = (e as Error).message;
+    const missing = /"([^"]+)" not defined in .* - (\d+):(\d+)/.exec(m);
+    if (missing) throw new TemplateError(`template ${name} line ${missing[2]}: variable "${missing[1]}" is not defined`);
+    throw new TemplateError(`template ${name}: ${m.split('\n')[0]}`);
+  }
+}
+
+export interface TemplateOptions {
+  /** A .hbs file (relative paths: the role's folder, then its templates/ folder). */
+  src: string;
+  dest: string;
+  vars: object;
+  mode?: string | number;
+  owner?: string;
+  group?: string;
+  validate?: string;
+}
+
+export function template(o: TemplateOptions): Action {
+  return {
+    module: 'template',
+    summary: `template ${o.src} -> ${o.dest}`,
+    async run(ctx): Promise<ActionResult> {
+      const base = ctx.roleDir ?? process.cwd();
+      const candidates = isAbsolute(o.src) ? [o.src] : [join(base, 'templates', o.src), join(base, o.src)];
+      let text: string | undefined;
+      let path = candidates[0]!;
+      for (const c of candidates) {
+        try {
+          text = readFileSync(c, 'utf8');
+          path = c;
+          break;
+        } catch {
+          /* try the next */
+        }
+      }
+      if (text === undefined) throw new TemplateError(`template ${o.src}: not found (looked in ${candidates.join(', ')})`);
+      const { output, sensitive } = renderTemplate(text, o.vars, path);
+      return putFile(ctx, o, Buffer.from(output), sensitive);
+    },
+  };
+}

@@ -1,0 +1,76 @@
+// wait_for: readiness, not sleeps. Polls a TCP port or an HTTP URL until it answers or the
+// timeout passes. `from: 'host'` (default) polls on the target, `from: 'control'` from here.
+import { connect } from 'node:net';
+import axios from 'axios';
+import { shQuote } from '../connection/shell.ts';
+import type { Action, ActionResult } from '../types.ts';
+import { TaskError } from '../types.ts';
+import { httpsAgent } from './http.ts';
+
+export interface WaitForOptions {
+  port?: number;
+  host?: string;
+  url?: string;
+  /** Expected HTTP status (default 200). */
+  status?: number;
+  /** CA bundle (PEM path on the control machine, or on the host for from: 'host'). */
+  ca?: string;
+  /** Seconds (default 60). */
+  timeout?: number;
+  from?: 'host' | 'control';
+}
+
+function tcpOnce(host: string, port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = connect({ host, port, timeout: 2000 });
+    s.once('connect', () => {
+      s.destroy();
+      res(true);
+    });
+    s.once('error', () => res(false));
+    s.once('timeout', () => {
+      s.destroy();
+      res(false);
+    });
+  });
+}
+
+export function waitFor(o: WaitForOptions): Action {
+  const what = o.url ? `${o.url} -> ${o.status ?? 200}` : `${o.host ?? '127.0.0.1'}:${o.port}`;
+  return {
+    module: 'wait_for',
+    summary: `wait for ${what}${o.from === 'control' ? ' (from control)' : ''}`,
+    async run(ctx): Promise<ActionResult> {
+      if (!o.url && !o.port) throw new TaskError('wait_for: give a port or a url');
+      const timeout = o.timeout ?? 60;
+      const deadline = Date.now() + timeout * 1000;
+      if (o.from === 'control') {
+        const agent = o.ca ? httpsAgent(o.ca) : undefined;
+        for (;;) {
+          let ok = false;
+          if (o.url) {
+            const r = await axios.get(o.url, { httpsAgent: agent, timeout: 3000, validateStatus: () => true }).catch(() => undefined);
+            ok = r?.status === (o.status ?? 200);
+          } else ok = await tcpOnce(o.host ?? ctx.host.address, o.port!);
+          if (ok) return { changed: false };
+          if (ctx.check && ctx.pendingChanges) return { changed: false, msg: `${what} not ready yet (earlier changes not applied in check mode)` };
+          if (Date.now() > deadline) throw new TaskError(`wait_for: ${what} not ready after ${timeout}s`);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+      const probe = o.url
+        ? `curl -sS -o /dev/null -w '%{http_code}' --max-time 3 ${o.ca ? `--cacert ${shQuote(o.ca)} ` : ''}${shQuote(o.url)} 2>/dev/null | grep -qx ${o.status ?? 200}`
+        : `(exec 3<>/dev/tcp/${o.host ?? '127.0.0.1'}/${o.port}) 2>/dev/null`;
+      const wrapped = o.url ? probe : `bash -c ${shQuote(probe)}`;
+      // One remote loop instead of a round trip per attempt; bounded by the deadline.
+      const tries = Math.max(1, Math.ceil(timeout / 0.25));
+      const loop = ctx.check
+        ? wrapped
+        : `i=0; while [ $i -lt ${tries} ]; do if ${wrapped}; then exit 0; fi; i=$((i+1)); sleep 0.25; done; exit 1`;
+      const r = await ctx.run(loop, { timeout: timeout + 30 });
+      if (r.code === 0) return { changed: false };
+      if (ctx.check) return { changed: false, msg: `${what} not ready (check mode probes once)` };
+      throw new TaskError(`wait_for: ${what} not ready after ${timeout}s`, { command: probe, stderr: r.stderr, code: r.code });
+    },
+  };
+}

@@ -1,0 +1,161 @@
+// Output: listr2 in a terminal, plain lines otherwise, the recap, and the --json report.
+import { writeFileSync, renameSync } from 'node:fs';
+import { Listr } from 'listr2';
+import type { HostEvents, HostRecord, PlayRecord, PlayRunner, TaskRecord, Counts } from './engine.ts';
+import { limiter } from './engine.ts';
+import type { Host } from './inventory.ts';
+import { redactDeep } from './secret.ts';
+import type { PlannedPlay } from './selection.ts';
+
+export interface Out {
+  write(s: string): void;
+}
+
+const color = (code: number, s: string, on: boolean) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
+
+export function formatTask(rec: TaskRecord, host: string, opts: { diff: boolean; color: boolean }): string {
+  const c = opts.color;
+  const label: Record<TaskRecord['status'], string> = {
+    ok: color(32, 'ok', c),
+    changed: color(33, 'changed', c),
+    unknown: color(35, 'unknown', c),
+    skipped: color(36, 'skipped', c),
+    failed: color(31, 'failed', c),
+    unreachable: color(31, 'unreachable', c),
+  };
+  const pad = ' '.repeat(Math.max(0, 11 - rec.status.length));
+  let line = `${label[rec.status]}${pad} ${host} | ${rec.role ? `${rec.role} | ` : ''}${rec.handler ? 'handler: ' : ''}${rec.task}`;
+  if (rec.msg) line += ` (${rec.msg})`;
+  const out = [line];
+  if (rec.error) {
+    out.push(`    error: ${rec.error.message}`);
+    if (rec.error.command) out.push(`    command: ${rec.error.command.split('\n').join('\n             ')}`);
+    if (rec.error.code !== undefined) out.push(`    exit status: ${rec.error.code}`);
+    if (rec.error.stderr) out.push(`    stderr: ${rec.error.stderr.split('\n').slice(-20).join('\n            ')}`);
+  }
+  if (opts.diff && rec.diff) for (const d of rec.diff) out.push(d.text.trimEnd());
+  return out.join('\n');
+}
+
+/** Plain lines, one per task result, printed as results arrive. */
+export class PlainRunner implements PlayRunner {
+  constructor(
+    private readonly out: Out,
+    private readonly opts: { diff: boolean; color: boolean },
+  ) {}
+  async runPlay(pp: PlannedPlay<any>, hosts: Host<any>[], runHost: (h: Host<any>, ev: HostEvents) => Promise<HostRecord>, forks: number) {
+    this.out.write(`PLAY [${pp.play.name}] ${hosts.map((h) => h.name).join(', ') || '(no hosts left)'}\n`);
+    const limit = limiter(forks);
+    return Promise.all(
+      hosts.map((h) =>
+        limit(() =>
+          runHost(h, {
+            taskStart: () => undefined,
+            taskEnd: (rec) => this.out.write(`${formatTask(rec, h.name, this.opts)}\n`),
+          }),
+        ),
+      ),
+    );
+  }
+}
+
+/** listr2: one line per host, its current task below it; details printed after the play. */
+export class ListrRunner implements PlayRunner {
+  constructor(
+    private readonly out: Out,
+    private readonly opts: { diff: boolean; color: boolean },
+  ) {}
+  async runPlay(pp: PlannedPlay<any>, hosts: Host<any>[], runHost: (h: Host<any>, ev: HostEvents) => Promise<HostRecord>, forks: number) {
+    const results = new Map<string, HostRecord>();
+    const list = new Listr(
+      [
+        {
+          title: `PLAY ${pp.play.name}`,
+          task: (_ctx, play) =>
+            play.newListr(
+              hosts.map((h) => ({
+                title: h.name,
+                task: async (_c: unknown, t: { title: string; output: string }) => {
+                  let n = 0;
+                  let changed = 0;
+                  const rec = await runHost(h, {
+                    taskStart: (name) => {
+                      t.output = `${name}`;
+                    },
+                    taskEnd: (r) => {
+                      n++;
+                      if (r.status === 'changed') changed++;
+                      t.title = `${h.name}  ${n}/${pp.tasks.length} tasks, ${changed} changed`;
+                    },
+                  });
+                  results.set(h.name, rec);
+                  if (rec.status !== 'ok') {
+                    const last = rec.tasks.findLast((x) => x.status === 'failed' || x.status === 'unreachable');
+                    throw new Error(`${h.name}: ${last?.status ?? rec.status}${last ? ` at "${last.task}": ${last.error?.message ?? ''}` : ''}`);
+                  }
+                },
+              })),
+              { concurrent: forks, exitOnError: false },
+            ),
+        },
+      ],
+      { exitOnError: false, rendererOptions: { collapseSubtasks: false, collapseErrors: false } },
+    );
+    await list.run().catch(() => undefined);
+    // Details that do not fit a progress line: changes, diffs and errors.
+    for (const h of hosts) {
+      for (const rec of results.get(h.name)?.tasks ?? []) {
+        if (rec.status === 'changed' || rec.status === 'failed' || rec.status === 'unreachable' || rec.status === 'unknown')
+          this.out.write(`${formatTask(rec, h.name, this.opts)}\n`);
+      }
+    }
+    return hosts.map((h) => results.get(h.name)!).filter(Boolean);
+  }
+}
+
+export function recap(plays: PlayRecord[]): Record<string, Counts & { status: string }> {
+  const per: Record<string, Counts & { status: string }> = {};
+  for (const p of plays) {
+    for (const [name, r] of Object.entries(p.hosts)) {
+      const c = (per[name] ??= { ok: 0, changed: 0, unknown: 0, failed: 0, skipped: 0, unreachable: 0, status: 'ok' });
+      for (const k of Object.keys(r.counts) as (keyof Counts)[]) c[k] += r.counts[k];
+      if (r.status !== 'ok') c.status = r.status;
+    }
+  }
+  return per;
+}
+
+export function formatRecap(r: ReturnType<typeof recap>, check: boolean, useColor: boolean): string {
+  const names = Object.keys(r);
+  const w = Math.max(4, ...names.map((n) => n.length));
+  const lines = [`RECAP${check ? ' (check mode: nothing was changed)' : ''}`];
+  for (const n of names) {
+    const c = r[n]!;
+    const col = c.failed || c.unreachable ? 31 : c.changed ? 33 : 32;
+    lines.push(
+      `${color(col, n.padEnd(w), useColor)}  ok=${c.ok}  changed=${c.changed}  ${check || c.unknown ? `unknown=${c.unknown}  ` : ''}failed=${c.failed}  skipped=${c.skipped}  unreachable=${c.unreachable}`,
+    );
+  }
+  if (!names.length) lines.push('(no host ran)');
+  return lines.join('\n');
+}
+
+export interface JsonReport {
+  playbook: string;
+  inventory: string;
+  startedAt: string;
+  durationMs: number;
+  check: boolean;
+  diff: boolean;
+  selection: { tags?: string[]; skipTags?: string[]; limit?: string[] };
+  plays: PlayRecord[];
+  recap: ReturnType<typeof recap>;
+  exitCode: number;
+}
+
+/** Written atomically, with every secret masked. */
+export function writeJson(path: string, report: JsonReport): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(redactDeep(report), null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, path);
+}
