@@ -1,0 +1,43 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { renderTemplate, Secret, TemplateError } from '../../runner/index.ts';
+import { readFileSync } from 'node:fs';
+
+test('renders nested vars and helpers', () => {
+  const { output, sensitive } = renderTemplate('{{a.b}} {{join list "-"}}{{#if (eq n 2)}} two{{/if}}', { a: { b: 'x' }, list: [1, 2], n: 2 }, 't.hbs');
+  assert.is(output, 'x 1-2 two');
+  assert.is(sensitive, false);
+});
+
+test('a missing variable is an error naming the template, line and variable', () => {
+  try {
+    renderTemplate('line one\nport {{server.port}}\n', { server: {} }, 'roles/x/templates/site.conf.hbs');
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, TemplateError);
+    assert.is((e as Error).message, 'template roles/x/templates/site.conf.hbs line 2: variable "port" is not defined');
+  }
+});
+
+test('no HTML escaping in config files', () => {
+  assert.is(renderTemplate('{{v}}', { v: 'a && b <c>' }, 't').output, 'a && b <c>');
+});
+
+test('a Secret renders its value and marks the output sensitive', () => {
+  const r = renderTemplate('password={{pw}}', { pw: new Secret('s3cret-value') }, 't');
+  assert.is(r.output, 'password=s3cret-value');
+  assert.ok(r.sensitive);
+});
+
+test('the nginx role templates render from the default inventory vars', async () => {
+  const { phoenix } = await import('../../inventory.ts');
+  const vars = { ...phoenix.vars, hostName: 'lxc101', guestId: 101, webroot: '/var/www/phoenix' };
+  const page = renderTemplate(readFileSync('roles/nginx/templates/index.html.hbs', 'utf8'), vars, 'index');
+  assert.match(page.output, /<title>Phoenix Hypervisor<\/title>/);
+  assert.match(page.output, /Served by lxc101 \(guest 101\) for internal\.thinkheads\.ai/);
+  const site = renderTemplate(readFileSync('roles/nginx/templates/site.conf.hbs', 'utf8'), vars, 'site');
+  assert.match(site.output, /listen 80 default_server;/);
+  assert.match(site.output, /root \/var\/www\/phoenix;/);
+});
+
+test.run();
