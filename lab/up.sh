@@ -56,7 +56,7 @@ write_daemon_config() {
   jq -n --arg sock "unix://$SOCK" --arg root "$DATA_ROOT" --arg exec "$LAB_RUN/exec" \
         --arg pid "$PIDFILE" --arg wrapper "$WRAPPER" '{
     hosts: [$sock], "data-root": $root, "exec-root": $exec, pidfile: $pid,
-    bridge: "none", iptables: false, "ip6tables": false, "userland-proxy": false,
+    bridge: "none", iptables: false, "ip6tables": false, "ip-forward": false, "userland-proxy": false,
     "storage-driver": "overlay2",
     "default-runtime": "phoenix-runc", runtimes: {"phoenix-runc": {path: $wrapper}},
     "containerd-namespace": "phoenix-lab", "containerd-plugins-namespace": "phoenix-lab-plugins",
@@ -97,8 +97,9 @@ ensure_network() {
       "$NET_NAME" >/dev/null
     log "network $NET_NAME $NET_SUBNET (bridge $NET_BRIDGE)"
   fi
-  # dockerd runs with iptables=false so it never touches a system docker's chains;
-  # the lab adds only what guests need to reach the Debian mirror (apt in roles).
+  # dockerd runs with iptables=false and ip-forward=false so it never touches a system
+  # docker's chains; the lab adds only what guests need to reach the Debian mirror
+  # (apt in roles). lab:down removes the rules and restores ip_forward.
   if [[ ! -f "$LAB_RUN/ip_forward.orig" ]]; then
     cat /proc/sys/net/ipv4/ip_forward >"$LAB_RUN/ip_forward.orig"
   fi
