@@ -1,6 +1,5 @@
 // Output: listr2 in a terminal, plain lines otherwise, the recap, and the --json report.
 import { writeFileSync, renameSync } from 'node:fs';
-import { Listr } from 'listr2';
 import type { HostEvents, HostRecord, PlayRecord, PlayRunner, TaskRecord, Counts } from './engine.ts';
 import { limiter } from './engine.ts';
 import type { Host } from './inventory.ts';
@@ -67,6 +66,7 @@ export class ListrRunner implements PlayRunner {
   ) {}
   async runPlay(pp: PlannedPlay<any>, hosts: Host<any>[], runHost: (h: Host<any>, ev: HostEvents) => Promise<HostRecord>, forks: number) {
     const results = new Map<string, HostRecord>();
+    const { Listr } = await import('listr2'); // only needed on a terminal
     const list = new Listr(
       [
         {

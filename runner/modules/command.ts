@@ -57,7 +57,8 @@ export function shell(cmd: string, o: CommandOptions = {}): Action {
         if (ctx.check && ctx.pendingChanges) return undefined;
         throw e;
       });
-      if (skip) return { changed: false, skipped: true, msg: skip };
+      // As in Ansible, a guard that holds is "ok" (nothing to do), not "skipped".
+      if (skip) return { changed: false, msg: `skipped: ${skip}` };
       if (ctx.check && !o.readOnly) {
         // The real run would execute it; without changedWhen it counts as a change there too.
         return { changed: o.changedWhen ? 'unknown' : true, msg: 'would run' };

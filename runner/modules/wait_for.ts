@@ -1,7 +1,6 @@
 // wait_for: readiness, not sleeps. Polls a TCP port or an HTTP URL until it answers or the
 // timeout passes. `from: 'host'` (default) polls on the target, `from: 'control'` from here.
 import { connect } from 'node:net';
-import axios from 'axios';
 import { shQuote } from '../connection/shell.ts';
 import type { Action, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
@@ -46,6 +45,7 @@ export function waitFor(o: WaitForOptions): Action {
       const deadline = Date.now() + timeout * 1000;
       if (o.from === 'control') {
         const agent = o.ca ? httpsAgent(o.ca) : undefined;
+        const { default: axios } = await import('axios');
         for (;;) {
           let ok = false;
           if (o.url) {

@@ -67,7 +67,7 @@ test('secrets in YAML are references, and become Secret values', async () => {
 });
 
 test('vars merge: global < group (declaration order) < host; connection settings likewise', () => {
-  const inv = resolveInventory({
+  const inv = resolveInventory<{ a: number; b: number; c: number }>({
     vars: { a: 1, b: 1, c: 1 },
     groups: { first: { vars: { b: 2, c: 2 }, user: 'g1', port: 2222 }, second: { vars: { c: 3 }, user: 'g2' } },
     hosts: { h: { address: '10.0.0.9', groups: ['second', 'first'], vars: { a: 9 }, port: 22 } },

@@ -1,0 +1,100 @@
+// The command line, exactly as a user types it: `npx zx <playbook>.ts [flags]`.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SshdLab } from '../harness/sshd.ts';
+import { hosts } from './helpers.ts';
+
+const C = suite('cli');
+let lab: SshdLab;
+let invFile: string;
+
+C.before(async () => {
+  lab = await hosts(2);
+  invFile = join(lab.dir, 'inventory.yaml');
+  // A YAML inventory, as a user without TypeScript would write it.
+  const [a, b] = lab.hosts;
+  writeFileSync(
+    invFile,
+    `knownHosts: ${lab.knownHosts}\n` +
+      `groups:\n  web: {}\n  db: {}\n` +
+      `hosts:\n` +
+      `  alpha:\n    address: 127.0.0.1\n    port: ${a!.port}\n    user: ${lab.user}\n    key: ${lab.clientKey}\n    become: true\n    groups: [web]\n    vars: { root: ${a!.root} }\n` +
+      `  beta:\n    address: 127.0.0.1\n    port: ${b!.port}\n    user: ${lab.user}\n    key: ${lab.clientKey}\n    become: true\n    groups: [db, web]\n    vars: { root: ${b!.root} }\n`,
+  );
+});
+C.after(async () => {
+  await lab?.stop();
+});
+
+function phoenix(playbook: string, ...args: string[]) {
+  const r = spawnSync('npx', ['zx', playbook, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const FIXTURE = 'test/fixtures/two-roles.ts';
+
+C('--tags X --list-tasks lists exactly the tasks of X', () => {
+  const r = phoenix(FIXTURE, '--inventory', invFile, '--tags', 'db', '--list-tasks');
+  assert.is(r.code, 0, r.err);
+  const tasks = r.out.split('\n').filter((l) => l.startsWith('  ') && l.includes(' : '));
+  assert.equal(tasks.map((l) => l.trim().split('    ')[0]), ['db : db dir', 'db : db marker']);
+  const content = phoenix(FIXTURE, '--inventory', invFile, '--tags', 'content', '--list-tasks');
+  assert.equal(content.out.split('\n').filter((l) => l.includes(' : ')).map((l) => l.trim().split('    ')[0]), ['web : web page']);
+});
+
+C('--tags nosuchtag exits non-zero with a clear message, and runs nothing', () => {
+  const r = phoenix(FIXTURE, '--inventory', invFile, '--tags', 'nosuchtag');
+  assert.is(r.code, 4);
+  assert.match(r.err, /unknown tag "nosuchtag" \(playbook two-roles has: content, db, frontend, web\)/);
+  assert.not.ok(existsSync(join(lab.hosts[0]!.root, 'web')));
+});
+
+C('--list-hosts with --limit shows the resolved hosts per play', () => {
+  const r = phoenix(FIXTURE, '--inventory', invFile, '--limit', 'beta', '--list-hosts');
+  assert.is(r.code, 0, r.err);
+  assert.is(r.out, 'play: web on web\n  hosts (1): beta\nplay: db on db\n  hosts (1): beta\n');
+  const bad = phoenix(FIXTURE, '--inventory', invFile, '--limit', 'gamma', '--list-hosts');
+  assert.is(bad.code, 4);
+  assert.match(bad.err, /--limit: "gamma" is neither a host nor a group/);
+});
+
+C('a full run, then --check on the converged hosts, with --json', () => {
+  const json = join(lab.dir, 'run.json');
+  const r = phoenix(FIXTURE, '--inventory', invFile, '--json', json);
+  assert.is(r.code, 0, r.err + r.out);
+  assert.match(r.out, /alpha\s+ok=0\s+changed=2\s+failed=0/);
+  assert.match(r.out, /beta\s+ok=0\s+changed=4\s+failed=0/);
+  const report = JSON.parse(readFileSync(json, 'utf8'));
+  assert.is(report.exitCode, 0);
+  assert.is(report.plays[1].hosts.beta.tasks[1].task, 'db marker');
+  assert.is(report.plays[1].hosts.beta.tasks[1].status, 'changed');
+  assert.type(report.plays[1].hosts.beta.tasks[1].durationMs, 'number');
+  const again = phoenix(FIXTURE, '--inventory', invFile, '--check', '--diff');
+  assert.is(again.code, 0);
+  assert.match(again.out, /alpha\s+ok=2\s+changed=0\s+unknown=0/);
+  assert.match(again.out, /beta\s+ok=4\s+changed=0\s+unknown=0/);
+});
+
+C('unknown flags and a broken inventory are usage errors (exit 4)', () => {
+  const r = phoenix(FIXTURE, '--inventory', invFile, '--chek');
+  assert.is(r.code, 4);
+  assert.match(r.err, /Unknown option '--chek'/);
+  const bad = join(lab.dir, 'bad.yaml');
+  writeFileSync(bad, 'hosts:\n  alpha:\n    address: 127.0.0.1\n    port: 70000\n');
+  const b = phoenix(FIXTURE, '--inventory', bad, '--list-hosts');
+  assert.is(b.code, 4);
+  assert.ok(b.err.includes(bad));
+  assert.match(b.err, /host "alpha": field "port": must be <= 65535/);
+});
+
+C('site.ts lists its hosts and tasks against inventory.ts', () => {
+  const r = phoenix('playbooks/site.ts', '--list-hosts', '--list-tasks');
+  assert.is(r.code, 0, r.err);
+  assert.match(r.out, /hosts \(1\): lxc101/);
+  assert.match(r.out, /nginx : install nginx/);
+});
+
+C.run();

@@ -1,0 +1,40 @@
+// Runs the uvu suites in order and ends with one line CI can read: "tests: N passed, N failed".
+//   node --import=tsx test/run.ts unit integration e2e
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const stages = process.argv.slice(2);
+if (!stages.length) stages.push('unit', 'integration', 'e2e');
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+let broken = false;
+for (const stage of stages) {
+  if (stage === 'e2e' && !existsSync('.lab/lab.json')) {
+    process.stderr.write('e2e: the lab is not up (.lab/lab.json missing). Run `npm run lab:up` first.\n');
+    broken = true;
+    continue;
+  }
+  process.stdout.write(`\n== ${stage} tests ==\n`);
+  const r = spawnSync('node', ['--import=tsx', 'node_modules/uvu/bin.js', `test/${stage}`, '\\.test\\.ts$'], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  process.stdout.write(r.stdout);
+  const plain = r.stdout.replace(/\x1b\[[0-9;]*m/g, '');
+  const num = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(plain)?.[1] ?? NaN);
+  const total = num('Total');
+  const ok = num('Passed');
+  if (Number.isNaN(total) || Number.isNaN(ok)) {
+    process.stderr.write(`${stage}: the suite did not report its totals (exit ${r.status})\n`);
+    broken = true;
+    continue;
+  }
+  passed += ok;
+  skipped += num('Skipped') || 0;
+  failed += total - ok - (num('Skipped') || 0);
+  if (r.status !== 0 && total === ok) broken = true; // an error outside any test
+}
+process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+process.exitCode = failed || broken ? 1 : 0;
