@@ -89,7 +89,9 @@ function connectClient(t: Target, opts: SshOptions, sock?: Duplex): Promise<Clie
       settled = true;
       resolve(c);
     });
-    c.once('error', (e: Error & { code?: string; level?: string }) => {
+    // 'on', not 'once': ssh2 can emit a second error (e.g. "Connection lost before handshake")
+    // after a timeout, and an unhandled one would crash the whole run.
+    c.on('error', (e: Error & { code?: string; level?: string }) => {
       if (settled) return;
       settled = true;
       let msg: string;

@@ -156,6 +156,26 @@ T('an unreachable host is its own state while the others succeed', async () => {
   assert.match(c.text(), /unreachable\s+ghost .*\n\s+error: ghost: connection refused by \[127\.0\.0\.1\]:1/);
 });
 
+T('a host that accepts TCP but never speaks SSH times out with a clear error', async () => {
+  const { createServer } = await import('node:net');
+  const held: import('node:net').Socket[] = [];
+  const silent = createServer((sock) => void held.push(sock));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const port = (silent.address() as import('node:net').AddressInfo).port;
+  try {
+    const inv = inventoryFor(lab);
+    inv.hosts.mute = { address: '127.0.0.1', port, user: lab.user, key: lab.clientKey, connectTimeout: 1, groups: ['test'], vars: { root: '/nonexistent' } };
+    const c = capture();
+    const res = await run(appBook, { inventory: inv, limit: ['mute', 'host0'], out: c.out });
+    assert.is(res.recap.mute!.status, 'unreachable');
+    assert.is(res.recap.host0!.status, 'ok');
+    assert.match(c.text(), new RegExp(`mute: timed out after 1s connecting to \\[127\\.0\\.0\\.1\\]:${port}`));
+  } finally {
+    held.forEach((s) => s.destroy());
+    silent.close();
+  }
+});
+
 T('a wrong host key fails with a clear error; an unknown one is refused unless accepted', async () => {
   // host0's entry in known_hosts replaced by host1's key.
   const kh = join(lab.dir, 'wrong_known_hosts');
