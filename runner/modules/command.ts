@@ -64,8 +64,11 @@ export function shell(cmd: string, o: CommandOptions = {}): Action {
         return { changed: o.changedWhen ? 'unknown' : true, msg: 'would run' };
       }
       const r = await ctx.run(cmd, { stdin: o.stdin, env: o.env, cwd: o.chdir, timeout: o.timeout });
-      if (!(o.okCodes ?? [0]).includes(r.code))
+      if (!(o.okCodes ?? [0]).includes(r.code)) {
+        // A read-only check may fail in check mode only because earlier changes were not applied.
+        if (ctx.check && ctx.pendingChanges) return { changed: 'unknown', msg: `exited ${r.code}; earlier changes were not applied` };
         throw new TaskError(`command exited with status ${r.code}`, { command: cmd, stderr: r.stderr, stdout: r.stdout, code: r.code });
+      }
       const changed = o.readOnly ? false : o.changedWhen ? o.changedWhen(r) : true;
       return { changed, msg: r.stdout.trim().split('\n').slice(-1)[0] ?? '', data: { stdout: r.stdout, stderr: r.stderr, code: r.code } };
     },

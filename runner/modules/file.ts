@@ -22,6 +22,11 @@ export function file(o: FileOptions): Action {
       const where = `file ${o.path}`;
       const mode = normalizeMode(o.mode, where);
       const st = await fileState(ctx, o.path);
+      // In check mode, a path whose directory is missing may be created by an earlier task
+      // that was not applied (e.g. apt installing a package): the probe cannot know.
+      if (ctx.check && ctx.pendingChanges && !st.exists && !st.parentExists) {
+        return { changed: 'unknown', msg: `directory of ${o.path} does not exist yet` };
+      }
       const p = shQuote(o.path);
       const todo: string[] = [];
       const why: string[] = [];

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { copy, play, playbook, role, run, shell, task, type RunResult } from '../../runner/index.ts';
 import { labInventory, readLabState } from '../../lab/inventory.ts';
 import { site } from '../../playbooks/site.ts';
+import nginx from '../../roles/nginx/index.ts';
 
 const E = suite('lab');
 const GUESTS = ['lxc101', 'lxc102', 'lxc103', 'vm1001', 'vm1002'];
@@ -59,6 +60,24 @@ E('a file written on one guest is not visible on another', async () => {
   assert.is(registered(r, 'lxc101', 'look'), 'present');
   for (const g of GUESTS.filter((x) => x !== 'lxc101')) assert.is(registered(r, g, 'look'), 'absent', g);
   await run(playbook('c', [play({ hosts: 'lxc101', roles: [cleanup] })]), { inventory: inv, out: quiet().out });
+});
+
+E('--check of the nginx role on a guest without nginx: no failure, nothing installed or written', async () => {
+  const inv = labInventory();
+  const state = role({
+    name: 'state',
+    tasks: [task({ name: 'state', do: shell('(dpkg-query -W -f="${Status}" nginx 2>/dev/null || echo no-nginx); ls -d /etc/nginx /var/www/phoenix 2>&1 | tr "\\n" " "', { readOnly: true }) })],
+  });
+  const stateOf = async () => registered(await run(playbook('st', [play({ hosts: 'lxc102', roles: [state] })]), { inventory: inv, out: quiet().out }), 'lxc102', 'state');
+  const before = await stateOf();
+  assert.match(before, /no-nginx/);
+  const o = quiet();
+  const r = await run(playbook('check-nginx', [play({ hosts: 'lxc102', roles: [nginx] })]), { inventory: inv, check: true, out: o.out });
+  assert.is(r.exitCode, 0, o.text());
+  assert.is(r.recap.lxc102!.failed, 0);
+  assert.ok(r.recap.lxc102!.changed >= 1, o.text());
+  assert.match(o.text(), /changed\s+lxc102 \| nginx \| install nginx \(install nginx\)/);
+  assert.is(await stateOf(), before);
 });
 
 E('site.ts through the CLI: nginx serves the inventory page, reachable from this machine', async () => {
