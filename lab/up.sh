@@ -150,7 +150,7 @@ build_base() {
   if [[ "$(image_label lab/base)" == "$hash" ]]; then log "image lab/base: cached"; return 0; fi
   log "building lab/base with mmdebstrap (minbase, mirror: ${mirrors[0]})"
   local blog="$LAB_VAR/build-base.log" t=$SECONDS
-  if ! mmdebstrap --variant=minbase --mode=root --format=tar -q \
+  if ! mmdebstrap --variant=minbase --mode=root --format=tar \
       --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
       --aptopt='Acquire::Check-Valid-Until "false"' --aptopt='Acquire::Check-Date "false"' \
       --aptopt='APT::Install-Recommends "false"' \
@@ -234,7 +234,7 @@ ensure_key() {
 }
 
 start_guests() {
-  local g name ip image want state cur created=() reused=()
+  local g name ip image want state created=() reused=() pids=()
   for g in "${GUESTS[@]}"; do
     read -r name ip image <<<"$g"
     want="$(ldocker image inspect -f '{{.Id}}' "$image")"
@@ -254,9 +254,12 @@ start_guests() {
       --network "$NET_NAME" --ip "$ip" \
       --privileged --tmpfs /run --tmpfs /run/lock --stop-signal SIGRTMIN+3 \
       -e container=docker "${extra[@]}" \
-      "$image" /sbin/init >/dev/null
+      "$image" /sbin/init >/dev/null &
+    pids+=($!)
     created+=("$name")
   done
+  local p rc=0; for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  ((rc == 0)) || die "starting guests failed"
   ((${#reused[@]} == 0)) || log "guests reused (running, image current): ${reused[*]}"
   ((${#created[@]} == 0)) || log "guests started: ${created[*]}"
 }
@@ -332,27 +335,37 @@ verify_ssh() {
 }
 
 load_standins_into_vms() {
-  local g name ip image deadline todo img want have
+  local g name ip image pids=() names=() i failed=()
   for g in "${GUESTS[@]}"; do
     read -r name ip image <<<"$g"
     [[ "$image" == lab/vm ]] || continue
-    deadline=$((SECONDS + 60))
-    until ldocker exec "$name" docker info >/dev/null 2>&1; do
-      ((SECONDS < deadline)) || die "inner dockerd on $name did not come up within 60 s"
-      sleep 0.3
-    done
-    todo=()
-    for img in "${STANDIN_IMAGES[@]}"; do
-      want="$(ldocker image inspect -f '{{.Id}}' "$img")"
-      have="$(ldocker exec "$name" docker image inspect -f '{{.Id}}' "$img" 2>/dev/null || true)"
-      [[ "$want" == "$have" ]] || todo+=("$img")
-    done
-    if ((${#todo[@]})); then
-      ldocker save "${todo[@]}" | ldocker exec -i "$name" docker load -q >/dev/null \
-        || die "loading stand-in images into $name failed"
-      log "$name: loaded ${#todo[@]} stand-in image(s) into its dockerd"
-    fi
+    load_standins_into "$name" &
+    pids+=($!); names+=("$name")
   done
+  for i in "${!pids[@]}"; do wait "${pids[$i]}" || failed+=("${names[$i]}"); done
+  ((${#failed[@]} == 0)) || die "stand-in images could not be loaded into: ${failed[*]}"
+}
+
+load_standins_into() {
+  local name="$1" deadline todo img want have
+  deadline=$((SECONDS + 60))
+  until ldocker exec "$name" docker info >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "inner dockerd on $name did not come up within 60 s"
+    sleep 0.3
+  done
+  todo=()
+  for img in "${STANDIN_IMAGES[@]}"; do
+    want="$(ldocker image inspect -f '{{.Id}}' "$img")"
+    have="$(ldocker exec "$name" docker image inspect -f '{{.Id}}' "$img" 2>/dev/null || true)"
+    [[ "$want" == "$have" ]] || todo+=("$img")
+  done
+  if ((${#todo[@]})); then
+    ldocker save "${todo[@]}" | ldocker exec -i "$name" docker load -q >/dev/null \
+      || die "loading stand-in images into $name failed"
+    log "$name: loaded ${#todo[@]} stand-in image(s) into its dockerd"
+  else
+    log "$name: stand-in images already loaded"
+  fi
 }
 
 finish_stepca() {
