@@ -51,6 +51,38 @@ mkdir -p /etc/systemd/system/multi-user.target.wants /etc/systemd/system/ssh.ser
 ln -sf ../phoenix-lab-hostkeys.service /etc/systemd/system/multi-user.target.wants/
 ln -sf ../phoenix-lab-hostkeys.service /etc/systemd/system/ssh.service.wants/
 
+# --- /etc/hosts, /etc/hostname, /etc/resolv.conf: docker bind-mounts them, so a
+# write-to-temp-and-rename (what config tools do) fails with EBUSY. At each boot,
+# replace the bind mounts with plain files holding the same content.
+cat >/usr/local/sbin/phoenix-lab-unbind-etc <<'SH'
+#!/bin/sh
+for f in /etc/hosts /etc/hostname /etc/resolv.conf; do
+  if grep -q " $f " /proc/self/mountinfo; then
+    c="$(cat "$f")"
+    umount "$f" && printf '%s\n' "$c" >"$f"
+  fi
+done
+exit 0
+SH
+chmod 0755 /usr/local/sbin/phoenix-lab-unbind-etc
+cat >/etc/systemd/system/phoenix-lab-unbind-etc.service <<'UNIT'
+[Unit]
+Description=phoenix lab: make docker's bind-mounted /etc/hosts, hostname, resolv.conf plain files
+DefaultDependencies=no
+Before=sysinit.target systemd-tmpfiles-setup.service
+ConditionVirtualization=container
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/phoenix-lab-unbind-etc
+RemainAfterExit=yes
+
+[Install]
+WantedBy=sysinit.target
+UNIT
+mkdir -p /etc/systemd/system/sysinit.target.wants
+ln -sf ../phoenix-lab-unbind-etc.service /etc/systemd/system/sysinit.target.wants/
+
 # --- sshd: keys only, root by key only, forwarding allowed --------------------
 mkdir -p /etc/ssh/sshd_config.d
 cat >/etc/ssh/sshd_config.d/10-phoenix-lab.conf <<'CONF'
