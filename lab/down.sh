@@ -17,6 +17,7 @@ for a in "$@"; do
   esac
 done
 need_root
+lab_lock
 START=$SECONDS
 
 # 1. containers, network, volumes (through the lab's own daemon only)

@@ -47,6 +47,18 @@ log()  { printf '[lab %3ds] %s\n' "$((SECONDS - _t0))" "$*" >&2; }
 warn() { printf '[lab %3ds] WARNING: %s\n' "$((SECONDS - _t0))" "$*" >&2; }
 die()  { printf '[lab %3ds] ERROR: %s\n' "$((SECONDS - _t0))" "$*" >&2; exit 1; }
 
+# One lab:up / lab:down at a time (e.g. a test suite's lab:up racing a manual one).
+# fd 9 must not leak into long-lived children (dockerd, background builds): 9>&-.
+LOCKFILE=/run/lock/phoenix-lab.lock
+lab_lock() {
+  mkdir -p "$(dirname "$LOCKFILE")"
+  exec 9>"$LOCKFILE"
+  if ! flock -n 9; then
+    log "another lab:up/lab:down is running; waiting for it (up to 10 min)"
+    flock -w 600 9 || die "timed out waiting for $LOCKFILE"
+  fi
+}
+
 need_root() { [[ $EUID -eq 0 ]] || die "must run as root (it runs its own dockerd)"; }
 
 dockerd_up() { [[ -S "$SOCK" ]] && ldocker version --format '{{.Server.Version}}' >/dev/null 2>&1; }

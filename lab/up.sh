@@ -7,6 +7,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 need_root
+lab_lock
 START=$SECONDS
 
 # ---------------------------------------------------------------- packages
@@ -42,7 +43,7 @@ start_stepca_build() {
     return 0
   fi
   log "step-ca binary not cached: building it in the background (log: $STEPCA_LOG)"
-  bash "$LAB_DIR/stepca/build.sh" "$STEPCA_BIN" >"$STEPCA_LOG" 2>&1 &
+  bash "$LAB_DIR/stepca/build.sh" "$STEPCA_BIN" >"$STEPCA_LOG" 2>&1 9>&- &
   STEPCA_PID=$!
 }
 
@@ -71,7 +72,7 @@ start_dockerd() {
   if ! pid="$(dockerd_pid)"; then
     [[ -S "$SOCK" ]] && rm -f "$SOCK"
     log "starting the lab's own dockerd ($SOCK, data-root $DATA_ROOT)"
-    setsid nohup dockerd --config-file "$DAEMON_JSON" >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    setsid nohup dockerd --config-file "$DAEMON_JSON" >>"$DOCKERD_LOG" 2>&1 </dev/null 9>&- &
     pid=$!
   fi
   deadline=$((SECONDS + 60))
