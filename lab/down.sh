@@ -80,7 +80,7 @@ if ((PURGE)); then
   log "purged $LAB_VAR and $LAB_CACHE (images, step-ca binary, build caches)"
 else
   # keep the image store (data-root) and /var/cache/phoenix-lab
-  rm -rf "$LAB_VAR/bin" "$LAB_VAR/cli" "$DAEMON_JSON" "$DOCKERD_LOG" "$LAB_VAR"/build-*.log "$LAB_VAR/stepca-build.log"
+  rm -rf "${LAB_VAR:?}/bin" "${LAB_VAR:?}/cli" "$DAEMON_JSON" "$DOCKERD_LOG" "$LAB_VAR"/build-*.log "$LAB_VAR/stepca-build.log"
   [[ -d "$DATA_ROOT" ]] && log "kept image store $DATA_ROOT and cache $LAB_CACHE (--purge removes them)"
 fi
 log "lab down in $((SECONDS - START))s"

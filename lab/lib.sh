@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # constants used by the scripts that source this
 # Shared settings and helpers for lab/up.sh, lab/down.sh, lab/status.sh.
 # Sourced, not executed.
 

@@ -23,7 +23,7 @@ have_key=0
 mapfile -t opts < <(ssh_opts)
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 for g in "${GUESTS[@]}"; do
-  read -r name ip image <<<"$g"
+  read -r name ip _ <<<"$g"
   if ((have_key)) && [[ "${state[$name]:-}" == running ]]; then
     ( ssh "${opts[@]}" -o ConnectTimeout=2 "phoenix@$ip" true </dev/null >/dev/null 2>&1 \
         && echo yes >"$tmp/$name" || echo no >"$tmp/$name" ) &
@@ -36,7 +36,7 @@ wait
 ok=1
 printf '%-8s %-16s %-10s %s\n' GUEST IP STATE SSH
 for g in "${GUESTS[@]}"; do
-  read -r name ip image <<<"$g"
+  read -r name ip _ <<<"$g"
   s="${state[$name]:-absent}"; a="$(cat "$tmp/$name")"
   [[ "$s" == running && "$a" == yes ]] || ok=0
   printf '%-8s %-16s %-10s %s\n' "$name" "$ip" "$s" "$a"

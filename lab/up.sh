@@ -39,7 +39,7 @@ ensure_packages() {
 STEPCA_LOG="$LAB_VAR/stepca-build.log"
 STEPCA_PID=""
 start_stepca_build() {
-  if [[ -x "$STEPCA_BIN" && -s "$STEPCA_BIN.sha256" && "$STEPCA_BIN" -nt "$LAB_DIR/stepca/main.go" ]]; then
+  if bash "$LAB_DIR/stepca/build.sh" --check "$STEPCA_BIN"; then
     return 0
   fi
   log "step-ca binary not cached: building it in the background (log: $STEPCA_LOG)"
@@ -170,21 +170,21 @@ build_base() {
 }
 
 build_vm() {
-  local hash c=phoenix-lab-build-vm t=$SECONDS vlog="$LAB_VAR/build-vm.log"
+  local hash bc=phoenix-lab-build-vm t=$SECONDS vlog="$LAB_VAR/build-vm.log"
   hash="$( { echo "$BASE_HASH v1"; cat "$LAB_DIR/files/vm-setup.sh" "$LAB_DIR/files/runc-wrapper"; } | sha256sum | cut -c1-16)"
   if [[ "$(image_label lab/vm)" == "$hash" ]]; then log "image lab/vm: cached"; return 0; fi
   log "building lab/vm (lab/base + docker.io)"
-  ldocker rm -f "$c" >/dev/null 2>&1 || true
-  ldocker create --name "$c" --network host --label "$LAB_LABEL=build" lab/base bash /tmp/vm-setup.sh >/dev/null
-  ldocker cp "$LAB_DIR/files/vm-setup.sh" "$c:/tmp/vm-setup.sh"
-  ldocker cp "$LAB_DIR/files/runc-wrapper" "$c:/tmp/runc-wrapper"
-  if ! ldocker start -a "$c" >"$vlog" 2>&1; then
-    tail -n 40 "$vlog" >&2; ldocker rm -f "$c" >/dev/null 2>&1 || true
+  ldocker rm -f "$bc" >/dev/null 2>&1 || true
+  ldocker create --name "$bc" --network host --label "$LAB_LABEL=build" lab/base bash /tmp/vm-setup.sh >/dev/null
+  ldocker cp "$LAB_DIR/files/vm-setup.sh" "$bc:/tmp/vm-setup.sh"
+  ldocker cp "$LAB_DIR/files/runc-wrapper" "$bc:/tmp/runc-wrapper"
+  if ! ldocker start -a "$bc" >"$vlog" 2>&1; then
+    tail -n 40 "$vlog" >&2; ldocker rm -f "$bc" >/dev/null 2>&1 || true
     die "building lab/vm failed (log: $vlog)"
   fi
   ldocker commit -c 'CMD ["/sbin/init"]' -c "LABEL phoenix.lab.hash=$hash" -c 'LABEL phoenix.lab.image=vm' \
-    "$c" lab/vm >/dev/null
-  ldocker rm -f "$c" >/dev/null
+    "$bc" lab/vm >/dev/null
+  ldocker rm -f "$bc" >/dev/null
   log "image lab/vm built in $((SECONDS - t))s"
 }
 

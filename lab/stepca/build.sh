@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
 # Build a real step-ca binary offline from Debian's Go sources (GOPATH mode).
-#   lab/stepca/build.sh [OUT]      default OUT=/var/cache/phoenix-lab/step-ca
-# Writes OUT and OUT.sha256. Idempotent: rebuilds only when OUT is missing or
-# main.go is newer than it. Needs root (apt-get install of the Go toolchain).
+#   lab/stepca/build.sh [--check] [OUT]      default OUT=/var/cache/phoenix-lab/step-ca
+# Writes OUT, OUT.sha256 (of the binary) and OUT.src (hash of what it was built from).
+# Idempotent: rebuilds only when OUT is missing or main.go / BUILD_REV changed
+# (content, not mtimes: a fresh clone must not rebuild). --check: exit 0 when the
+# cached binary is current, 3 when a build is needed; builds nothing.
+# Needs root (apt-get install of the Go toolchain).
 set -euo pipefail
 
+BUILD_REV=1   # bump when the build command changes
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CHECK=0
+if [[ "${1:-}" == --check ]]; then CHECK=1; shift; fi
 OUT="${1:-/var/cache/phoenix-lab/step-ca}"
 PKGS=(golang-go golang-github-smallstep-certificates-dev gcc libc6-dev libzstd-dev)
 
 log() { printf '[stepca] %s\n' "$*" >&2; }
 
-if [[ -x "$OUT" && -s "$OUT.sha256" && "$OUT" -nt "$HERE/main.go" ]]; then
-  log "cached: $OUT"
+SRC_HASH="$( { echo "rev $BUILD_REV"; cat "$HERE/main.go"; } | sha256sum | cut -d' ' -f1)"
+if [[ -x "$OUT" && -s "$OUT.sha256" && "$(cat "$OUT.src" 2>/dev/null)" == "$SRC_HASH" ]]; then
+  ((CHECK)) || log "cached: $OUT"
   exit 0
 fi
+((CHECK)) && exit 3
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -43,7 +51,7 @@ log "building (GOPATH mode, offline)"
 start=$SECONDS
 (
   cd "$work/src/phoenix-lab/step-ca"
-  GO111MODULE=off GOFLAGS= GOPROXY=off GOPATH="$work:/usr/share/gocode" \
+  GO111MODULE=off GOFLAGS='' GOPROXY=off GOPATH="$work:/usr/share/gocode" \
   GOCACHE="$(dirname "$OUT")/go-build-cache" CGO_ENABLED=1 \
     go build -trimpath -o "$work/step-ca" . >"$work/build.log" 2>&1
 ) || { cat "$work/build.log" >&2; log "ERROR: go build failed (output above)"; exit 1; }
@@ -58,5 +66,6 @@ log "$(head -1 "$work/version.txt")"
 
 install -m 0755 "$work/step-ca" "$OUT.tmp"
 mv -f "$OUT.tmp" "$OUT"
-(cd "$(dirname "$OUT")" && sha256sum "$(basename "$OUT")" | cut -d' ' -f1 >"$OUT.sha256")
+sha256sum "$OUT" | cut -d' ' -f1 >"$OUT.sha256"
+echo "$SRC_HASH" >"$OUT.src"
 log "ok: $OUT sha256=$(cat "$OUT.sha256")"
