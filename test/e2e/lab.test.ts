@@ -66,7 +66,7 @@ E('--check of the nginx role on a guest without nginx: no failure, nothing insta
   const inv = labInventory();
   const state = role({
     name: 'state',
-    tasks: [task({ name: 'state', do: shell('(dpkg-query -W -f="\\${Status}" nginx 2>/dev/null || echo no-nginx); ls -d /etc/nginx /var/www/phoenix 2>&1 | tr "\\n" " "', { readOnly: true }) })],
+    tasks: [task({ name: 'state', do: shell('{ dpkg-query -W -f="\\${Status}" nginx 2>/dev/null || echo no-nginx; ls -d /etc/nginx /var/www/phoenix 2>&1; } | tr "\\n" " "', { readOnly: true }) })],
   });
   const stateOf = async () => registered(await run(playbook('st', [play({ hosts: 'lxc102', roles: [state] })]), { inventory: inv, out: quiet().out }), 'lxc102', 'state');
   const before = await stateOf();
