@@ -2,16 +2,25 @@
 // the variable), written through copy's atomic path.
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import Handlebars from 'handlebars';
+import { createRequire } from 'node:module';
+import type HandlebarsNS from 'handlebars';
 import { Secret } from '../secret.ts';
 import type { Action, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
 import { putFile } from './copy.ts';
 
-const hb = Handlebars.create();
-hb.registerHelper('json', (v: unknown) => JSON.stringify(v, null, 2));
-hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
-hb.registerHelper('join', (list: unknown, sep: unknown) => (Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ', ') : ''));
+// Loaded on first render (synchronously): runs without templates don't pay for it.
+let hbInstance: typeof HandlebarsNS | undefined;
+function hb(): typeof HandlebarsNS {
+  if (!hbInstance) {
+    const Handlebars = createRequire(import.meta.url)('handlebars') as typeof HandlebarsNS;
+    hbInstance = Handlebars.create();
+    hbInstance.registerHelper('json', (v: unknown) => JSON.stringify(v, null, 2));
+    hbInstance.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+    hbInstance.registerHelper('join', (list: unknown, sep: unknown) => (Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ', ') : ''));
+  }
+  return hbInstance;
+}
 
 export class TemplateError extends TaskError {}
 
@@ -34,7 +43,7 @@ export function renderTemplate(text: string, vars: object, name: string): { outp
   const data = reveal(vars, seen);
   let fn: HandlebarsTemplateDelegate;
   try {
-    fn = hb.compile(text, { strict: true, noEscape: true });
+    fn = hb().compile(text, { strict: true, noEscape: true });
     return { output: fn(data), sensitive: seen.secret };
   } catch (e) {
     const m = (e as Error).message;

@@ -89,4 +89,10 @@ test('the default inventory is the Phoenix topology, guests behind the Proxmox j
   assert.equal(inv.groups.get('swarm_workers'), ['vm1002']);
 });
 
+test('the compiled validator is generated from the current schema (npm run gen:validator)', async () => {
+  const { validatorSource, VALIDATOR_PATH } = await import('../../runner/gen-validator.ts');
+  const { readFileSync } = await import('node:fs');
+  assert.ok(readFileSync(VALIDATOR_PATH, 'utf8') === validatorSource(), 'runner/inventory-validator.generated.js is stale: run npm run gen:validator');
+});
+
 test.run();
