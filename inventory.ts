@@ -54,9 +54,11 @@ export const phoenix: Inventory<PhoenixVars> = defineInventory<PhoenixVars>({
       name: 'Phoenix Internal CA',
       provisioner: 'admin',
       acmeProvisioner: 'acme',
-      // Production pins a release artifact; the lab inventory points at its own build.
+      // Production pins a release artifact by URL and sha256; the lab inventory points at its
+      // own offline build instead. The sha256 below is a placeholder to replace with the
+      // release's published checksum: until then get_url refuses the download (mismatch).
       source: {
-        url: 'https://dl.smallstep.com/gh-release/certificates/gh-release-header/v0.19.0/step-ca_linux_0.19.0_amd64.tar.gz',
+        url: 'https://github.com/smallstep/certificates/releases/download/v0.19.0/step-ca_linux_0.19.0_amd64.tar.gz',
         sha256: '0000000000000000000000000000000000000000000000000000000000000000',
       },
     },
