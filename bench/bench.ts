@@ -8,7 +8,8 @@
 //   BENCH_SCALE_WARMUP=1    warm-up runs per tool per scale size (default BENCH_WARMUP)
 //   BENCH_SCALE=5,50,200    host counts of the scale workload (loopback sshd servers)
 //   BENCH_WARMUP=1          untimed runs per tool before each workload (workload 2 needs >= 1)
-//   BENCH_ONLY=lab|scale    run only the lab workloads (1-3) or only the scale workload (4)
+//   BENCH_ONLY=lab|scale    run only the lab workloads (1-3) or only the scale workload (4);
+//   BENCH_ONLY=report       measure nothing, re-render RESULTS.md from RESULTS.json
 //   BENCH_TOOLS=ansible,zx,tsx
 //   BENCH_SPLIT_RUNS=3      runs of each phoenix breakdown probe (list-tasks, 1 task, 20 tasks)
 //   BENCH_OUT=bench/RESULTS.md   (the raw samples also go to the same name with .json)
@@ -67,6 +68,7 @@ interface Sample {
   tool: ToolId;
   round: number; // -1 = warm-up (not in the medians)
   at: string; // ISO time the run started
+  commit?: string; // HEAD when the run started, "+dirty" when runner/ had uncommitted changes
   wallMs: number;
   maxRssKb: number;
   treePeakKb: number;
@@ -249,6 +251,8 @@ function expectedChanged(w: WorkloadId, hosts: number): number {
 async function measure(w: WorkloadId, t: Target, tool: ToolId, round: number, runId?: string): Promise<Sample> {
   const { argv, env } = command(tool, w, t, runId);
   const load = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  // Other engineers commit to runner/ while the bench runs: record what each run measured.
+  const commit = `${sh('git rev-parse --short HEAD')}${sh('git status --porcelain runner lab/inventory.ts | head -1') ? '+dirty' : ''}`;
   const logFile = join(WORK, 'logs', `${t.label}-${w}-${tool}-${round < 0 ? 'warmup' : round}.log`.replace(/[^\w.-]+/g, '_'));
   const r = await timed(argv, env, logFile);
   const rc = parseRecap(r.stdout);
@@ -271,6 +275,7 @@ async function measure(w: WorkloadId, t: Target, tool: ToolId, round: number, ru
     hostsInRecap: rc.hosts,
     load,
     at: new Date().toISOString(),
+    commit,
   };
   const problems: string[] = [];
   if (r.exitCode !== 0) problems.push(`exit ${r.exitCode}`);
@@ -450,11 +455,11 @@ function report(extra: { lab: string; scale: string }, machineBy: Saved['machine
   }
 
   const raw: string[] = [];
-  raw.push('| workload | target | hosts | tool | run | wall s | max RSS MB | tree peak MB (procs) | user s | sys s | exit | changed | load | note |');
-  raw.push('|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  raw.push('| workload | target | hosts | tool | run | wall s | max RSS MB | tree peak MB (procs) | user s | sys s | exit | changed | load | commit | note |');
+  raw.push('|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|');
   for (const s of samples)
     raw.push(
-      `| ${s.workload} | ${s.target} | ${s.hosts} | ${s.tool} | ${s.round < 0 ? 'warm-up' : s.round + 1} | ${(s.wallMs / 1000).toFixed(3)} | ${(s.maxRssKb / 1024).toFixed(1)} | ${(s.treePeakKb / 1024).toFixed(0)} (${s.treeMaxProcs}) | ${s.userS.toFixed(2)} | ${s.sysS.toFixed(2)} | ${s.exitCode} | ${s.changed} | ${s.load.toFixed(2)} | ${s.note ?? ''} |`,
+      `| ${s.workload} | ${s.target} | ${s.hosts} | ${s.tool} | ${s.round < 0 ? 'warm-up' : s.round + 1} | ${(s.wallMs / 1000).toFixed(3)} | ${(s.maxRssKb / 1024).toFixed(1)} | ${(s.treePeakKb / 1024).toFixed(0)} (${s.treeMaxProcs}) | ${s.userS.toFixed(2)} | ${s.sysS.toFixed(2)} | ${s.exitCode} | ${s.changed} | ${s.load.toFixed(2)} | ${s.commit ?? s.at.slice(11, 19)} | ${s.note ?? ''} |`,
     );
 
   const analysisFile = join(BENCH, 'ANALYSIS.md');
@@ -567,6 +572,15 @@ async function mainBench() {
   let scale = 'not run (BENCH_ONLY=lab)';
   const machineBy: Saved['machine'] = {};
   const jsonOut = OUT.replace(/\.md$/, '') + '.json';
+  if (ONLY === 'report') {
+    // Re-render RESULTS.md from the saved figures (after editing ANALYSIS.md), measuring nothing.
+    const old = JSON.parse(readFileSync(jsonOut, 'utf8')) as Saved;
+    samples.push(...old.samples);
+    splits.push(...old.splits);
+    notes.push(...old.notes);
+    report(old.parts, old.machine);
+    return;
+  }
   if (ONLY && existsSync(jsonOut)) {
     // Keep the part not being measured now.
     const old = JSON.parse(readFileSync(jsonOut, 'utf8')) as Saved;
