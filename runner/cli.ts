@@ -53,7 +53,7 @@ const HELP = `usage: npx zx playbooks/<playbook>.ts [options]
       --skip-tags A,B        leave out tasks carrying one of these tags
   -C, --check                dry run: probe everything, change nothing, report what would change
   -D, --diff                 show a unified diff of every file content change (secrets masked)
-  -f, --forks N              hosts at once (default 50)
+  -f, --forks N              hosts at once (default 100)
       --json FILE            write the whole run as JSON (secrets masked)
       --list-hosts           print the hosts each play would run on, and exit
       --list-tasks           print the tasks each play would run, and exit
@@ -141,7 +141,7 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
   const engine = new Engine({
     check: o.check ?? false,
     diff: o.diff ?? false,
-    forks: o.forks ?? 50,
+    forks: o.forks ?? 100,
     knownHosts: o.knownHosts ? resolve(o.knownHosts) : inv.knownHosts,
     acceptNewHostKeys: o.acceptNewHostKeys ?? false,
   });

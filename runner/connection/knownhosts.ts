@@ -26,11 +26,22 @@ function matchesHost(field: string, name: string): boolean {
   return names.some((n) => n === name || (n.includes('*') && new RegExp(`^${n.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`).test(name)));
 }
 
-export function lookupKnownHosts(file: string, address: string, port: number): KnownKey[] {
+interface Entry {
+  hosts: string;
+  type: string;
+  blob: Buffer;
+}
+
+// Parsed once per file content: with hundreds of hosts, parsing the file per host adds up.
+const parsed = new Map<string, { text: string; entries: Entry[] }>();
+
+function entries(file: string): Entry[] {
   if (!existsSync(file)) return [];
-  const name = hostPattern(address, port);
-  const keys: KnownKey[] = [];
-  for (const raw of readFileSync(file, 'utf8').split('\n')) {
+  const text = readFileSync(file, 'utf8');
+  const hit = parsed.get(file);
+  if (hit && hit.text === text) return hit.entries;
+  const out: Entry[] = [];
+  for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
     const parts = line.split(/\s+/);
@@ -40,10 +51,17 @@ export function lookupKnownHosts(file: string, address: string, port: number): K
       i = 1; // @cert-authority: host certificates are not supported; treated like a plain key
     }
     const [hosts, type, b64] = [parts[i], parts[i + 1], parts[i + 2]];
-    if (!hosts || !type || !b64) continue;
-    if (matchesHost(hosts, name)) keys.push({ type, blob: Buffer.from(b64, 'base64') });
+    if (hosts && type && b64) out.push({ hosts, type, blob: Buffer.from(b64, 'base64') });
   }
-  return keys;
+  parsed.set(file, { text, entries: out });
+  return out;
+}
+
+export function lookupKnownHosts(file: string, address: string, port: number): KnownKey[] {
+  const name = hostPattern(address, port);
+  return entries(file)
+    .filter((e) => matchesHost(e.hosts, name))
+    .map((e) => ({ type: e.type, blob: e.blob }));
 }
 
 /** The key type is the first length-prefixed string of the wire-format blob. */
