@@ -70,6 +70,9 @@ dockerd_pid() {
   pid="$(cat "$PIDFILE" 2>/dev/null)" || return 1
   [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
   grep -q dockerd "/proc/$pid/comm" 2>/dev/null || return 1
+  # A killed dockerd can linger as a zombie until PID 1 reaps it (e.g. after a session's
+  # processes were killed): that is not a running daemon.
+  [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]] || return 1
   echo "$pid"
 }
 

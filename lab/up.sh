@@ -71,6 +71,7 @@ start_dockerd() {
   local pid deadline
   if ! pid="$(dockerd_pid)"; then
     [[ -S "$SOCK" ]] && rm -f "$SOCK"
+    rm -f "$PIDFILE" # stale: its process is gone or a zombie (see dockerd_pid)
     log "starting the lab's own dockerd ($SOCK, data-root $DATA_ROOT)"
     setsid nohup dockerd --config-file "$DAEMON_JSON" >>"$DOCKERD_LOG" 2>&1 </dev/null 9>&- &
     pid=$!
