@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { createServer as createHttp, type Server } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -93,6 +93,7 @@ M('http over TLS: verified against a private CA, refused without it', async () =
     assert.is(withCa.exitCode, 0);
   } finally {
     tls.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
@@ -131,6 +132,7 @@ M('the local connection runs the same modules on the control machine', async () 
   assert.is((await run(pb, { inventory: inv, out: capture().out })).recap.me!.changed, 1);
   assert.is(readFileSync(`${dir}/local.txt`, 'utf8'), 'here\n');
   assert.is((await run(pb, { inventory: inv, out: capture().out })).recap.me!.changed, 0);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 M.run();

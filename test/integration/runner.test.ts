@@ -2,7 +2,7 @@
 // user with sudo, host keys verified, files inspected on the "hosts" themselves.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, readFileSync, statSync, writeFileSync, existsSync, readdirSync, mkdtempSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync, existsSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { SshdLab } from '../harness/sshd.ts';
@@ -16,6 +16,7 @@ T.before(async () => {
 });
 T.after(async () => {
   await lab?.stop();
+  rmSync(templatesDir, { recursive: true, force: true });
 });
 
 const templatesDir = mkdtempSync(join(tmpdir(), 'phx-tpl-'));

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadInventory, resolveInventory, Secret } from '../../runner/index.ts';
@@ -95,4 +95,5 @@ test('the compiled validator is generated from the current schema (npm run gen:v
   assert.ok(readFileSync(VALIDATOR_PATH, 'utf8') === validatorSource(), 'runner/inventory-validator.generated.js is stale: run npm run gen:validator');
 });
 
+test.after(() => rmSync(dir, { recursive: true, force: true }));
 test.run();
