@@ -5,7 +5,9 @@ import ssh2 from 'ssh2';
 import type { Client as ClientT, ClientChannel, ConnectConfig } from 'ssh2';
 import type { Duplex } from 'node:stream';
 import type { Host, JumpSpec } from '../inventory.ts';
-import { ShellSession, type ShellStreams } from './shell.ts';
+import { randomBytes } from 'node:crypto';
+import { redact } from '../secret.ts';
+import { ShellSession, shQuote, type ShellStreams } from './shell.ts';
 import { appendKnownHost, fingerprint, hostPattern, keyType, lookupKnownHosts } from './knownhosts.ts';
 import { ConnectionError, type Connection, type ExecOptions, type ExecResult } from './types.ts';
 
@@ -185,24 +187,56 @@ export class SshConnection implements Connection {
   #openShell(root: boolean): Promise<ShellSession> {
     const needSudo = root && this.host.user !== 'root';
     const pw = this.host.becomePassword;
-    // With a password, sudo reads it from the channel's stdin (one byte at a time, up to the
-    // newline) before exec'ing the shell, so it never appears in an argument list.
-    const cmd = !needSudo ? '/bin/sh' : pw ? "sudo -S -p '' -H /bin/sh" : 'sudo -n -H /bin/sh';
+    // sudo starts a shell that first says it is ready. With a password, sudo is asked to prompt
+    // with a marker on stderr, and the password is written to the channel's stdin only when
+    // that prompt appears (sudo reads it up to the newline), so it never lands on a command
+    // line, and is never sent to a shell when sudo needs no password.
+    const prompt = `[phx-sudo-${randomBytes(6).toString('hex')}]`;
+    const ready = `PHX_SHELL_READY_${randomBytes(6).toString('hex')}`;
+    const inner = shQuote(`echo ${ready}; exec /bin/sh`);
+    const cmd = !needSudo ? '/bin/sh' : pw ? `sudo -S -p ${shQuote(prompt)} -H /bin/sh -c ${inner}` : `sudo -n -H /bin/sh -c ${inner}`;
+    const who = `sudo as ${this.host.user}`;
     return new Promise((resolve, reject) => {
       this.#client!.exec(cmd, (err, ch) => {
         if (err) return reject(new ConnectionError(this.hostName, `cannot open a shell: ${err.message}`));
-        if (needSudo && pw) ch.write(`${pw.reveal()}\n`);
-        const shell = new ShellSession(channelStreams(ch), this.hostName);
-        if (!needSudo) return resolve(shell);
-        // Prove sudo worked before handing the shell out, with a clear error if it did not.
-        shell.exec('id -u').then(
-          (r) => {
-            if (r.code === 0 && r.stdout.trim() === '0') resolve(shell);
-            else reject(new ConnectionError(this.hostName, `sudo as ${this.host.user} failed${pw ? '' : ' (no password configured, so sudo -n needs NOPASSWD)'}`));
-          },
-          (e: Error) =>
-            reject(new ConnectionError(this.hostName, `sudo as ${this.host.user} failed: ${e.message.replace(/^.*?: /, '')}${pw ? '' : ' (sudo -n needs NOPASSWD, or set becomePassword)'}`)),
-        );
+        if (!needSudo) return resolve(new ShellSession(channelStreams(ch), this.hostName));
+        let out = '';
+        let errText = '';
+        let prompts = 0;
+        const timer = setTimeout(() => fail(`${who}: no answer within ${this.host.connectTimeout}s`), this.host.connectTimeout * 1000);
+        const done = () => {
+          clearTimeout(timer);
+          ch.removeListener('data', onOut);
+          ch.stderr.removeListener('data', onErr);
+          ch.removeListener('close', onClose);
+        };
+        const fail = (msg: string) => {
+          done();
+          ch.close();
+          reject(new ConnectionError(this.hostName, redact(msg)));
+        };
+        const onOut = (d: Buffer) => {
+          out += d.toString();
+          if (out.includes(ready)) {
+            done();
+            resolve(new ShellSession(channelStreams(ch), this.hostName));
+          }
+        };
+        const onErr = (d: Buffer) => {
+          errText += d.toString();
+          if (pw && errText.split(prompt).length - 1 > prompts) {
+            prompts++;
+            if (prompts > 1) return fail(`${who} failed: the become password was rejected`);
+            ch.write(`${pw.reveal()}\n`);
+          }
+        };
+        const onClose = () => {
+          const why = errText.split(prompt).join('').trim().split('\n').pop() ?? '';
+          fail(`${who} failed${why ? `: ${why}` : ''}${pw ? '' : ' (sudo -n needs NOPASSWD, or set becomePassword)'}`);
+        };
+        ch.on('data', onOut);
+        ch.stderr.on('data', onErr);
+        ch.once('close', onClose);
       });
     });
   }

@@ -228,6 +228,77 @@ T('sudo: become runs as root, without it as the login user', async () => {
   assert.is(statSync(`${lab.hosts[0]!.root}/who.txt`).uid, 0);
 });
 
+T('ssh-agent authentication when the inventory names no key', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const sock = join(lab.dir, 'agent.sock');
+  const out = execFileSync('ssh-agent', ['-a', sock, '-s'], { encoding: 'utf8' });
+  const pid = /SSH_AGENT_PID=(\d+)/.exec(out)![1]!;
+  const saved = process.env.SSH_AUTH_SOCK;
+  try {
+    execFileSync('ssh-add', [lab.clientKey], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+    process.env.SSH_AUTH_SOCK = sock;
+    const inv = inventoryFor(lab);
+    delete inv.hosts.host2!.key;
+    const res = await run(appBook, { inventory: inv, limit: ['host2'], out: capture().out });
+    assert.is(res.exitCode, 0);
+    // Without an agent and without a key, the error says so.
+    delete process.env.SSH_AUTH_SOCK;
+    const c = capture();
+    const none = await run(appBook, { inventory: inv, limit: ['host2'], out: c.out });
+    assert.is(none.exitCode, 3);
+    assert.match(c.text(), /no key configured for phxtest@\[127\.0\.0\.1\]:\d+ and no ssh-agent/);
+  } finally {
+    if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+    else process.env.SSH_AUTH_SOCK = saved;
+    process.kill(Number(pid));
+  }
+});
+
+T('a private key readable by others is refused, as OpenSSH does', async () => {
+  const { copyFileSync } = await import('node:fs');
+  const loose = join(lab.dir, 'loose_key');
+  copyFileSync(lab.clientKey, loose);
+  chmodSync(loose, 0o644);
+  const inv = inventoryFor(lab);
+  inv.hosts.host2!.key = loose;
+  const c = capture();
+  const res = await run(appBook, { inventory: inv, limit: ['host2'], out: c.out });
+  assert.is(res.exitCode, 3);
+  assert.match(c.text(), /private key .*loose_key has mode 644; it must be 0600/);
+});
+
+T('sudo with a password: sent only at sudo\'s prompt, a wrong one is a clear error, never printed', async () => {
+  const { execFileSync } = await import('node:child_process');
+  // A user whose sudo asks for a password (the harness user's does not).
+  const user = 'phxpw';
+  const pw = 'pw-Zq81-not-in-argv';
+  execFileSync('sh', ['-c', `id ${user} >/dev/null 2>&1 || useradd -m -s /bin/sh ${user}; chpasswd; echo '${user} ALL=(ALL) ALL' > /etc/sudoers.d/${user}; chmod 0440 /etc/sudoers.d/${user}`], { input: `${user}:${pw}\n` });
+  try {
+    const who = role<TestVars>({ name: 'who', tasks: [task({ name: 'uid', do: shell('id -u', { readOnly: true }) })] });
+    const pb = playbook('pw', [play({ hosts: 'host0', roles: [who] })]);
+    const inv = inventoryFor(lab, { host0: { user, becomePassword: secret(pw, 'sudo password') } });
+    const c = capture();
+    const ok = await run(pb, { inventory: inv, out: c.out });
+    assert.is(ok.exitCode, 0, c.text());
+    assert.is(ok.plays[0]!.hosts.host0!.tasks[0]!.msg, '0');
+    const bad = capture();
+    const wrong = await run(pb, { inventory: inventoryFor(lab, { host0: { user, becomePassword: secret('wrong-password-1234') } }), out: bad.out });
+    assert.is(wrong.exitCode, 3);
+    assert.match(bad.text(), /sudo as phxpw failed: the become password was rejected/);
+    const none = capture();
+    const without = await run(pb, { inventory: inventoryFor(lab, { host0: { user } }), out: none.out });
+    assert.is(without.exitCode, 3);
+    assert.match(none.text(), /sudo as phxpw failed: .*password is required.*NOPASSWD, or set becomePassword/);
+    // With NOPASSWD sudo (the harness user) a configured password is never sent to the shell.
+    const nopw = capture();
+    const r = await run(pb, { inventory: inventoryFor(lab, { host0: { becomePassword: secret('unused-password-5678') } }), out: nopw.out });
+    assert.is(r.exitCode, 0);
+    assert.not.match(lab.hosts[0]!.logs() + nopw.text() + c.text() + bad.text(), /pw-Zq81|unused-password|wrong-password/);
+  } finally {
+    execFileSync('sh', ['-c', `rm -f /etc/sudoers.d/${user}`]);
+  }
+});
+
 T('a jump host: host1 reached only through host0', async () => {
   const inv = inventoryFor(lab);
   inv.hosts.host1!.jump = 'host0';
