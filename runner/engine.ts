@@ -21,6 +21,8 @@ export interface TaskRecord {
   diff?: FileDiff[];
   error?: { message: string; command?: string; stderr?: string; code?: number };
   durationMs: number;
+  /** A failure the task's ignoreErrors let pass: counted as "ignored", the host goes on. */
+  ignored?: boolean;
 }
 
 export type HostStatus = 'ok' | 'failed' | 'unreachable';
@@ -32,6 +34,7 @@ export interface Counts {
   failed: number;
   skipped: number;
   unreachable: number;
+  ignored: number;
 }
 
 export interface HostRecord {
@@ -71,12 +74,15 @@ export interface PlayRunner {
 }
 
 export function emptyCounts(): Counts {
-  return { ok: 0, changed: 0, unknown: 0, failed: 0, skipped: 0, unreachable: 0 };
+  return { ok: 0, changed: 0, unknown: 0, failed: 0, skipped: 0, unreachable: 0, ignored: 0 };
 }
 
 export function count(recs: TaskRecord[]): Counts {
   const c = emptyCounts();
-  for (const r of recs) c[r.status]++;
+  for (const r of recs) {
+    if (r.ignored) c.ignored++;
+    else c[r.status]++;
+  }
   return c;
 }
 
@@ -150,7 +156,7 @@ export class Engine {
       name: string,
       roleName: string,
       spec: ActionSpec<any>,
-      t: Pick<Task<any>, 'when' | 'become'> | undefined,
+      t: Pick<Task<any>, 'when' | 'become' | 'ignoreErrors'> | undefined,
       roleDir: string | undefined,
       isHandler: boolean,
     ): Promise<ActionResult | undefined> => {
@@ -192,6 +198,7 @@ export class Engine {
           changed: false,
           error: { message: (e as Error).message, command: d.command, stderr: d.stderr?.trim(), code: d.code },
           durationMs: Date.now() - start,
+          ...(t?.ignoreErrors ? { ignored: true, msg: 'ignored' } : {}),
         });
         throw e;
       }
@@ -208,10 +215,7 @@ export class Engine {
           for (const h of t.notify ?? []) if (!notified.includes(h)) notified.push(h);
         }
       } catch {
-        if (t.ignoreErrors) {
-          recs[recs.length - 1]!.msg = 'failed, ignored';
-          continue;
-        }
+        if (t.ignoreErrors) continue;
         failed = true;
         break;
       }

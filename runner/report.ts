@@ -117,7 +117,7 @@ export function recap(plays: PlayRecord[]): Record<string, Counts & { status: st
   const per: Record<string, Counts & { status: string }> = {};
   for (const p of plays) {
     for (const [name, r] of Object.entries(p.hosts)) {
-      const c = (per[name] ??= { ok: 0, changed: 0, unknown: 0, failed: 0, skipped: 0, unreachable: 0, status: 'ok' });
+      const c = (per[name] ??= { ok: 0, changed: 0, unknown: 0, failed: 0, skipped: 0, unreachable: 0, ignored: 0, status: 'ok' });
       for (const k of Object.keys(r.counts) as (keyof Counts)[]) c[k] += r.counts[k];
       if (r.status !== 'ok') c.status = r.status;
     }
@@ -133,7 +133,7 @@ export function formatRecap(r: ReturnType<typeof recap>, check: boolean, useColo
     const c = r[n]!;
     const col = c.failed || c.unreachable ? 31 : c.changed ? 33 : 32;
     lines.push(
-      `${color(col, n.padEnd(w), useColor)}  ok=${c.ok}  changed=${c.changed}  ${check || c.unknown ? `unknown=${c.unknown}  ` : ''}failed=${c.failed}  skipped=${c.skipped}  unreachable=${c.unreachable}`,
+      `${color(col, n.padEnd(w), useColor)}  ok=${c.ok}  changed=${c.changed}  ${check || c.unknown ? `unknown=${c.unknown}  ` : ''}failed=${c.failed}  skipped=${c.skipped}  unreachable=${c.unreachable}${c.ignored ? `  ignored=${c.ignored}` : ''}`,
     );
   }
   if (!names.length) lines.push('(no host ran)');

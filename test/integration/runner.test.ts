@@ -324,6 +324,9 @@ T('secrets reach neither the output, the diff nor the JSON report, but do reach 
   const c = capture();
   const res = await run(playbook('s', [play({ hosts: 'host2', roles: [r] })]), { inventory: inventoryFor(lab), diff: true, json, out: c.out });
   assert.is(res.exitCode, 0);
+  // The failing "use token" task had ignoreErrors: counted as ignored, not failed.
+  assert.equal([res.recap.host2!.failed, res.recap.host2!.ignored], [0, 1]);
+  assert.match(c.text(), /ignored=1/);
   const root = lab.hosts[2]!.root;
   assert.is(readFileSync(`${root}/token`, 'utf8'), 'S3CRET-token-do-not-print-4242');
   assert.is(statSync(`${root}/token`).mode & 0o777, 0o600);
