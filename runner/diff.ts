@@ -78,5 +78,8 @@ export function unifiedDiff(path: string, before: string, after: string, labels 
 
 /** A FileDiff for the report, with every known secret masked. */
 export function fileDiff(path: string, before: string, after: string): FileDiff {
-  return { path, before: redact(before), after: redact(after), text: redact(unifiedDiff(path, before, after)) };
+  // Redact before diffing: once lines carry +/- prefixes a multi-line secret no longer matches.
+  const b = redact(before);
+  const a = redact(after);
+  return { path, before: b, after: a, text: unifiedDiff(path, b, a) };
 }

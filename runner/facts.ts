@@ -29,7 +29,7 @@ export async function fileState(ctx: ActionContext, path: string): Promise<FileS
   const p = shQuote(path);
   const r = await ctx.run(
     `if [ -L ${p} ] || [ -e ${p} ]; then stat -c '%F|%a|%U|%G|%s' -- ${p}; ` +
-      `if [ -L ${p} ]; then echo "link:$(readlink -- ${p})"; elif [ -f ${p} ]; then sha256sum < ${p} | cut -d' ' -f1; fi; ` +
+      `if [ -L ${p} ]; then echo "link:$(readlink -- ${p})"; elif [ -f ${p} ]; then echo "sha:$(sha256sum < ${p} | cut -d' ' -f1)"; fi; ` +
       `else echo absent; fi; [ -d ${shQuote(parentOf(path))} ] && echo parent || echo noparent`,
   );
   if (r.code !== 0) throw new TaskError(`cannot inspect ${path}`, { command: `stat ${path}`, stderr: r.stderr, code: r.code });
@@ -41,7 +41,11 @@ export async function fileState(ctx: ActionContext, path: string): Promise<FileS
     kind === 'regular file' || kind === 'regular empty file' ? 'file' : kind === 'directory' ? 'directory' : kind === 'symbolic link' ? 'link' : 'other';
   const st: FileState = { exists: true, type, mode: mode!.padStart(4, '0'), owner, group, size: Number(size), parentExists };
   if (out[1]?.startsWith('link:')) st.target = out[1].slice(5);
-  else if (type === 'file' && out[1]) st.sha256 = out[1];
+  else if (type === 'file') {
+    const sha = out[1]?.startsWith('sha:') ? out[1].slice(4) : '';
+    if (!/^[0-9a-f]{64}$/.test(sha)) throw new TaskError(`cannot read ${path} to checksum it`, { command: `sha256sum ${path}`, stderr: r.stderr, code: r.code });
+    st.sha256 = sha;
+  }
   return st;
 }
 

@@ -54,7 +54,8 @@ export function isSecret(v: unknown): v is Secret {
 export function redact(text: string): string {
   if (known.size === 0 || !text) return text;
   let out = text;
-  for (const v of known) {
+  // Longest first: a secret that contains a shorter one must be masked whole.
+  for (const v of [...known].sort((a, b) => b.length - a.length)) {
     if (out.includes(v)) out = out.split(v).join(MASK);
   }
   return out;

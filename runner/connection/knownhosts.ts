@@ -27,6 +27,7 @@ function matchesHost(field: string, name: string): boolean {
 }
 
 interface Entry {
+  revoked?: boolean;
   hosts: string;
   type: string;
   blob: Buffer;
@@ -46,12 +47,13 @@ function entries(file: string): Entry[] {
     if (!line || line.startsWith('#')) continue;
     const parts = line.split(/\s+/);
     let i = 0;
+    const revoked = parts[0] === '@revoked';
     if (parts[0]?.startsWith('@')) {
-      if (parts[0] === '@revoked') continue;
-      i = 1; // @cert-authority: host certificates are not supported; treated like a plain key
+      if (!revoked) continue; // @cert-authority: host certificates are not supported
+      i = 1;
     }
     const [hosts, type, b64] = [parts[i], parts[i + 1], parts[i + 2]];
-    if (hosts && type && b64) out.push({ hosts, type, blob: Buffer.from(b64, 'base64') });
+    if (hosts && type && b64) out.push({ revoked, hosts, type, blob: Buffer.from(b64, 'base64') });
   }
   parsed.set(file, { text, entries: out });
   return out;
@@ -59,8 +61,11 @@ function entries(file: string): Entry[] {
 
 export function lookupKnownHosts(file: string, address: string, port: number): KnownKey[] {
   const name = hostPattern(address, port);
-  return entries(file)
-    .filter((e) => matchesHost(e.hosts, name))
+  const all = entries(file);
+  // A key marked @revoked is never accepted, whatever other lines say.
+  const revoked = all.filter((e) => e.revoked && (e.hosts === '*' || matchesHost(e.hosts, name))).map((e) => e.blob);
+  return all
+    .filter((e) => !e.revoked && matchesHost(e.hosts, name) && !revoked.some((r) => r.equals(e.blob)))
     .map((e) => ({ type: e.type, blob: e.blob }));
 }
 

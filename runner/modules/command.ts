@@ -57,6 +57,10 @@ export function shell(cmd: string, o: CommandOptions = {}): Action {
         if (ctx.check && ctx.pendingChanges) return undefined;
         throw e;
       });
+      // A guard that says "run" may only say so because an unapplied earlier task (in check
+      // mode) would have created what it looks for: then the outcome is unknown.
+      const guarded = !!(o.creates || o.removes || o.unless || o.onlyIf);
+      if (!skip && ctx.check && ctx.pendingChanges && guarded && !o.readOnly) return { changed: 'unknown', msg: 'guard says run, but earlier changes were not applied' };
       // As in Ansible, a guard that holds is "ok" (nothing to do), not "skipped".
       if (skip) return { changed: false, msg: `skipped: ${skip}` };
       if (ctx.check && !o.readOnly) {

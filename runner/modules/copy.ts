@@ -43,9 +43,10 @@ export async function putFile(
   if (st.exists && st.type === 'directory') throw new TaskError(`${where}: dest is a directory`);
   const sha = createHash('sha256').update(data).digest('hex');
   const contentChanged = !st.exists || st.type !== 'file' || st.sha256 !== sha;
-  const wantMode = mode ?? (st.exists ? undefined : sensitive ? '0600' : '0644');
+  // Secret content is 0600 unless a mode is given, even when the file existed with another.
+  const wantMode = mode ?? (sensitive ? '0600' : st.exists ? undefined : '0644');
   const attrs: string[] = [];
-  if (st.exists && mode && st.mode !== mode) attrs.push(`mode ${st.mode} -> ${mode}`);
+  if (st.exists && wantMode && st.mode !== wantMode) attrs.push(`mode ${st.mode} -> ${wantMode}`);
   if (st.exists && o.owner && st.owner !== o.owner) attrs.push(`owner ${st.owner} -> ${o.owner}`);
   if (st.exists && o.group && st.group !== o.group) attrs.push(`group ${st.group} -> ${o.group}`);
   if (!contentChanged && attrs.length === 0) return { changed: false };
@@ -61,9 +62,10 @@ export async function putFile(
     diff = [fileDiff(o.dest, before, after)];
   }
   const msg = !st.exists ? 'created' : contentChanged ? `content changed${attrs.length ? `, ${attrs.join(', ')}` : ''}` : attrs.join(', ');
-  if (!st.parentExists && ctx.check) return { changed: ctx.pendingChanges ? 'unknown' : true, diff, msg: `${msg} (directory ${parentOf(o.dest)} does not exist yet)` };
-  if (ctx.check) return { changed: true, diff, msg };
+  // Check mode fails where the real run would, unless an unapplied earlier task may create the directory.
+  if (!st.parentExists && ctx.check && ctx.pendingChanges) return { changed: 'unknown', diff, msg: `${msg} (directory ${parentOf(o.dest)} does not exist yet)` };
   if (!st.parentExists) throw new TaskError(`${where}: directory ${parentOf(o.dest)} does not exist`);
+  if (ctx.check) return { changed: true, diff, msg };
 
   const d = shQuote(o.dest);
   const own = o.owner || o.group ? `${o.owner ?? ''}${o.group ? `:${o.group}` : ''}` : undefined;
@@ -89,7 +91,7 @@ export async function putFile(
         code: r.code,
       });
   } else {
-    const cmds = [mode ? `chmod ${mode} ${d}` : '', own ? `chown ${shQuote(own)} ${d}` : ''].filter(Boolean).join(' && ');
+    const cmds = [wantMode && st.mode !== wantMode ? `chmod ${wantMode} ${d}` : '', own ? `chown ${shQuote(own)} ${d}` : ''].filter(Boolean).join(' && ');
     const r = await ctx.run(cmds);
     if (r.code !== 0) throw new TaskError(`${where}: cannot set attributes`, { command: cmds, stderr: r.stderr, code: r.code });
   }

@@ -27,6 +27,8 @@ export function file(o: FileOptions): Action {
       if (ctx.check && ctx.pendingChanges && !st.exists && !st.parentExists) {
         return { changed: 'unknown', msg: `directory of ${o.path} does not exist yet` };
       }
+      if ((o.state === 'touch' || o.state === 'link') && !st.exists && !st.parentExists)
+        throw new TaskError(`${where}: directory of ${o.path} does not exist`);
       const p = shQuote(o.path);
       const todo: string[] = [];
       const why: string[] = [];

@@ -11,6 +11,15 @@ export function httpsAgent(caPath: string): Agent {
   return new Agent({ ca: readFileSync(caPath), rejectUnauthorized: true });
 }
 
+/** Secrets inside a request body are sent as their values (axios would send the mask). */
+function revealDeep(v: unknown): unknown {
+  if (v instanceof Secret) return v.reveal();
+  if (Array.isArray(v)) return v.map(revealDeep);
+  if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype)
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revealDeep(x)]));
+  return v;
+}
+
 export interface HttpOptions {
   url: string;
   method?: Method;
@@ -42,7 +51,7 @@ export function http(o: HttpOptions): Action {
           url: o.url,
           method,
           headers,
-          data: o.body,
+          data: revealDeep(o.body),
           timeout: (o.timeout ?? 30) * 1000,
           httpsAgent: o.ca ? httpsAgent(o.ca) : undefined,
           validateStatus: () => true,

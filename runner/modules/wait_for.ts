@@ -58,18 +58,19 @@ export function waitFor(o: WaitForOptions): Action {
           await new Promise((r) => setTimeout(r, 250));
         }
       }
+      const each = Math.max(1, Math.min(3, timeout));
       const probe = o.url
-        ? `curl -sS -o /dev/null -w '%{http_code}' --max-time 3 ${o.ca ? `--cacert ${shQuote(o.ca)} ` : ''}${shQuote(o.url)} 2>/dev/null | grep -qx ${o.status ?? 200}`
-        : `(exec 3<>/dev/tcp/${o.host ?? '127.0.0.1'}/${o.port}) 2>/dev/null`;
-      const wrapped = o.url ? probe : `bash -c ${shQuote(probe)}`;
-      // One remote loop instead of a round trip per attempt; bounded by the deadline.
-      const tries = Math.max(1, Math.ceil(timeout / 0.25));
-      const loop = ctx.check
-        ? wrapped
-        : `i=0; while [ $i -lt ${tries} ]; do if ${wrapped}; then exit 0; fi; i=$((i+1)); sleep 0.25; done; exit 1`;
-      const r = await ctx.run(loop, { timeout: timeout + 30 });
+        ? `curl -sS -o /dev/null -w '%{http_code}' --max-time ${each} ${o.ca ? `--cacert ${shQuote(o.ca)} ` : ''}${shQuote(o.url)} 2>/dev/null | grep -qx ${o.status ?? 200}`
+        : `timeout ${each} bash -c ${shQuote(`(exec 3<>/dev/tcp/${o.host ?? '127.0.0.1'}/${o.port}) 2>/dev/null`)}`;
+      // One remote loop instead of a round trip per attempt, bounded by a deadline on the
+      // host's clock; each probe is itself bounded, so the loop ends within timeout + a probe.
+      const once = ctx.check && ctx.pendingChanges;
+      const loop = once
+        ? probe
+        : `end=$(( $(date +%s) + ${Math.ceil(timeout)} )); while :; do if ${probe}; then exit 0; fi; [ "$(date +%s)" -ge "$end" ] && exit 1; sleep 0.25; done`;
+      const r = await ctx.run(loop, { timeout: timeout + each + 30 });
       if (r.code === 0) return { changed: false };
-      if (ctx.check) return { changed: false, msg: `${what} not ready (check mode probes once)` };
+      if (once) return { changed: false, msg: `${what} not ready yet (earlier changes not applied in check mode)` };
       throw new TaskError(`wait_for: ${what} not ready after ${timeout}s`, { command: probe, stderr: r.stderr, code: r.code });
     },
   };

@@ -321,6 +321,8 @@ T('secrets reach neither the output, the diff nor the JSON report, but do reach 
     ],
   });
   const json = join(lab.dir, 'report.json');
+  // An existing world-readable file that a secret is written into becomes 0600.
+  writeFileSync(`${lab.hosts[2]!.root}/token`, 'old\n', { mode: 0o644 });
   const c = capture();
   const res = await run(playbook('s', [play({ hosts: 'host2', roles: [r] })]), { inventory: inventoryFor(lab), diff: true, json, out: c.out });
   assert.is(res.exitCode, 0);
