@@ -21,6 +21,8 @@ export interface Handler<V extends Vars = Vars> {
   readonly kind: 'handler';
   readonly name: string;
   readonly action: ActionSpec<V>;
+  /** Run as root (default: the host's `become`). */
+  readonly become?: boolean;
 }
 
 export interface TaskOptions<V extends Vars = Vars> {
@@ -77,8 +79,8 @@ export function task<V extends Vars = Vars>(opts: TaskOptions<V>): Task<V> {
   return Object.freeze({ kind: 'task' as const, ...opts });
 }
 
-export function handler<V extends Vars = Vars>(name: string, action: ActionSpec<V>): Handler<V> {
-  return Object.freeze({ kind: 'handler' as const, name, action });
+export function handler<V extends Vars = Vars>(name: string, action: ActionSpec<V>, opts: { become?: boolean } = {}): Handler<V> {
+  return Object.freeze({ kind: 'handler' as const, name, action, become: opts.become });
 }
 
 export interface RoleOptions<V extends Vars> {

@@ -225,7 +225,7 @@ export class Engine {
       for (const h of notified) {
         const role = pp.tasks.find((x) => x.role.handlers.includes(h))?.role;
         try {
-          await runOne(h.name, role?.name ?? '', h.action, undefined, role?.dir, true);
+          await runOne(h.name, role?.name ?? '', h.action, { become: h.become }, role?.dir, true);
           if (unreachable) break;
         } catch {
           failed = true;

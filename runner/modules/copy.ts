@@ -41,6 +41,8 @@ export async function putFile(
   const mode = normalizeMode(o.mode, where) ?? undefined;
   const st = await fileState(ctx, o.dest);
   if (st.exists && st.type === 'directory') throw new TaskError(`${where}: dest is a directory`);
+  // Renaming over a link would replace the link, not the file it points to: say so instead.
+  if (st.exists && st.type === 'link') throw new TaskError(`${where}: dest is a symlink (-> ${st.target}); give the path of the file it points to`);
   const sha = createHash('sha256').update(data).digest('hex');
   const contentChanged = !st.exists || st.type !== 'file' || st.sha256 !== sha;
   // Secret content is 0600 unless a mode is given, even when the file existed with another.

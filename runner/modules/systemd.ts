@@ -52,7 +52,15 @@ export function systemd(o: SystemdOptions): Action {
         todo.push(running ? `systemctl reload ${n}` : `systemctl start ${n}`);
         why.push(running ? 'reloaded' : 'started');
       }
-      if (!why.length) return { changed: false };
+      if (!why.length) {
+        // Unit files may have changed: reload systemd's view of them even when nothing else
+        // is to do. It alters no service state, so it is not counted as a change.
+        if (o.daemonReload && !ctx.check) {
+          const r = await ctx.run('systemctl daemon-reload');
+          if (r.code !== 0) throw new TaskError(`${where}: daemon-reload failed`, { command: 'systemctl daemon-reload', stderr: r.stderr, code: r.code });
+        }
+        return { changed: false };
+      }
       if (ctx.check) return { changed: true, msg: why.join(', ') };
       const cmd = todo.join(' && ');
       const r = await ctx.run(cmd);

@@ -2,7 +2,7 @@
 // user with sudo, host keys verified, files inspected on the "hosts" themselves.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, readFileSync, statSync, writeFileSync, existsSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, readFileSync, statSync, writeFileSync, existsSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { SshdLab } from '../harness/sshd.ts';
@@ -297,6 +297,29 @@ T('sudo with a password: sent only at sudo\'s prompt, a wrong one is a clear err
   } finally {
     execFileSync('sh', ['-c', `rm -f /etc/sudoers.d/${user}`]);
   }
+});
+
+T('copy refuses to replace a symlink; a handler can set its own become', async () => {
+  const { symlinkSync } = await import('node:fs');
+  const root = lab.hosts[1]!.root;
+  writeFileSync(`${root}/real.conf`, 'real\n');
+  symlinkSync(`${root}/real.conf`, `${root}/linked.conf`);
+  const asUser = handler<TestVars>('as user', ({ vars }) => shell(`id -un > ${vars.root}/handler-user.txt`), { become: false });
+  const r = role<TestVars>({
+    name: 'ln',
+    tasks: [
+      task({ name: 'notify', notify: [asUser], do: shell('true') }),
+      task({ name: 'through link', do: ({ vars }) => copy({ dest: `${vars.root}/linked.conf`, content: 'new\n' }) }),
+    ],
+  });
+  const c = capture();
+  const res = await run(playbook('ln', [play({ hosts: 'host1', roles: [r] })]), { inventory: inventoryFor(lab), out: c.out });
+  assert.is(res.exitCode, 2);
+  assert.match(c.text(), /linked\.conf: dest is a symlink \(-> .*real\.conf\)/);
+  assert.ok(lstatSync(`${root}/linked.conf`).isSymbolicLink());
+  assert.is(readFileSync(`${root}/real.conf`, 'utf8'), 'real\n');
+  // The handler still ran (forceHandlers), as the login user rather than root.
+  assert.is(readFileSync(`${root}/handler-user.txt`, 'utf8'), `${lab.user}\n`);
 });
 
 T('a jump host: host1 reached only through host0', async () => {
