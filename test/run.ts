@@ -11,6 +11,11 @@ let skipped = 0;
 let broken = false;
 let broughtUp = false;
 for (const stage of stages) {
+  if (stage === 'integration' && (!existsSync('/usr/sbin/sshd') || !existsSync('/usr/bin/sudo')) && process.getuid?.() === 0) {
+    // The integration suite starts real OpenSSH servers: install them the way lab:up installs its own.
+    process.stdout.write('\n== integration: installing openssh-server and sudo (apt) ==\n');
+    spawnSync('sh', ['-c', 'apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssh-server sudo >/dev/null'], { stdio: 'inherit' });
+  }
   if (stage === 'e2e' && !existsSync('.lab/lab.json')) {
     // The e2e tests need the lab; never skip them silently: bring it up, and down afterwards.
     process.stdout.write('\n== e2e: the lab is not up; npm run lab:up ==\n');
