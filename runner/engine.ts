@@ -180,7 +180,6 @@ export class Engine {
           pendingChanges: pending,
           run,
           roleDir,
-          log: () => undefined,
         };
         const r = await action.run(ctx);
         push({ ...base, module: action.module, status: statusOf(r), changed: r.changed, msg: r.msg, diff: r.diff, durationMs: Date.now() - start });

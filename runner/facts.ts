@@ -90,6 +90,11 @@ export async function serviceState(ctx: ActionContext, name: string): Promise<Se
   return { name, load: props.LoadState ?? '', active: props.ActiveState ?? '', enabled: props.UnitFileState ?? '' };
 }
 
+/** The chown argument for an owner and/or group ("user", "user:group", ":group"), or undefined. */
+export function ownerSpec(o: { owner?: string; group?: string }): string | undefined {
+  return o.owner || o.group ? `${o.owner ?? ''}${o.group ? `:${o.group}` : ''}` : undefined;
+}
+
 /** Normalizes a mode given as "0644", "644" or 0o644 to four octal digits. */
 export function normalizeMode(mode: string | number | undefined, where: string): string | undefined {
   if (mode === undefined) return undefined;

@@ -34,7 +34,6 @@ export interface ActionContext<V extends Vars = Vars> {
   run(cmd: string, opts?: ExecOptions): Promise<ExecResult>;
   /** Directory of the role whose task runs (for relative template paths). */
   roleDir?: string;
-  log(line: string): void;
 }
 
 /** A module invocation: the unit of work a task performs. */

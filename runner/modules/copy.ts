@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { shQuote } from '../connection/shell.ts';
 import { fileDiff } from '../diff.ts';
-import { fileState, normalizeMode, parentOf, readFile } from '../facts.ts';
+import { fileState, normalizeMode, ownerSpec, parentOf, readFile } from '../facts.ts';
 import { Secret, isSecret } from '../secret.ts';
 import type { Action, ActionContext, ActionResult, FileDiff } from '../types.ts';
 import { TaskError } from '../types.ts';
@@ -70,7 +70,7 @@ export async function putFile(
   if (ctx.check) return { changed: true, diff, msg };
 
   const d = shQuote(o.dest);
-  const own = o.owner || o.group ? `${o.owner ?? ''}${o.group ? `:${o.group}` : ''}` : undefined;
+  const own = ownerSpec(o);
   if (contentChanged) {
     const lines = [
       'set -e',

@@ -1,6 +1,6 @@
 // file: directories, empty files, symlinks, absence; mode and owner.
 import { shQuote } from '../connection/shell.ts';
-import { fileState, normalizeMode } from '../facts.ts';
+import { fileState, normalizeMode, ownerSpec } from '../facts.ts';
 import type { Action, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
 
@@ -58,7 +58,7 @@ export function file(o: FileOptions): Action {
           todo.push(`chmod ${mode} -- ${p}`);
           if (st.exists) why.push(`mode ${st.mode} -> ${mode}`);
         }
-        const own = `${o.owner ?? ''}${o.group ? `:${o.group}` : ''}`;
+        const own = ownerSpec(o) ?? '';
         if ((o.owner && st.owner !== o.owner) || (o.group && st.group !== o.group)) {
           todo.push(`chown ${shQuote(own)} -- ${p}`);
           if (st.exists) why.push(`owner ${st.owner}:${st.group} -> ${own}`);

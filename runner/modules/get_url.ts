@@ -1,6 +1,6 @@
 // get_url: download on the host, check the sha256, then rename into place.
 import { shQuote } from '../connection/shell.ts';
-import { fileState, normalizeMode, parentOf } from '../facts.ts';
+import { fileState, normalizeMode, ownerSpec, parentOf } from '../facts.ts';
 import type { Action, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
 
@@ -26,7 +26,7 @@ export function getUrl(o: GetUrlOptions): Action {
       const mode = normalizeMode(o.mode, where) ?? '0644';
       const st = await fileState(ctx, o.dest);
       const want = o.sha256.toLowerCase();
-      const own = o.owner || o.group ? `${o.owner ?? ''}${o.group ? `:${o.group}` : ''}` : '';
+      const own = ownerSpec(o) ?? '';
       const attrsOk = st.mode === mode && (!o.owner || st.owner === o.owner) && (!o.group || st.group === o.group);
       if (st.exists && st.sha256 === want && attrsOk) return { changed: false };
       const msg = st.exists && st.sha256 === want ? 'attributes changed' : `download ${o.url}`;
