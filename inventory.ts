@@ -1,8 +1,16 @@
-// The Phoenix Hypervisor, as ../shared/ARCHITECTURE.md describes it: three LXC guests and two
+// The Phoenix Hypervisor, as docs/ARCHITECTURE.md describes it: three LXC guests and two
 // swarm VMs on vmbr0 behind the Proxmox host. Every IP, port and name the roles use lives here.
+// Each role owns its vars type and production defaults (roles/<name>/vars.ts); this file
+// composes them and sets what is specific to this homelab.
+import { fileURLToPath } from 'node:url';
 import { defineInventory, type Inventory } from './runner/index.ts';
+import { stepCaDefaults, type StepCaVars } from './roles/step-ca/vars.ts';
+import { trustDefaults, type TrustVars } from './roles/trust/vars.ts';
+import { nginxDefaults, type NginxVars } from './roles/nginx/vars.ts';
+import { certDefaults, type CertVars } from './roles/certs/vars.ts';
+// (roles that land later add their vars type and defaults here)
 
-export interface PhoenixVars {
+export interface BaseVars {
   /** Internal DNS domain; service names are <svc>.<domain>. */
   domain: string;
   gateway: string;
@@ -16,52 +24,33 @@ export interface PhoenixVars {
     swarmManager: { address: string };
     swarmWorker: { address: string };
   };
-  nginx: {
-    /** Title and text of the gateway's landing page. */
-    pageTitle: string;
-    pageText: string;
-    listenHttp: number;
-  };
-  stepCa: {
-    name: string;
-    provisioner: string;
-    acmeProvisioner: string;
-    /** Where the step-ca binary comes from: a release URL with its sha256, or a local artifact. */
-    source: { url: string; sha256: string } | { localPath: string; sha256: string };
-  };
 }
 
+export type PhoenixVars = BaseVars & StepCaVars & TrustVars & CertVars & NginxVars;
+
 const domain = 'internal.thinkheads.ai';
+const topology: BaseVars['topology'] = {
+  stepCa: { address: '10.0.0.10', port: 9000 },
+  nginx: { address: '10.0.0.153' },
+  traefik: { address: '10.0.0.12', http: 80, https: 443, dashboard: 8080 },
+  swarmManager: { address: '10.0.0.111' },
+  swarmWorker: { address: '10.0.0.102' },
+};
+const guests = { lxc103: '10.0.0.10', lxc101: '10.0.0.153', lxc102: '10.0.0.12', vm1001: '10.0.0.111', vm1002: '10.0.0.102' };
+
+/** Where site.ts leaves the CA's root certificate on the control machine (never a key). */
+export const EXPORTED_ROOT = fileURLToPath(new URL('./.phoenix/phoenix-root-ca.crt', import.meta.url));
 
 export const phoenix: Inventory<PhoenixVars> = defineInventory<PhoenixVars>({
   knownHosts: '~/.ssh/known_hosts',
   vars: {
     domain,
     gateway: '10.0.0.1',
-    topology: {
-      stepCa: { address: '10.0.0.10', port: 9000 },
-      nginx: { address: '10.0.0.153' },
-      traefik: { address: '10.0.0.12', http: 80, https: 443, dashboard: 8080 },
-      swarmManager: { address: '10.0.0.111' },
-      swarmWorker: { address: '10.0.0.102' },
-    },
-    nginx: {
-      pageTitle: 'Phoenix Hypervisor',
-      pageText: `Gateway for ${domain}`,
-      listenHttp: 80,
-    },
-    stepCa: {
-      name: 'Phoenix Internal CA',
-      provisioner: 'admin',
-      acmeProvisioner: 'acme',
-      // Production pins a release artifact by URL and sha256; the lab inventory points at its
-      // own offline build instead. The sha256 below is a placeholder to replace with the
-      // release's published checksum: until then get_url refuses the download (mismatch).
-      source: {
-        url: 'https://github.com/smallstep/certificates/releases/download/v0.19.0/step-ca_linux_0.19.0_amd64.tar.gz',
-        sha256: '0000000000000000000000000000000000000000000000000000000000000000',
-      },
-    },
+    topology,
+    ...stepCaDefaults(EXPORTED_ROOT),
+    ...trustDefaults(domain, topology, guests),
+    ...certDefaults(domain, topology.stepCa.port, 'acme'),
+    ...nginxDefaults(domain),
   },
   groups: {
     // Guests are reached through the Proxmox host, which is the only address on the LAN.
@@ -74,11 +63,11 @@ export const phoenix: Inventory<PhoenixVars> = defineInventory<PhoenixVars>({
   },
   hosts: {
     proxmox: { address: '10.0.0.13', user: 'root', groups: [], vars: { guestId: 0 } },
-    lxc103: { address: '10.0.0.10', groups: ['guests', 'lxc', 'stepca'], vars: { guestId: 103 } },
-    lxc101: { address: '10.0.0.153', groups: ['guests', 'lxc', 'nginx'], vars: { guestId: 101 } },
-    lxc102: { address: '10.0.0.12', groups: ['guests', 'lxc', 'traefik'], vars: { guestId: 102 } },
-    vm1001: { address: '10.0.0.111', groups: ['guests', 'vms', 'swarm', 'swarm_managers', 'portainer'], vars: { guestId: 1001 } },
-    vm1002: { address: '10.0.0.102', groups: ['guests', 'vms', 'swarm', 'swarm_workers', 'qdrant'], vars: { guestId: 1002 } },
+    lxc103: { address: guests.lxc103, groups: ['guests', 'lxc', 'stepca'], vars: { guestId: 103 } },
+    lxc101: { address: guests.lxc101, groups: ['guests', 'lxc', 'nginx'], vars: { guestId: 101 } },
+    lxc102: { address: guests.lxc102, groups: ['guests', 'lxc', 'traefik'], vars: { guestId: 102 } },
+    vm1001: { address: guests.vm1001, groups: ['guests', 'vms', 'swarm', 'swarm_managers', 'portainer'], vars: { guestId: 1001 } },
+    vm1002: { address: guests.vm1002, groups: ['guests', 'vms', 'swarm', 'swarm_workers', 'qdrant'], vars: { guestId: 1002 } },
   },
 });
 

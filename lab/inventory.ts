@@ -1,12 +1,19 @@
 // The lab as an inventory: the Phoenix topology of ../inventory.ts with the lab's addresses,
-// key and known_hosts, read from .lab/lab.json (written by `npm run lab:up`).
+// key and known_hosts, read from .lab/lab.json (written by `npm run lab:up`). Only sources,
+// addresses and lab-only secrets differ here; the roles are the same as in production.
 // Used as `npx zx playbooks/site.ts --inventory lab`.
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InventoryError, type Inventory, type HostSpec } from '../runner/index.ts';
-import { phoenix, type PhoenixVars } from '../inventory.ts';
+import { InventoryError, secret, type Inventory, type HostSpec } from '../runner/index.ts';
+import { phoenix, type PhoenixVars, type BaseVars } from '../inventory.ts';
+import { serviceNames } from '../roles/trust/vars.ts';
 
 export const LAB_STATE = fileURLToPath(new URL('../.lab/lab.json', import.meta.url));
+/** The lab's copy of the CA root, exported by site.ts (never a key). */
+export const LAB_ROOT = fileURLToPath(new URL('../.lab/phoenix-root-ca.crt', import.meta.url));
+const LAB_KEY_PASSWORD = fileURLToPath(new URL('../.lab/stepca-key-password', import.meta.url));
 
 export interface LabState {
   user: string;
@@ -22,6 +29,15 @@ export function readLabState(): LabState {
   return JSON.parse(readFileSync(LAB_STATE, 'utf8')) as LabState;
 }
 
+/** The lab CA's key password: made once on this machine (0600), handed to the role as a Secret. */
+function labKeyPassword() {
+  if (!existsSync(LAB_KEY_PASSWORD)) {
+    mkdirSync(dirname(LAB_KEY_PASSWORD), { recursive: true });
+    writeFileSync(LAB_KEY_PASSWORD, randomBytes(24).toString('base64url'), { mode: 0o600, flag: 'wx' });
+  }
+  return secret(readFileSync(LAB_KEY_PASSWORD, 'utf8').trim(), 'lab step-ca key password');
+}
+
 export function labInventory(state: LabState = readLabState()): Inventory<PhoenixVars> {
   const addr = (name: string) => {
     const h = state.hosts[name];
@@ -29,13 +45,22 @@ export function labInventory(state: LabState = readLabState()): Inventory<Phoeni
     return h.address;
   };
   const hosts: Record<string, HostSpec<PhoenixVars>> = {};
+  const guests: Record<string, string> = {};
   for (const [name, spec] of Object.entries(phoenix.hosts)) {
     if (name === 'proxmox') continue; // the lab machine itself plays the Proxmox host
     const lab = state.hosts[name];
     if (!lab) throw new InventoryError(`lab inventory: ${LAB_STATE} has no host "${name}"`);
     hosts[name] = { ...spec, address: lab.address, port: lab.port, user: state.user, key: state.key, become: true };
+    guests[name] = lab.address;
   }
-  const base = phoenix.vars!;
+  const base = phoenix.vars as PhoenixVars;
+  const topology: BaseVars['topology'] = {
+    stepCa: { address: addr('lxc103'), port: base.topology.stepCa.port },
+    nginx: { address: addr('lxc101') },
+    traefik: { ...base.topology.traefik, address: addr('lxc102') },
+    swarmManager: { address: addr('vm1001') },
+    swarmWorker: { address: addr('vm1002') },
+  };
   return {
     knownHosts: state.knownHosts,
     // Same groups, but no jump host: the lab's bridge is reachable from this machine.
@@ -43,17 +68,15 @@ export function labInventory(state: LabState = readLabState()): Inventory<Phoeni
     vars: {
       ...base,
       gateway: '192.168.201.1',
-      topology: {
-        stepCa: { address: addr('lxc103'), port: base.topology!.stepCa.port },
-        nginx: { address: addr('lxc101') },
-        traefik: { ...base.topology!.traefik, address: addr('lxc102') },
-        swarmManager: { address: addr('vm1001') },
-        swarmWorker: { address: addr('vm1002') },
-      },
-      nginx: { ...base.nginx!, pageText: `Gateway for ${base.domain} (phoenix lab)` },
+      topology,
+      trust: { ...base.trust, hosts: serviceNames(base.domain, topology, guests) },
+      nginx: { ...base.nginx, pageText: `Gateway for ${base.domain} (phoenix lab)` },
       stepCa: {
-        ...base.stepCa!,
-        source: state.stepCa ? { localPath: state.stepCa.binary, sha256: state.stepCa.sha256 } : base.stepCa!.source,
+        ...base.stepCa,
+        // The lab's step-ca is built offline from Debian's Go sources (lab/stepca/).
+        source: state.stepCa ? { localPath: state.stepCa.binary, sha256: state.stepCa.sha256 } : base.stepCa.source,
+        keyPassword: labKeyPassword(),
+        exportRoot: LAB_ROOT,
       },
     },
     hosts,
