@@ -1,5 +1,5 @@
 // step-ca's typed vars and production defaults (docs/ARCHITECTURE.md: LXC 103, :9000).
-import type { Secret } from '../../runner/index.ts';
+import type { BinarySource, Secret } from '../../runner/index.ts';
 
 /** An ACME provisioner in ca.json (step-ca's `authority.provisioners[]`, type "ACME"). */
 export interface AcmeProvisioner {
@@ -35,10 +35,7 @@ export interface StepCaVars {
      */
     keyPassword?: Secret;
     /** Where the step-ca binary comes from: a release tarball (checksummed), or a local build. */
-    source:
-      | { url: string; sha256: string; binaryInArchive: string }
-      | { url: string; checksumsUrl: string; binaryInArchive: string }
-      | { localPath: string; sha256: string };
+    source: BinarySource;
     /** The root certificate exported to the control machine (never a key). */
     exportRoot: string;
   };

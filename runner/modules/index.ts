@@ -4,6 +4,7 @@ export { template, renderTemplate, TemplateError, type TemplateOptions } from '.
 export { file, type FileOptions } from './file.ts';
 export { apt, type AptOptions } from './apt.ts';
 export { systemd, type SystemdOptions } from './systemd.ts';
-export { getUrl, type GetUrlOptions } from './get_url.ts';
+export { getUrl, checksumFor, type GetUrlOptions } from './get_url.ts';
 export { waitFor, type WaitForOptions } from './wait_for.ts';
 export { http, type HttpOptions } from './http.ts';
+export { installBinary, type InstallBinaryOptions, type BinarySource } from './install_binary.ts';
