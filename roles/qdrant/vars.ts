@@ -1,0 +1,57 @@
+// Qdrant's typed vars and production defaults (docs/ARCHITECTURE.md: qdrant_service on VM 1002,
+// :6333 HTTP, :6334 gRPC, a named volume for /qdrant/storage), and its collections.
+import type { SecretRef } from '../../stacks/types.ts';
+import { QDRANT_NODE_LABEL } from '../swarm/vars.ts';
+
+export type QdrantDistance = 'Cosine' | 'Euclid' | 'Dot' | 'Manhattan';
+
+/** A collection as declared; field names follow Qdrant's REST API (CreateCollection). */
+export interface QdrantCollection {
+  name: string;
+  /** The single unnamed vector. size and distance are immutable once created. */
+  vectors: { size: number; distance: QdrantDistance; on_disk?: boolean };
+  /** Immutable once created. */
+  shard_number?: number;
+  on_disk_payload?: boolean;
+  replication_factor?: number;
+  write_consistency_factor?: number;
+  hnsw_config?: { m?: number; ef_construct?: number; full_scan_threshold?: number; on_disk?: boolean };
+  optimizers_config?: { indexing_threshold?: number; memmap_threshold?: number; default_segment_number?: number };
+}
+
+export interface QdrantVars {
+  qdrant: {
+    stack: string;
+    image: string;
+    httpPort: number;
+    grpcPort: number;
+    /** Named volume for /qdrant/storage. */
+    volume: string;
+    constraints: string[];
+    apiKey: SecretRef;
+    /** QDRANT__LOG_LEVEL. */
+    logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+    /** Further QDRANT__* settings for the container (not secrets). */
+    env: Record<string, string>;
+    collections: QdrantCollection[];
+  };
+}
+
+export const QDRANT_VERSION = 'v1.12.5';
+
+export function qdrantDefaults(): QdrantVars {
+  return {
+    qdrant: {
+      stack: 'qdrant_service',
+      image: `qdrant/qdrant:${QDRANT_VERSION}`,
+      httpPort: 6333,
+      grpcPort: 6334,
+      volume: 'qdrant_storage',
+      constraints: [`node.labels.${QDRANT_NODE_LABEL} == true`],
+      apiKey: { env: 'PHOENIX_QDRANT_API_KEY' },
+      logLevel: 'INFO',
+      env: {},
+      collections: [],
+    },
+  };
+}

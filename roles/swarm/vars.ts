@@ -1,0 +1,54 @@
+// The swarm's typed vars and production defaults (docs/ARCHITECTURE.md: VM 1001 manager,
+// VM 1002 worker, overlay network traefik-public, Docker's TLS API on the manager at :2376).
+
+/** Where the Docker engine comes from. Debian's docker.io is the lab's and production's default. */
+export type DockerEngineSource =
+  | { kind: 'debian'; packages: string[] }
+  | {
+      kind: 'docker-ce';
+      /** e.g. https://download.docker.com/linux/debian */
+      repo: string;
+      suite: string;
+      /** The repository's signing key (ASCII armoured), checked against its sha256. */
+      keyUrl: string;
+      keySha256: string;
+      packages: string[];
+    };
+
+export interface SwarmVars {
+  swarm: {
+    engine: DockerEngineSource;
+    /** Inventory name of the manager that inits the swarm and whose worker token workers use. */
+    manager: string;
+    /** Address each node advertises (and listens on for 2377), by inventory host name. */
+    advertise: Record<string, string>;
+    /** Node labels by inventory host name; stacks place services with node.labels.<key>. */
+    nodeLabels: Record<string, Record<string, string>>;
+    /** The attachable overlay network Traefik and the stacks share. */
+    network: string;
+    /** Docker's TCP API on the manager, TLS with client certificates (tlsverify). */
+    tlsApi: { port: number };
+    /** Where the manager keeps the compose file of each stack as last deployed. */
+    stackDir: string;
+  };
+}
+
+export const QDRANT_NODE_LABEL = 'phoenix.qdrant';
+export const PORTAINER_NODE_LABEL = 'phoenix.portainer';
+
+export function swarmDefaults(t: { swarmManager: { address: string }; swarmWorker: { address: string } }): SwarmVars {
+  return {
+    swarm: {
+      engine: { kind: 'debian', packages: ['docker.io'] },
+      manager: 'vm1001',
+      advertise: { vm1001: t.swarmManager.address, vm1002: t.swarmWorker.address },
+      nodeLabels: {
+        vm1001: { [PORTAINER_NODE_LABEL]: 'true' },
+        vm1002: { [QDRANT_NODE_LABEL]: 'true' },
+      },
+      network: 'traefik-public',
+      tlsApi: { port: 2376 },
+      stackDir: '/etc/phoenix/stacks',
+    },
+  };
+}
