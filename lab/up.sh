@@ -197,6 +197,11 @@ build_standins() {
   for s in "${STANDINS[@]}"; do
     read -r name ports <<<"$s"
     STANDIN_IMAGES+=("phoenix/$name-standin:lab")
+    # A Go stand-in (lab/standins/NAME/) replaces the busybox nc one of the same name.
+    if compgen -G "$LAB_DIR/standins/$name/*.go" >/dev/null; then
+      if bash "$LAB_DIR/standins/build.sh" "$name" 9>&-; then continue; fi
+      warn "Go stand-in $name failed to build; using the busybox one"
+    fi
     [[ "$(image_label "phoenix/$name-standin:lab")" == "$hash" ]] || todo+=("$s")
   done
   if ((${#todo[@]} == 0)); then log "stand-in images: cached"; return 0; fi
