@@ -8,6 +8,7 @@ import { stepCaDefaults, type StepCaVars } from './roles/step-ca/vars.ts';
 import { trustDefaults, type TrustVars } from './roles/trust/vars.ts';
 import { nginxDefaults, type NginxVars } from './roles/nginx/vars.ts';
 import { certDefaults, type CertVars } from './roles/certs/vars.ts';
+import { traefikDefaults, type TraefikVars } from './roles/traefik/vars.ts';
 // (roles that land later add their vars type and defaults here)
 
 export interface BaseVars {
@@ -26,7 +27,7 @@ export interface BaseVars {
   };
 }
 
-export type PhoenixVars = BaseVars & StepCaVars & TrustVars & CertVars & NginxVars;
+export type PhoenixVars = BaseVars & StepCaVars & TrustVars & CertVars & NginxVars & TraefikVars;
 
 const domain = 'internal.thinkheads.ai';
 const topology: BaseVars['topology'] = {
@@ -51,6 +52,7 @@ export const phoenix: Inventory<PhoenixVars> = defineInventory<PhoenixVars>({
     ...trustDefaults(domain, topology, guests),
     ...certDefaults(domain, topology.stepCa.port, 'acme'),
     ...nginxDefaults(domain),
+    ...traefikDefaults(domain, topology),
   },
   groups: {
     // Guests are reached through the Proxmox host, which is the only address on the LAN.
