@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { Playbook } from './dsl.ts';
 import { Engine, type PlayRecord } from './engine.ts';
 import { InventoryError, loadInventory, resolveInventory, type Inventory, type ResolvedInventory } from './inventory.ts';
+import { preflight } from './connection/preflight.ts';
 import { formatRecap, ListrRunner, PlainRunner, recap, writeJson, type JsonReport, type Out } from './report.ts';
 import { redact } from './secret.ts';
 import { resolvePlan, SelectionError, type Selection } from './selection.ts';
@@ -137,12 +138,21 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
     return { exitCode: EXIT.OK, plays: [], recap: {} };
   }
 
+  // Keys and known_hosts of every selected host, before any host is contacted.
+  const knownHosts = o.knownHosts ? resolve(o.knownHosts) : inv.knownHosts;
+  const selected = [...new Map(plan.flatMap((pp) => pp.hosts).map((h) => [h.name, h])).values()];
+  const problems = preflight(selected, { knownHosts, acceptNewHostKeys: o.acceptNewHostKeys ?? false });
+  if (problems.length)
+    throw new InventoryError(
+      `cannot run with inventory ${inv.source}: ${problems.length} problem${problems.length > 1 ? 's' : ''} found before contacting any host; nothing ran:\n  - ${problems.join('\n  - ')}`,
+    );
+
   const started = new Date();
   const engine = new Engine({
     check: o.check ?? false,
     diff: o.diff ?? false,
     forks: o.forks ?? 100,
-    knownHosts: o.knownHosts ? resolve(o.knownHosts) : inv.knownHosts,
+    knownHosts,
     acceptNewHostKeys: o.acceptNewHostKeys ?? false,
   });
   const fmt = { diff: o.diff ?? false, color: useColor };

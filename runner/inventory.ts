@@ -3,6 +3,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, resolve, isAbsolute, extname, join } from 'node:path';
 import { homedir } from 'node:os';
+import { isIP } from 'node:net';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import type { ErrorObject } from 'ajv';
 import validateSchema from './inventory-validator.generated.js';
@@ -119,6 +120,19 @@ function describeError(e: ErrorObject): string {
   return `${where}${f}${e.message ?? 'is invalid'}`;
 }
 
+const NOT_ADDRESS = 'is not a hostname or an IPv4/IPv6 address';
+const LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/; // "_" as in Docker and /etc/hosts names
+
+/** A DNS hostname (RFC 1123 labels, optional trailing dot) or an IPv4/IPv6 literal; nothing else. */
+export function isAddress(a: unknown): boolean {
+  if (typeof a !== 'string' || a.length === 0 || a.length > 253) return false;
+  if (isIP(a)) return true;
+  const labels = (a.endsWith('.') ? a.slice(0, -1) : a).split('.');
+  if (!labels.every((l) => LABEL.test(l))) return false;
+  // All-numeric labels would be a (bad) IPv4 address such as 192.168.1.300, not a name.
+  return !labels.every((l) => /^\d+$/.test(l));
+}
+
 /** Validates a raw inventory object. Errors name the file, host and field. */
 export function validateInventory(raw: unknown, source: string): asserts raw is Inventory {
   if (!validateSchema(raw)) {
@@ -138,7 +152,14 @@ export function validateInventory(raw: unknown, source: string): asserts raw is 
     if (typeof g.jump === 'string' && !inv.hosts[g.jump])
       problems.push(`group "${gname}": field "jump": unknown host "${g.jump}"`);
   }
+  for (const [gname, g] of Object.entries(inv.groups ?? {})) {
+    if (g.jump && typeof g.jump === 'object' && !isAddress(g.jump.address))
+      problems.push(`group "${gname}": field "jump.address": ${JSON.stringify(g.jump.address)} ${NOT_ADDRESS}`);
+  }
   for (const [hname, h] of Object.entries(inv.hosts)) {
+    if (!isAddress(h.address)) problems.push(`host "${hname}": field "address": ${JSON.stringify(h.address)} ${NOT_ADDRESS}`);
+    if (h.jump && typeof h.jump === 'object' && !isAddress(h.jump.address))
+      problems.push(`host "${hname}": field "jump.address": ${JSON.stringify(h.jump.address)} ${NOT_ADDRESS}`);
     if (typeof h.jump === 'string') {
       if (!inv.hosts[h.jump]) problems.push(`host "${hname}": field "jump": unknown host "${h.jump}"`);
       else if (h.jump === hname) problems.push(`host "${hname}": field "jump": a host cannot jump through itself`);
@@ -151,16 +172,28 @@ export function validateInventory(raw: unknown, source: string): asserts raw is 
   if (problems.length) throw new InventoryError(`invalid inventory ${source}:\n  - ${problems.join('\n  - ')}`);
 }
 
+/** "host "a": field "becomePassword"" from ['hosts', 'a', 'becomePassword']. */
+function describePath(path: string[]): string {
+  if ((path[0] === 'hosts' || path[0] === 'groups') && path.length >= 2) {
+    const rest = path.slice(2);
+    return `${path[0] === 'hosts' ? 'host' : 'group'} "${path[1]}"${rest.length ? `: field "${rest.join('.')}"` : ''}`;
+  }
+  return path.length ? `field "${path.join('.')}"` : 'top level';
+}
+
 /** In YAML/JSON, secrets are references, never values: {"$secret": {"env": "VAR"}} or {"$secret": {"file": "path"}}. */
-function materializeSecrets(value: unknown, baseDir: string, path: string): unknown {
-  if (Array.isArray(value)) return value.map((v, i) => materializeSecrets(v, baseDir, `${path}[${i}]`));
+function materializeSecrets(value: unknown, baseDir: string, path: string[], problems: string[]): unknown {
+  if (Array.isArray(value)) return value.map((v, i) => materializeSecrets(v, baseDir, [...path, String(i)], problems));
   if (value && typeof value === 'object' && !(value instanceof Secret)) {
     const obj = value as Record<string, unknown>;
     if ('$secret' in obj) {
       const ref = obj.$secret as { env?: string; file?: string } | undefined;
       if (ref && typeof ref.env === 'string') {
         const v = process.env[ref.env];
-        if (v === undefined) throw new InventoryError(`${path}: secret environment variable ${ref.env} is not set`);
+        if (v === undefined) {
+          problems.push(`${describePath(path)}: secret environment variable ${ref.env} is not set`);
+          return undefined;
+        }
         return new Secret(v, ref.env);
       }
       if (ref && typeof ref.file === 'string') {
@@ -168,16 +201,53 @@ function materializeSecrets(value: unknown, baseDir: string, path: string): unkn
         try {
           return new Secret(readFileSync(p, 'utf8').replace(/\n$/, ''), p);
         } catch (e) {
-          throw new InventoryError(`${path}: cannot read secret file ${p}: ${(e as Error).message}`);
+          problems.push(`${describePath(path)}: cannot read secret file ${p}: ${(e as Error).message}`);
+          return undefined;
         }
       }
-      throw new InventoryError(`${path}: "$secret" needs {"env": NAME} or {"file": PATH}`);
+      problems.push(`${describePath(path)}: "$secret" needs {"env": NAME} or {"file": PATH}`);
+      return undefined;
     }
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(obj)) out[k] = materializeSecrets(v, baseDir, path ? `${path}.${k}` : k);
+    for (const [k, v] of Object.entries(obj)) out[k] = materializeSecrets(v, baseDir, [...path, k], problems);
     return out;
   }
   return value;
+}
+
+/**
+ * JSON.parse keeps the last of two equal keys without a word (YAML refuses them): a second
+ * "lxc101" would silently replace the first. Returns the path and key of every duplicate.
+ * `text` is known to be valid JSON.
+ */
+export function jsonDuplicateKeys(text: string): { path: string[]; key: string }[] {
+  const dups: { path: string[]; key: string }[] = [];
+  interface Frame { obj: boolean; keys: Set<string>; path: string[]; expectKey: boolean; idx: number; lastKey: string }
+  const stack: Frame[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    const top = stack[stack.length - 1];
+    if (ch === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (top?.obj && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) dups.push({ path: top.path, key });
+        top.keys.add(key);
+        top.lastKey = key;
+        top.expectKey = false;
+      }
+      i = j;
+    } else if (ch === '{' || ch === '[') {
+      const path = top ? [...top.path, top.obj ? top.lastKey : String(top.idx)] : [];
+      stack.push({ obj: ch === '{', keys: new Set(), path, expectKey: ch === '{', idx: 0, lastKey: '' });
+    } else if (ch === '}' || ch === ']') stack.pop();
+    else if (ch === ',' && top) {
+      if (top.obj) top.expectKey = true;
+      else top.idx++;
+    }
+  }
+  return dups;
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -215,7 +285,15 @@ export async function loadInventory(spec?: string): Promise<ResolvedInventory> {
     } catch (e) {
       throw new InventoryError(`cannot parse inventory ${file}: ${(e as Error).message}`);
     }
-    raw = materializeSecrets(raw, dirname(file), '');
+    const problems: string[] = [];
+    if (ext === '.json') {
+      for (const d of jsonDuplicateKeys(text)) {
+        const what = d.path.length === 1 && (d.path[0] === 'hosts' || d.path[0] === 'groups') ? describePath([...d.path, d.key]) : `${describePath(d.path)}: key "${d.key}"`;
+        problems.push(`${what} is defined twice`);
+      }
+    }
+    if (!problems.length) raw = materializeSecrets(raw, dirname(file), [], problems);
+    if (problems.length) throw new InventoryError(`invalid inventory ${file}:\n  - ${problems.join('\n  - ')}`);
   } else {
     const mod = (await import(pathToFileURL(file).href)) as { default?: unknown; inventory?: unknown };
     raw = mod.default ?? mod.inventory;
