@@ -6,9 +6,9 @@ import type { Action, ActionContext, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
 
 export interface CommandOptions {
-  /** Skip when this path exists. */
+  /** Skip when this path exists: a path or glob pattern, relative to chdir when relative. */
   creates?: string;
-  /** Skip unless this path exists. */
+  /** Skip unless this path exists: a path or glob pattern, relative to chdir when relative. */
   removes?: string;
   /** Skip when this read-only check command succeeds (it runs in check mode too). */
   unless?: string;
@@ -26,15 +26,43 @@ export interface CommandOptions {
   okCodes?: number[];
 }
 
+/** What a task registers from a command: always present, also when the command did not run. */
+export interface CommandData {
+  stdout: string;
+  stderr: string;
+  /** Exit status, or null when the command did not run (a guard held, or check mode). */
+  code: number | null;
+  ran: boolean;
+}
+
+const NOT_RUN: CommandData = Object.freeze({ stdout: '', stderr: '', code: null, ran: false }) as CommandData;
+
+/**
+ * creates/removes as Ansible reads them: a path or a glob pattern (one path: spaces are not
+ * separators), relative to chdir when given; a dangling symlink counts as existing.
+ */
+function pathGuards(o: CommandOptions): string | undefined {
+  if (!o.creates && !o.removes && !o.chdir) return undefined;
+  const lines = [
+    o.chdir ? `cd -- ${shQuote(o.chdir)} 2>/dev/null || { echo nochdir; exit 0; }` : '',
+    `IFS=''`,
+    `m() { for x in $1; do if [ -e "$x" ] || [ -L "$x" ]; then return 0; fi; done; return 1; }`,
+    o.creates ? `m ${shQuote(o.creates)} && echo creates` : '',
+    o.removes ? `m ${shQuote(o.removes)} || echo removes` : '',
+    'true',
+  ];
+  return lines.filter(Boolean).join('\n');
+}
+
 /** Why the guards say the command should not run, or undefined when it should. */
 async function guardSays(ctx: ActionContext, o: CommandOptions): Promise<string | undefined> {
-  const checks: string[] = [];
-  if (o.creates) checks.push(`[ -e ${shQuote(o.creates)} ] && echo creates`);
-  if (o.removes) checks.push(`[ -e ${shQuote(o.removes)} ] || echo removes`);
-  if (checks.length) {
-    const r = await ctx.run(`${checks.join('; ')}; true`);
-    if (r.stdout.includes('creates')) return `${o.creates} exists`;
-    if (r.stdout.includes('removes')) return `${o.removes} does not exist`;
+  const sh = pathGuards(o);
+  if (sh) {
+    const r = await ctx.run(sh);
+    const said = r.stdout.split('\n');
+    if (said.includes('nochdir')) throw new TaskError(`chdir ${o.chdir} does not exist (or is not a directory)`);
+    if (said.includes('creates')) return `${o.creates} exists`;
+    if (said.includes('removes')) return `${o.removes} does not exist`;
   }
   if (o.unless) {
     const r = await ctx.run(o.unless, { env: o.env, cwd: o.chdir });
@@ -60,21 +88,24 @@ export function shell(cmd: string, o: CommandOptions = {}): Action {
       // A guard that says "run" may only say so because an unapplied earlier task (in check
       // mode) would have created what it looks for: then the outcome is unknown.
       const guarded = !!(o.creates || o.removes || o.unless || o.onlyIf);
-      if (!skip && ctx.check && ctx.pendingChanges && guarded && !o.readOnly) return { changed: 'unknown', msg: 'guard says run, but earlier changes were not applied' };
+      if (!skip && ctx.check && ctx.pendingChanges && guarded && !o.readOnly)
+        return { changed: 'unknown', msg: 'guard says run, but earlier changes were not applied', data: { ...NOT_RUN } };
       // As in Ansible, a guard that holds is "ok" (nothing to do), not "skipped".
-      if (skip) return { changed: false, msg: `skipped: ${skip}` };
+      if (skip) return { changed: false, msg: `skipped: ${skip}`, data: { ...NOT_RUN } };
       if (ctx.check && !o.readOnly) {
         // The real run would execute it; without changedWhen it counts as a change there too.
-        return { changed: o.changedWhen ? 'unknown' : true, msg: 'would run' };
+        return { changed: o.changedWhen ? 'unknown' : true, msg: 'would run', data: { ...NOT_RUN } };
       }
       const r = await ctx.run(cmd, { stdin: o.stdin, env: o.env, cwd: o.chdir, timeout: o.timeout });
       if (!(o.okCodes ?? [0]).includes(r.code)) {
         // A read-only check may fail in check mode only because earlier changes were not applied.
-        if (ctx.check && ctx.pendingChanges) return { changed: 'unknown', msg: `exited ${r.code}; earlier changes were not applied` };
+        if (ctx.check && ctx.pendingChanges)
+          return { changed: 'unknown', msg: `exited ${r.code}; earlier changes were not applied`, data: { stdout: r.stdout, stderr: r.stderr, code: r.code, ran: true } };
         throw new TaskError(`command exited with status ${r.code}`, { command: cmd, stderr: r.stderr, stdout: r.stdout, code: r.code });
       }
       const changed = o.readOnly ? false : o.changedWhen ? o.changedWhen(r) : true;
-      return { changed, msg: r.stdout.trim().split('\n').slice(-1)[0] ?? '', data: { stdout: r.stdout, stderr: r.stderr, code: r.code } };
+      const data: CommandData = { stdout: r.stdout, stderr: r.stderr, code: r.code, ran: true };
+      return { changed, msg: r.stdout.trim().split('\n').slice(-1)[0] ?? '', data };
     },
   };
 }

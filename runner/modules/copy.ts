@@ -1,14 +1,15 @@
 // copy: a file's content, mode and owner, written atomically (temp file in the same
 // directory, then rename), so a host never holds a half-written file.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { shQuote } from '../connection/shell.ts';
 import { fileDiff } from '../diff.ts';
-import { fileState, normalizeMode, ownerSpec, parentOf, readFile } from '../facts.ts';
+import { normalizeMode, ownerSpec, parentOf, readFile } from '../facts.ts';
 import { Secret, isSecret } from '../secret.ts';
 import type { Action, ActionContext, ActionResult, FileDiff } from '../types.ts';
 import { TaskError } from '../types.ts';
+import { chmodArg, idDiffers, pathState } from './attrs.ts';
 
 export interface CopyOptions {
   dest: string;
@@ -17,10 +18,14 @@ export interface CopyOptions {
   /** A file on the control machine (relative paths: the role's folder). */
   src?: string;
   mode?: string | number;
+  /** A user name or a numeric uid. */
   owner?: string;
+  /** A group name or a numeric gid. */
   group?: string;
   /** A read-only check run on the new file before it replaces the old one; %s is its path. */
   validate?: string;
+  /** false: write only when dest does not exist yet (Ansible's force: no). Default true. */
+  force?: boolean;
 }
 
 const DIFF_LIMIT = 256 * 1024;
@@ -32,15 +37,18 @@ function isText(b: Buffer): boolean {
 /** The part of copy/template that runs once the desired bytes are known. */
 export async function putFile(
   ctx: ActionContext,
-  o: { dest: string; mode?: string | number; owner?: string; group?: string; validate?: string },
+  o: { dest: string; mode?: string | number; owner?: string; group?: string; validate?: string; force?: boolean },
   data: Buffer,
   sensitive: boolean,
+  /** Where the content comes from, for messages ("template roles/x/templates/a.hbs"). */
+  source?: string,
 ): Promise<ActionResult> {
   const where = `file ${o.dest}`;
   if (!isAbsolute(o.dest)) throw new TaskError(`${where}: dest must be an absolute path`);
   const mode = normalizeMode(o.mode, where) ?? undefined;
-  const st = await fileState(ctx, o.dest);
-  if (st.exists && st.type === 'directory') throw new TaskError(`${where}: dest is a directory`);
+  const st = await pathState(ctx, o.dest);
+  if (st.exists && o.force === false) return { changed: false, msg: 'exists (force: false)' };
+  if (st.exists && st.type === 'directory') throw new TaskError(`${where}: dest is a directory; give the path of the file to write`);
   // Renaming over a link would replace the link, not the file it points to: say so instead.
   if (st.exists && st.type === 'link') throw new TaskError(`${where}: dest is a symlink (-> ${st.target}); give the path of the file it points to`);
   const sha = createHash('sha256').update(data).digest('hex');
@@ -49,8 +57,8 @@ export async function putFile(
   const wantMode = mode ?? (sensitive ? '0600' : st.exists ? undefined : '0644');
   const attrs: string[] = [];
   if (st.exists && wantMode && st.mode !== wantMode) attrs.push(`mode ${st.mode} -> ${wantMode}`);
-  if (st.exists && o.owner && st.owner !== o.owner) attrs.push(`owner ${st.owner} -> ${o.owner}`);
-  if (st.exists && o.group && st.group !== o.group) attrs.push(`group ${st.group} -> ${o.group}`);
+  if (st.exists && idDiffers(o.owner, st.owner, st.uid)) attrs.push(`owner ${st.owner} -> ${o.owner}`);
+  if (st.exists && idDiffers(o.group, st.group, st.gid)) attrs.push(`group ${st.group} -> ${o.group}`);
   if (!contentChanged && attrs.length === 0) return { changed: false };
 
   let diff: FileDiff[] | undefined;
@@ -77,23 +85,34 @@ export async function putFile(
       `t=$(mktemp ${shQuote(`${parentOf(o.dest)}/.phx-`)}XXXXXX)`,
       `trap 'rm -f "$t"' EXIT`,
       `cat > "$t"`,
-      wantMode ? `chmod ${wantMode} "$t"` : `chmod --reference=${d} "$t"`,
+      wantMode ? `chmod ${chmodArg(wantMode)} "$t"` : `chmod --reference=${d} "$t"`,
       own ? `chown ${shQuote(own)} "$t"` : st.exists ? `chown --reference=${d} "$t"` : ':',
     ];
     if (o.validate) {
       const v = o.validate.includes('%s') ? o.validate.split('%s').join('"$t"') : `${o.validate} "$t"`;
-      lines.push(`if ! out=$(${v} 2>&1); then echo "validation failed: $out" >&2; exit 3; fi`);
+      // The whole validate string (it may be several statements) has its output captured; the
+      // temp file's name in it is replaced by the destination's, and the status is kept.
+      lines.push(
+        `set +e`,
+        `out=$( { ${v}\n} 2>&1 ); rc=$?`,
+        `set -e`,
+        `if [ "$rc" -ne 0 ]; then printf 'phx-validate %s %s\\n' "$rc" "$t" >&2; printf '%s' "$out" >&2; exit 3; fi`,
+      );
     }
     lines.push(`mv -f "$t" ${d}`, `trap - EXIT`);
     const r = await ctx.run(lines.join('\n'), { stdin: data });
-    if (r.code !== 0)
-      throw new TaskError(r.code === 3 ? `${where}: the new content failed validation; the old file is untouched` : `${where}: write failed`, {
-        command: o.validate ?? `write ${o.dest}`,
-        stderr: r.stderr,
-        code: r.code,
-      });
+    const head = r.code === 3 && o.validate ? /(?:^|\n)phx-validate (\d+) (.*)\n/.exec(r.stderr) : null;
+    if (head) {
+      // The validator names the temp file it checked: show the destination instead.
+      const out = r.stderr.slice(head.index + head[0].length).split(head[2]!).join(`${o.dest} (new content)`).trim();
+      throw new TaskError(
+        `${where}: the new content${source ? ` from ${source}` : ''} failed validation (${out ? `exit status ${head[1]}` : `the command exited ${head[1]} without output`}); ${o.dest} is untouched`,
+        { command: o.validate, stderr: out || undefined, code: Number(head[1]) },
+      );
+    }
+    if (r.code !== 0) throw new TaskError(`${where}: write failed`, { command: `write ${o.dest}`, stderr: r.stderr, code: r.code });
   } else {
-    const cmds = [wantMode && st.mode !== wantMode ? `chmod ${wantMode} ${d}` : '', own ? `chown ${shQuote(own)} ${d}` : ''].filter(Boolean).join(' && ');
+    const cmds = [wantMode && st.mode !== wantMode ? `chmod ${chmodArg(wantMode)} ${d}` : '', own ? `chown ${shQuote(own)} ${d}` : ''].filter(Boolean).join(' && ');
     const r = await ctx.run(cmds);
     if (r.code !== 0) throw new TaskError(`${where}: cannot set attributes`, { command: cmds, stderr: r.stderr, code: r.code });
   }
@@ -110,16 +129,21 @@ export function copy(o: CopyOptions): Action {
       const sensitive = isSecret(o.content);
       if (o.src !== undefined) {
         const p = isAbsolute(o.src) ? o.src : join(ctx.roleDir ?? process.cwd(), o.src);
+        // Ansible copies a directory src recursively; phoenix copies one file: say so plainly.
+        if (statSync(p, { throwIfNoEntry: false })?.isDirectory())
+          throw new TaskError(`copy ${o.dest}: source ${p} is a directory; copy copies one file (use one copy per file, or a shell task for a tree)`);
         try {
           data = readFileSync(p);
         } catch (e) {
-          throw new TaskError(`copy ${o.dest}: cannot read source ${p}: ${(e as Error).message}`);
+          const err = e as NodeJS.ErrnoException;
+          const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.message;
+          throw new TaskError(`copy ${o.dest}: cannot read source ${p}: ${why}`);
         }
       } else {
         const c = o.content!;
         data = c instanceof Secret ? Buffer.from(c.reveal()) : Buffer.isBuffer(c) ? c : Buffer.from(c);
       }
-      return putFile(ctx, o, data, sensitive);
+      return putFile(ctx, o, data, sensitive, o.src !== undefined ? `copy source ${o.src}` : undefined);
     },
   };
 }

@@ -1,7 +1,7 @@
 // template: handlebars, strict (a missing variable is an error naming the template and
 // the variable), written through copy's atomic path.
 import { readFileSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { createRequire } from 'node:module';
 import type HandlebarsNS from 'handlebars';
 import { Secret } from '../secret.ts';
@@ -84,7 +84,8 @@ export function template(o: TemplateOptions): Action {
       }
       if (text === undefined) throw new TemplateError(`template ${o.src}: not found (looked in ${candidates.join(', ')})`);
       const { output, sensitive } = renderTemplate(text, o.vars, path);
-      return putFile(ctx, o, Buffer.from(output), sensitive);
+      const rel = relative(process.cwd(), path);
+      return putFile(ctx, o, Buffer.from(output), sensitive, `template ${rel.startsWith('..') || isAbsolute(rel) ? path : rel}`);
     },
   };
 }
