@@ -1,9 +1,16 @@
-// The full run, in the order of ../shared/ARCHITECTURE.md. Plays are added as roles land:
-// step-ca (LXC 103) first, trust, nginx (LXC 101), Traefik (LXC 102), swarm, stacks.
+// The full run, in the order of docs/ARCHITECTURE.md: step-ca (LXC 103) first, then trust in
+// its root and the service names on every guest, then the gateway (nginx, LXC 101) and
+// Traefik (LXC 102), then the swarm and its stacks.
 import { isMain, main, play, playbook } from '../runner/index.ts';
 import type { PhoenixVars } from '../inventory.ts';
+import stepCa from '../roles/step-ca/index.ts';
+import trust from '../roles/trust/index.ts';
 import nginx from '../roles/nginx/index.ts';
 
-export const site = playbook<PhoenixVars>('site', [play({ name: 'gateway', hosts: 'nginx', roles: [nginx] })]);
+export const site = playbook<PhoenixVars>('site', [
+  play({ name: 'certificate authority', hosts: 'stepca', roles: [stepCa] }),
+  play({ name: 'trust', hosts: 'guests', roles: [trust] }),
+  play({ name: 'gateway', hosts: 'nginx', roles: [nginx] }),
+]);
 
 if (isMain(import.meta.url)) await main(site);

@@ -1,13 +1,18 @@
-// nginx on LXC 101: the public gateway. Installed from Debian, its site and landing page
-// rendered from the inventory, validated before they replace the live files, reloaded by a
-// handler only when something changed.
+// nginx on LXC 101: the public gateway. Port 80 answers the ACME challenge and redirects to
+// 443; port 443 presents a certificate from step-ca (roles/certs) and forwards the service names
+// to Traefik over verified TLS. Configs are validated before they replace the live files, and a
+// handler reloads (never restarts) nginx only when a config or the certificate changed.
 import { apt, file, handler, role, shell, systemd, task, template, waitFor } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
+import { certificateTasks, liveDir } from '../certs/index.ts';
 
 type V = PhoenixVars;
 
-const SITE = '/etc/nginx/sites-available/phoenix.conf';
+const AVAILABLE = '/etc/nginx/sites-available';
+const ENABLED = '/etc/nginx/sites-enabled';
 const WEBROOT = '/var/www/phoenix';
+const ACME_ROOT = '/var/www/acme';
+const CERT = 'gateway';
 
 // A site file is checked on its own (inside a minimal http block) before it goes live,
 // so a bad render never reaches /etc/nginx.
@@ -17,6 +22,8 @@ const validateSite =
 
 export const reloadNginx = handler<V>('reload nginx', systemd({ name: 'nginx', state: 'reloaded' }));
 
+const changed = (r: unknown) => !!r && (r as { changed: unknown }).changed !== false;
+
 export default role<V>({
   name: 'nginx',
   tags: ['gateway'],
@@ -24,26 +31,50 @@ export default role<V>({
   tasks: [
     task({ name: 'install nginx', do: apt({ name: 'nginx', state: 'present' }) }),
     task({ name: 'web root', do: file({ path: WEBROOT, state: 'directory', mode: '0755', owner: 'root', group: 'root' }) }),
+    task({ name: 'ACME challenge root', do: file({ path: ACME_ROOT, state: 'directory', mode: '0755', owner: 'root', group: 'root' }) }),
     task({
       name: 'landing page',
-      notify: [reloadNginx],
-      do: ({ host, vars }) =>
-        template({
-          src: 'index.html.hbs',
-          dest: `${WEBROOT}/index.html`,
-          mode: '0644',
-          vars: { ...vars, hostName: host.name },
-        }),
+      do: ({ host, vars }) => template({ src: 'index.html.hbs', dest: `${WEBROOT}/index.html`, mode: '0644', vars: { ...vars, hostName: host.name } }),
     }),
     task({
-      name: 'site config',
+      name: 'http site',
+      register: 'httpSite',
       notify: [reloadNginx],
-      do: ({ vars }) => template({ src: 'site.conf.hbs', dest: SITE, mode: '0644', vars: { ...vars, webroot: WEBROOT }, validate: validateSite }),
+      do: ({ vars }) => template({ src: 'http.conf.hbs', dest: `${AVAILABLE}/phoenix-http.conf`, mode: '0644', vars: { ...vars, acmeRoot: ACME_ROOT }, validate: validateSite }),
     }),
-    task({ name: 'enable site', notify: [reloadNginx], do: file({ path: '/etc/nginx/sites-enabled/phoenix.conf', state: 'link', src: SITE }) }),
-    task({ name: 'disable default site', notify: [reloadNginx], do: file({ path: '/etc/nginx/sites-enabled/default', state: 'absent' }) }),
-    task({ name: 'check whole config', tags: ['validate'], do: shell('nginx -t -q', { readOnly: true }) }),
+    task({ name: 'enable http site', register: 'httpLink', notify: [reloadNginx], do: file({ path: `${ENABLED}/phoenix-http.conf`, state: 'link', src: `${AVAILABLE}/phoenix-http.conf` }) }),
+    task({ name: 'disable default site', register: 'noDefault', notify: [reloadNginx], do: file({ path: `${ENABLED}/default`, state: 'absent' }) }),
+    // phoenix before TLS served everything from one plain-HTTP site.
+    task({ name: 'remove the old plain-HTTP site', register: 'noOld', notify: [reloadNginx], do: file({ path: `${ENABLED}/phoenix.conf`, state: 'absent' }) }),
+    // The plain-HTTP site (which answers the ACME challenge) must be live before a certificate
+    // can be issued, so it is applied now rather than by the handler at the end of the play.
     task({ name: 'nginx running', do: systemd({ name: 'nginx', state: 'started', enabled: true }) }),
-    task({ name: 'nginx answers', do: ({ vars }) => waitFor({ url: `http://127.0.0.1:${vars.nginx.listenHttp}/`, status: 200, timeout: 30 }) }),
+    task({
+      name: 'apply http site now',
+      when: ({ registered }) => changed(registered.httpSite) || changed(registered.httpLink) || changed(registered.noDefault) || changed(registered.noOld),
+      do: shell('nginx -t -q && systemctl reload nginx'),
+    }),
+    ...certificateTasks<V>({
+      certName: CERT,
+      names: ({ vars }) => vars.nginx.serverNames,
+      challenge: { webroot: ACME_ROOT },
+      deployHook: 'systemctl reload nginx',
+      notify: [reloadNginx],
+    }),
+    task({
+      name: 'tls site',
+      notify: [reloadNginx],
+      do: ({ vars }) =>
+        template({
+          src: 'tls.conf.hbs',
+          dest: `${AVAILABLE}/phoenix-tls.conf`,
+          mode: '0644',
+          vars: { ...vars, webroot: WEBROOT, certDir: liveDir(CERT), traefikName: `traefik.${vars.domain}` },
+          validate: validateSite,
+        }),
+    }),
+    task({ name: 'enable tls site', notify: [reloadNginx], do: file({ path: `${ENABLED}/phoenix-tls.conf`, state: 'link', src: `${AVAILABLE}/phoenix-tls.conf` }) }),
+    task({ name: 'check whole config', tags: ['validate'], do: shell('nginx -t -q', { readOnly: true }) }),
+    task({ name: 'nginx answers', do: ({ vars }) => waitFor({ url: `http://127.0.0.1:${vars.nginx.listenHttp}/.well-known/acme-challenge/`, status: 404, timeout: 30 }) }),
   ],
 });

@@ -8,3 +8,6 @@ export { getUrl, checksumFor, type GetUrlOptions } from './get_url.ts';
 export { waitFor, type WaitForOptions } from './wait_for.ts';
 export { http, type HttpOptions } from './http.ts';
 export { installBinary, type InstallBinaryOptions, type BinarySource } from './install_binary.ts';
+export { fetchFile, type FetchOptions } from './fetch.ts';
+export { blockInFile, withBlock, type BlockInFileOptions } from './blockinfile.ts';
+export { acmeCert, certState, needsIssue, parseCertProbe, liveDir, type AcmeCertOptions, type CertState } from './acme_cert.ts';

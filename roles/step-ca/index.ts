@@ -1,0 +1,188 @@
+// step-ca on LXC 103, first in site.ts: the binary from its pinned source, a root and an
+// intermediate made with openssl on the CA host (keys 0600, owned by the `step` user, never
+// leaving the host), ca.json rendered from typed vars and tried on a scratch instance before it
+// goes live (rolled back if the live restart fails), a hardened systemd unit, readiness over
+// verified TLS, and the root certificate (never a key) exported to the control machine.
+import {
+  apt,
+  copy,
+  fetchFile,
+  file,
+  handler,
+  installBinary,
+  role,
+  shell,
+  shQuote,
+  systemd,
+  task,
+  waitFor,
+  TaskError,
+  type Action,
+  type ActionContext,
+  type ActionResult,
+} from '../../runner/index.ts';
+import { fileState, readFile } from '../../runner/facts.ts';
+import { putFile } from '../../runner/modules/copy.ts';
+import { fileDiff } from '../../runner/diff.ts';
+import type { PhoenixVars } from '../../inventory.ts';
+import { caJson, checkStepCaVars, PATHS, STEP_DIR } from './config.ts';
+
+type V = PhoenixVars;
+
+const BIN = '/usr/local/bin/step-ca';
+const UNIT = '/etc/systemd/system/step-ca.service';
+const PW = PATHS.password;
+
+export const restartStepCa = handler<V>('restart step-ca', systemd({ name: 'step-ca', state: 'restarted', daemonReload: true }));
+
+/** The names in the CA's own TLS certificate. */
+export const caNames = (v: V, address: string) => [`ca.${v.domain}`, address, ...v.stepCa.dnsNames];
+
+const healthUrl = (v: V) => `https://localhost:${v.stepCa.port}/health`;
+
+/** Polls /health over TLS verified with the root, on the CA host; true when it answered. */
+const healthLoop = (port: number, seconds: number) =>
+  `end=$(( $(date +%s) + ${seconds} )); while :; do ` +
+  `if curl -fsS --max-time 2 --cacert ${PATHS.root} https://localhost:${port}/health >/dev/null 2>&1; then exit 0; fi; ` +
+  `[ "$(date +%s)" -ge "$end" ] && exit 1; sleep 0.2; done`;
+
+/** The last error step-ca logged, for a message that carries step-ca's own words. */
+async function stepCaError(ctx: ActionContext, since: string): Promise<string> {
+  const r = await ctx.run(`journalctl -u step-ca --since ${shQuote(since)} --no-pager -o cat 2>/dev/null | tail -n 20`);
+  const lines = r.stdout.trim().split('\n').filter(Boolean);
+  return (lines.filter((l) => /error|invalid|cannot|failed|fatal/i.test(l)).pop() ?? lines.pop() ?? 'no log output').trim();
+}
+
+/**
+ * ca.json: rendered, tried on a scratch instance (127.0.0.1:0, its own database) before it
+ * replaces the live file, and rolled back if step-ca then fails to come up on it.
+ */
+function caConfig(v: V, address: string): Action<V> {
+  return {
+    module: 'step_ca_config',
+    summary: `ca.json -> ${PATHS.config}`,
+    async run(ctx): Promise<ActionResult> {
+      const errs = checkStepCaVars(v.stepCa);
+      if (errs.length) throw new TaskError(`invalid step-ca vars for ${ctx.host.name}:\n  ${errs.join('\n  ')}`);
+      const text = caJson({ vars: v.stepCa, dnsNames: caNames(v, address) });
+      const st = await fileState(ctx, PATHS.config);
+      const before = st.exists && st.type === 'file' ? (await readFile(ctx, PATHS.config)).toString('utf8') : '';
+      if (before === text && st.mode === '0600' && st.owner === 'step') return { changed: false };
+      // A scratch instance proves the binary, the keys, the password and the config together.
+      const trial =
+        `set -e; d=$(mktemp -d /tmp/step-ca-trial.XXXXXX); trap 'kill $pid 2>/dev/null; rm -rf "$d"' EXIT; chown step:step "$d"; ` +
+        `sed -e 's#"address": "[^"]*"#"address": "127.0.0.1:0"#' -e "s#\\"dataSource\\": \\"[^\\"]*\\"#\\"dataSource\\": \\"$d/db\\"#" %s > "$d/ca.json"; ` +
+        `chown step:step "$d/ca.json"; runuser -u step -- env STEPPATH=${STEP_DIR} ${BIN} --password-file ${PW} "$d/ca.json" > "$d/log" 2>&1 & pid=$!; ` +
+        // (no date +%s here: copy's validate replaces every %s with the new file's path)
+        `ok=; n=0; while [ $n -lt 300 ]; do n=$((n + 1)); ` +
+        `if grep -q 'Serving HTTPS' "$d/log"; then ok=1; break; fi; kill -0 $pid 2>/dev/null || break; sleep 0.1; done; ` +
+        `if [ -z "$ok" ]; then echo "step-ca refused the new ca.json: $(grep -v '^\\s*$' "$d/log" | tail -n 3)" >&2; exit 1; fi`;
+      if (ctx.check) {
+        return { changed: true, msg: st.exists ? 'ca.json changed' : 'ca.json created', diff: ctx.diff ? [fileDiff(PATHS.config, before, text)] : undefined };
+      }
+      const live = (await ctx.run('systemctl is-active step-ca')).stdout.trim() === 'active';
+      await ctx.run(`[ -f ${PATHS.config} ] && cp -p ${PATHS.config} ${PATHS.config}.phx-prev; true`);
+      let r: ActionResult;
+      try {
+        r = await putFile(ctx, { dest: PATHS.config, mode: '0600', owner: 'step', group: 'step', validate: trial }, Buffer.from(text), false);
+      } catch (e) {
+        const err = e as TaskError;
+        const words = (err.detail?.stderr ?? '').split('\n').find((l) => l.includes('step-ca refused')) ?? err.message;
+        throw new TaskError(`step-ca on ${ctx.host.name}: ${words.replace(/^validation failed: /, '')}; the live ca.json is unchanged`, err.detail);
+      }
+      if (live) {
+        const since = (await ctx.run('date "+%Y-%m-%d %H:%M:%S"')).stdout.trim();
+        const up = await ctx.run(`systemctl restart step-ca && ${healthLoop(v.stepCa.port, 30)}`, { timeout: 60 });
+        if (up.code !== 0) {
+          const why = await stepCaError(ctx, since);
+          await ctx.run(`mv -f ${PATHS.config}.phx-prev ${PATHS.config} && systemctl restart step-ca && ${healthLoop(v.stepCa.port, 30)}`, { timeout: 60 });
+          throw new TaskError(`step-ca on ${ctx.host.name} failed to start on the new ca.json: ${why}; the previous ca.json is restored`);
+        }
+      }
+      await ctx.run(`rm -f ${PATHS.config}.phx-prev`);
+      return { ...r, msg: `${r.msg ?? 'changed'}${live ? ', step-ca restarted' : ''}` };
+    },
+  };
+}
+
+const openssl = `set -e; umask 077; cd ${STEP_DIR}; t=$(mktemp -d ${STEP_DIR}/.phx-XXXXXX); trap 'rm -rf "$t"' EXIT
+cat > "$t/ext.cnf" <<'CNF'
+[req]
+distinguished_name = dn
+[dn]
+[v3_root]
+basicConstraints = critical,CA:TRUE,pathlen:1
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[v3_intermediate]
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,digitalSignature,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+CNF
+newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -aes-256-cbc -pass file:${PW} -out "$1"; }`;
+
+export default role<V>({
+  name: 'step-ca',
+  tags: ['pki'],
+  url: import.meta.url,
+  tasks: [
+    task({ name: 'packages', do: apt({ name: ['openssl', 'curl', 'ca-certificates'] }) }),
+    task({
+      name: 'step user',
+      do: shell('useradd --system --user-group --home-dir /etc/step-ca --no-create-home --shell /usr/sbin/nologin step', { unless: 'id -u step' }),
+    }),
+    task({ name: 'step-ca directory', do: file({ path: STEP_DIR, state: 'directory', mode: '0750', owner: 'step', group: 'step' }) }),
+    task({ name: 'certs directory', do: file({ path: `${STEP_DIR}/certs`, state: 'directory', mode: '0755', owner: 'step', group: 'step' }) }),
+    task({ name: 'secrets directory', do: file({ path: `${STEP_DIR}/secrets`, state: 'directory', mode: '0700', owner: 'step', group: 'step' }) }),
+    task({ name: 'config directory', do: file({ path: `${STEP_DIR}/config`, state: 'directory', mode: '0700', owner: 'step', group: 'step' }) }),
+    task({ name: 'database directory', do: file({ path: PATHS.db, state: 'directory', mode: '0700', owner: 'step', group: 'step' }) }),
+    task({
+      name: 'step-ca binary',
+      notify: [restartStepCa],
+      do: ({ vars }) => installBinary({ dest: BIN, source: vars.stepCa.source }),
+    }),
+    task({
+      name: 'key password',
+      do: ({ vars }) =>
+        vars.stepCa.keyPassword
+          ? copy({ dest: PW, content: vars.stepCa.keyPassword, mode: '0600', owner: 'step', group: 'step' })
+          : // No password given: one is made on the CA host and never leaves it.
+            shell(`set -e; umask 077; t=$(mktemp ${PW}.XXXXXX); openssl rand -base64 32 > "$t"; chown step:step "$t"; mv "$t" ${PW}`, { creates: PW }),
+    }),
+    task({
+      name: 'root CA',
+      do: ({ vars }) =>
+        shell(
+          `${openssl}
+newkey "$t/root.key"
+openssl req -new -x509 -key "$t/root.key" -passin file:${PW} -subj ${shQuote(`/O=${vars.stepCa.name}/CN=${vars.stepCa.name} Root CA`)} -days ${vars.stepCa.rootDays} -sha256 -config "$t/ext.cnf" -extensions v3_root -out "$t/root.crt"
+chown step:step "$t/root.key" "$t/root.crt"; chmod 0600 "$t/root.key"; chmod 0644 "$t/root.crt"
+mv "$t/root.key" ${PATHS.rootKey}; mv "$t/root.crt" ${PATHS.root}`,
+          { creates: PATHS.root },
+        ),
+    }),
+    task({
+      name: 'intermediate CA',
+      do: ({ vars }) =>
+        shell(
+          `${openssl}
+newkey "$t/int.key"
+openssl req -new -key "$t/int.key" -passin file:${PW} -subj ${shQuote(`/O=${vars.stepCa.name}/CN=${vars.stepCa.name} Intermediate CA`)} -out "$t/int.csr"
+openssl x509 -req -in "$t/int.csr" -CA ${PATHS.root} -CAkey ${PATHS.rootKey} -passin file:${PW} -set_serial "0x$(openssl rand -hex 16)" -days ${vars.stepCa.intermediateDays} -sha256 -extfile "$t/ext.cnf" -extensions v3_intermediate -out "$t/int.crt"
+chown step:step "$t/int.key" "$t/int.crt"; chmod 0600 "$t/int.key"; chmod 0644 "$t/int.crt"
+mv "$t/int.key" ${PATHS.intermediateKey}; mv "$t/int.crt" ${PATHS.intermediate}`,
+          { creates: PATHS.intermediate },
+        ),
+    }),
+    task({
+      name: 'keys open with the password',
+      do: shell(`openssl pkey -in ${PATHS.intermediateKey} -passin file:${PW} -noout && openssl pkey -in ${PATHS.rootKey} -passin file:${PW} -noout`, { readOnly: true }),
+    }),
+    task({ name: 'systemd unit', notify: [restartStepCa], do: copy({ src: 'templates/step-ca.service', dest: UNIT, mode: '0644', owner: 'root', group: 'root' }) }),
+    task({ name: 'ca.json', do: ({ vars, host }) => caConfig(vars, host.address) }),
+    task({ name: 'step-ca running', do: systemd({ name: 'step-ca', state: 'started', enabled: true, daemonReload: true }) }),
+    task({ name: 'step-ca healthy', do: ({ vars }) => waitFor({ url: healthUrl(vars), ca: PATHS.root, timeout: 60 }) }),
+    task({ name: 'export root certificate', do: ({ vars }) => fetchFile({ src: PATHS.root, dest: vars.stepCa.exportRoot }) }),
+  ],
+});

@@ -1,0 +1,128 @@
+// acme_cert: a certificate for this host's service from an ACME CA (here: step-ca), issued and
+// renewed by certbot from Debian, so the private key is generated on the host that uses it
+// (certbot writes it 0600) and unattended renewal is certbot's own timer. A run issues only when
+// the certificate is missing, names the wrong names, no longer chains to a trusted root, or has
+// less than `renewBefore` of its lifetime left; check mode only says which.
+import { shQuote } from '../connection/shell.ts';
+import type { Action, ActionContext, ActionResult } from '../types.ts';
+import { TaskError } from '../types.ts';
+
+export interface AcmeCertOptions {
+  /** certbot's lineage name: files in /etc/letsencrypt/live/<certName>/. */
+  certName: string;
+  /** DNS names, the first is the subject. Each must resolve to this host from the CA. */
+  names: string[];
+  /** The ACME directory URL. */
+  directory: string;
+  /** How the http-01 challenge is answered: files in a web root served on :80, or certbot's own server. */
+  challenge: { webroot: string } | { standalone: { port?: number; address?: string } };
+  /** Renew when less than this fraction of the lifetime is left (default 1/3). */
+  renewBefore?: number;
+  /** Run after each issuance or renewal, also by the timer (e.g. "systemctl reload nginx"). */
+  deployHook?: string;
+  /** Trusted roots for the ACME server and for checking the chain (default: the system store). */
+  caBundle?: string;
+  email?: string;
+}
+
+export interface CertState {
+  exists: boolean;
+  serial?: string;
+  notBefore?: number;
+  notAfter?: number;
+  names?: string[];
+  /** Chains to a root in caBundle. */
+  trusted?: boolean;
+}
+
+export const liveDir = (certName: string) => `/etc/letsencrypt/live/${certName}`;
+
+/** Parses the probe's output (openssl x509 -serial -startdate -enddate -ext subjectAltName). */
+export function parseCertProbe(out: string): CertState {
+  if (/^absent$/m.test(out)) return { exists: false };
+  const get = (k: string) => new RegExp(`^${k}=(.*)$`, 'm').exec(out)?.[1]?.trim();
+  const san = /X509v3 Subject Alternative Name:[^\n]*\n\s*([^\n]*)/.exec(out)?.[1] ?? '';
+  const names = san
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.startsWith('DNS:'))
+    .map((s) => s.slice(4));
+  return {
+    exists: true,
+    serial: get('serial'),
+    notBefore: Date.parse(get('notBefore') ?? ''),
+    notAfter: Date.parse(get('notAfter') ?? ''),
+    names,
+    trusted: /^verify:ok$/m.test(out),
+  };
+}
+
+/** Why the certificate must be (re)issued now, or undefined when it is fine. */
+export function needsIssue(st: CertState, names: string[], renewBefore: number, now = Date.now()): string | undefined {
+  if (!st.exists) return 'no certificate yet';
+  const want = [...new Set(names)].sort().join(',');
+  if ([...new Set(st.names)].sort().join(',') !== want) return `names differ (has ${st.names?.join(', ') || 'none'})`;
+  if (!st.trusted) return 'does not chain to a trusted root';
+  const life = st.notAfter! - st.notBefore!;
+  if (!(life > 0)) return 'unreadable validity dates';
+  const left = (st.notAfter! - now) / life;
+  if (left < renewBefore) return `${Math.max(0, Math.round(left * 100))}% of its lifetime left, renewing below ${Math.round(renewBefore * 100)}%`;
+  return undefined;
+}
+
+export async function certState(ctx: ActionContext, certName: string, caBundle: string): Promise<CertState> {
+  const live = liveDir(certName);
+  const r = await ctx.run(
+    `if [ -f ${live}/cert.pem ]; then openssl x509 -in ${live}/cert.pem -noout -serial -startdate -enddate -ext subjectAltName; ` +
+      `if openssl verify -CAfile ${shQuote(caBundle)} -untrusted ${live}/chain.pem ${live}/cert.pem >/dev/null 2>&1; then echo verify:ok; else echo verify:fail; fi; ` +
+      `else echo absent; fi`,
+  );
+  if (r.code !== 0) throw new TaskError(`cannot read the certificate ${certName}`, { command: `openssl x509 -in ${live}/cert.pem`, stderr: r.stderr, code: r.code });
+  return parseCertProbe(r.stdout);
+}
+
+export function acmeCert(o: AcmeCertOptions): Action {
+  const caBundle = o.caBundle ?? '/etc/ssl/certs/ca-certificates.crt';
+  return {
+    module: 'acme_cert',
+    summary: `certificate ${o.certName} for ${o.names.join(', ')}`,
+    async run(ctx): Promise<ActionResult> {
+      const where = `certificate ${o.certName}`;
+      if (!o.names.length) throw new TaskError(`${where}: no names`);
+      const bad = o.names.find((n) => !/^[A-Za-z0-9.-]+$/.test(n));
+      if (bad) throw new TaskError(`${where}: "${bad}" is not a DNS name`);
+      const hasCertbot = (await ctx.run('command -v certbot >/dev/null && command -v openssl >/dev/null')).code === 0;
+      if (!hasCertbot) {
+        if (ctx.check && ctx.pendingChanges) return { changed: 'unknown', msg: 'certbot is not installed yet' };
+        throw new TaskError(`${where}: certbot or openssl is not installed on ${ctx.host.name}`);
+      }
+      const st = await certState(ctx, o.certName, caBundle);
+      const why = needsIssue(st, o.names, o.renewBefore ?? 1 / 3);
+      if (!why) return { changed: false, data: { serial: st.serial, notAfter: st.notAfter } };
+      const msg = st.exists ? `renew: ${why}` : 'issue: no certificate yet';
+      // Check mode asks the CA for nothing.
+      if (ctx.check) return { changed: true, msg };
+      const args = [
+        'certbot certonly --non-interactive --agree-tos --no-eff-email --quiet',
+        `--server ${shQuote(o.directory)}`,
+        `--cert-name ${shQuote(o.certName)}`,
+        '--key-type ecdsa --elliptic-curve secp256r1',
+        ...o.names.map((n) => `-d ${shQuote(n)}`),
+        o.email ? `-m ${shQuote(o.email)}` : '--register-unsafely-without-email',
+        'webroot' in o.challenge
+          ? `--webroot -w ${shQuote(o.challenge.webroot)}`
+          : `--standalone --http-01-port ${o.challenge.standalone.port ?? 80}${o.challenge.standalone.address ? ` --http-01-address ${shQuote(o.challenge.standalone.address)}` : ''}`,
+        o.deployHook ? `--deploy-hook ${shQuote(o.deployHook)}` : '',
+        st.exists ? '--force-renewal' : '',
+      ].filter(Boolean);
+      const cmd = args.join(' ');
+      const r = await ctx.run(cmd, { env: { REQUESTS_CA_BUNDLE: caBundle }, timeout: 180 });
+      if (r.code !== 0) {
+        const log = await ctx.run('tail -n 15 /var/log/letsencrypt/letsencrypt.log 2>/dev/null | grep -iE "error|detail|problem" | tail -n 3; true');
+        throw new TaskError(`${where}: certbot failed`, { command: cmd, stderr: `${r.stderr}${log.stdout}`, code: r.code });
+      }
+      const after = await certState(ctx, o.certName, caBundle);
+      return { changed: true, msg: `${msg} -> serial ${after.serial}`, data: { serial: after.serial, notAfter: after.notAfter } };
+    },
+  };
+}
