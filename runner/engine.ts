@@ -61,6 +61,8 @@ export interface EngineOptions {
   forks: number;
   knownHosts: string;
   acceptNewHostKeys: boolean;
+  /** Every inventory host, for ActionContext.delegate (tasks reaching another host). */
+  hosts?: Map<string, Host<any>>;
 }
 
 /** How plays are shown: the reporter drives hosts so listr2 can own the terminal. */
@@ -132,6 +134,19 @@ export class Engine {
     await this.pool.closeAll();
   }
 
+  /** A run function on another inventory host; its connection failing fails the calling task. */
+  async delegate(name: string): Promise<ActionContext['run']> {
+    const h = this.opts.hosts?.get(name);
+    if (!h) throw new TaskError(`delegate: "${name}" is not a host of the inventory`);
+    let c: Connection;
+    try {
+      c = await this.pool.get(h);
+    } catch (e) {
+      throw new TaskError(`delegate to ${name}: ${(e as Error).message}`);
+    }
+    return (cmd: string, o: ExecOptions = {}) => c.exec(cmd, o);
+  }
+
   async runHost(pp: PlannedPlay<any>, host: Host<any>, ev: HostEvents): Promise<HostRecord> {
     const recs: TaskRecord[] = [];
     const registered: Record<string, unknown> = {};
@@ -180,6 +195,7 @@ export class Engine {
           pendingChanges: pending,
           run,
           roleDir,
+          delegate: (name) => this.delegate(name),
         };
         const r = await action.run(ctx);
         push({ ...base, module: action.module, status: statusOf(r), changed: r.changed, msg: r.msg, diff: r.diff, durationMs: Date.now() - start });

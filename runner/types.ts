@@ -34,6 +34,12 @@ export interface ActionContext<V extends Vars = Vars> {
   run(cmd: string, opts?: ExecOptions): Promise<ExecResult>;
   /** Directory of the role whose task runs (for relative template paths). */
   roleDir?: string;
+  /**
+   * Runs commands on another inventory host from inside this host's task (like Ansible's
+   * delegate_to), over that host's own connection: e.g. a swarm worker reads the manager's
+   * join token. Modules use it for read-only probes unless they say otherwise.
+   */
+  delegate?(hostName: string): Promise<ActionContext['run']>;
 }
 
 /** A module invocation: the unit of work a task performs. */
