@@ -9,6 +9,9 @@ import { trustDefaults, type TrustVars } from './roles/trust/vars.ts';
 import { nginxDefaults, type NginxVars } from './roles/nginx/vars.ts';
 import { certDefaults, type CertVars } from './roles/certs/vars.ts';
 import { traefikDefaults, type TraefikVars } from './roles/traefik/vars.ts';
+import { swarmDefaults, type SwarmVars } from './roles/swarm/vars.ts';
+import { portainerDefaults, type PortainerVars } from './roles/portainer/vars.ts';
+import { qdrantDefaults, type QdrantVars } from './roles/qdrant/vars.ts';
 // (roles that land later add their vars type and defaults here)
 
 export interface BaseVars {
@@ -27,7 +30,7 @@ export interface BaseVars {
   };
 }
 
-export type PhoenixVars = BaseVars & StepCaVars & TrustVars & CertVars & NginxVars & TraefikVars;
+export type PhoenixVars = BaseVars & StepCaVars & TrustVars & CertVars & NginxVars & TraefikVars & SwarmVars & PortainerVars & QdrantVars;
 
 const domain = 'internal.thinkheads.ai';
 const topology: BaseVars['topology'] = {
@@ -53,6 +56,9 @@ export const phoenix: Inventory<PhoenixVars> = defineInventory<PhoenixVars>({
     ...certDefaults(domain, topology.stepCa.port, 'acme'),
     ...nginxDefaults(domain),
     ...traefikDefaults(domain, topology),
+    ...swarmDefaults(topology),
+    ...portainerDefaults(),
+    ...qdrantDefaults(),
   },
   groups: {
     // Guests are reached through the Proxmox host, which is the only address on the LAN.

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { InventoryError, secret, type Inventory, type HostSpec } from '../runner/index.ts';
 import { phoenix, type PhoenixVars, type BaseVars } from '../inventory.ts';
 import { serviceNames } from '../roles/trust/vars.ts';
+import { swarmDefaults } from '../roles/swarm/vars.ts';
 
 export const LAB_STATE = fileURLToPath(new URL('../.lab/lab.json', import.meta.url));
 /** The lab's copy of the CA root, exported by site.ts (never a key). */
@@ -27,6 +28,16 @@ export interface LabState {
 export function readLabState(): LabState {
   if (!existsSync(LAB_STATE)) throw new InventoryError(`lab inventory: ${LAB_STATE} not found; run \`npm run lab:up\` first`);
   return JSON.parse(readFileSync(LAB_STATE, 'utf8')) as LabState;
+}
+
+/** A lab-only random secret, made once on this machine in .lab/<name> (0600). */
+function labSecret(name: string) {
+  const f = fileURLToPath(new URL(`../.lab/${name}`, import.meta.url));
+  if (!existsSync(f)) {
+    mkdirSync(dirname(f), { recursive: true });
+    writeFileSync(f, randomBytes(24).toString('base64url'), { mode: 0o600, flag: 'wx' });
+  }
+  return secret(readFileSync(f, 'utf8').trim(), `lab ${name}`);
 }
 
 /** The lab CA's key password: made once on this machine (0600), handed to the role as a Secret. */
@@ -77,6 +88,21 @@ export function labInventory(state: LabState = readLabState()): Inventory<Phoeni
         source: state.stepCa ? { localPath: state.stepCa.binary, sha256: state.stepCa.sha256 } : base.stepCa.source,
         keyPassword: labKeyPassword(),
         exportRoot: LAB_ROOT,
+      },
+      // Swarm and stacks: the lab's addresses; Portainer and Qdrant are stand-ins (lab/README.md).
+      swarm: { ...base.swarm, advertise: swarmDefaults(topology).swarm.advertise },
+      portainer: {
+        ...base.portainer,
+        image: 'phoenix/portainer-standin:lab',
+        agentImage: 'phoenix/portainer-standin:lab',
+        adminPassword: labSecret('portainer-admin-password'),
+        healthScheme: 'http',
+      },
+      qdrant: {
+        ...base.qdrant,
+        image: 'phoenix/qdrant-standin:lab',
+        apiKey: labSecret('qdrant-api-key'),
+        collections: [{ name: 'phoenix_docs', vectors: { size: 4, distance: 'Cosine' }, on_disk_payload: true }],
       },
     },
     hosts,

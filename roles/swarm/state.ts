@@ -1,0 +1,106 @@
+// The swarm state of one node, as typed facts: parsed from `docker info --format '{{json .Swarm}}'`
+// and the node's swarm certificate (its subject's O= is the swarm's cluster ID, on workers too,
+// where `docker info` does not show it). Pure functions: unit-tested without a host.
+import { shQuote } from '../../runner/index.ts';
+
+export type LocalNodeState = 'inactive' | 'pending' | 'active' | 'error' | 'locked';
+
+export interface SwarmState {
+  state: LocalNodeState;
+  nodeId: string;
+  nodeAddr: string;
+  /** True on a manager. */
+  controlAvailable: boolean;
+  /** Docker's own error for a failed or half-done join. */
+  error: string;
+  remoteManagers: { nodeId: string; addr: string }[];
+  /** The swarm's ID: .Cluster.ID on managers, else the O= of the node certificate. */
+  clusterId?: string;
+}
+
+export const NODE_CERT = '/var/lib/docker/swarm/certificates/swarm-node.crt';
+const SEP = '--phoenix-swarm-cert--';
+
+/** One round trip: docker's view, then the node certificate's subject (if any). */
+export const SWARM_PROBE = [
+  `docker info --format '{{json .Swarm}}'`,
+  `rc=$?`,
+  `echo ${shQuote(SEP)}`,
+  `[ -r ${NODE_CERT} ] && openssl x509 -noout -subject -nameopt RFC2253 -in ${NODE_CERT} 2>/dev/null`,
+  `exit $rc`,
+].join('\n');
+
+const STATES: LocalNodeState[] = ['inactive', 'pending', 'active', 'error', 'locked'];
+
+/** Parses SWARM_PROBE's output; `where` names host and command in errors. */
+export function parseSwarmProbe(stdout: string, where: string): SwarmState {
+  const [info, cert = ''] = stdout.split(SEP);
+  let j: Record<string, unknown>;
+  try {
+    j = JSON.parse(info.trim()) as Record<string, unknown>;
+  } catch {
+    throw new Error(`${where}: cannot read docker info's Swarm section: ${JSON.stringify(info.trim().slice(0, 200))}`);
+  }
+  const state = String(j.LocalNodeState ?? '') as LocalNodeState;
+  if (!STATES.includes(state)) throw new Error(`${where}: unknown LocalNodeState ${JSON.stringify(j.LocalNodeState)}`);
+  const cluster = j.Cluster as { ID?: string } | undefined;
+  const o = /(?:^|,)O=([^,\s]+)/.exec(cert.trim().replace(/^subject=/, ''));
+  return {
+    state,
+    nodeId: String(j.NodeID ?? ''),
+    nodeAddr: String(j.NodeAddr ?? ''),
+    controlAvailable: j.ControlAvailable === true,
+    error: String(j.Error ?? ''),
+    remoteManagers: ((j.RemoteManagers as { NodeID: string; Addr: string }[] | null) ?? []).map((m) => ({ nodeId: m.NodeID, addr: m.Addr })),
+    clusterId: cluster?.ID || o?.[1] || undefined,
+  };
+}
+
+/** A swarm node as `docker node inspect` shows it (the fields phoenix reads). */
+export interface NodeInfo {
+  id: string;
+  hostname: string;
+  role: 'manager' | 'worker';
+  /** ready, down, unknown, disconnected */
+  state: string;
+  availability: string;
+  addr: string;
+  managerAddr?: string;
+  labels: Record<string, string>;
+}
+
+export function parseNodes(stdout: string, where: string): NodeInfo[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      let n: any;
+      try {
+        n = JSON.parse(l);
+      } catch {
+        throw new Error(`${where}: cannot read docker node inspect output: ${JSON.stringify(l.slice(0, 200))}`);
+      }
+      return {
+        id: n.ID,
+        hostname: n.Description?.Hostname ?? '',
+        role: n.Spec?.Role,
+        state: n.Status?.State ?? 'unknown',
+        availability: n.Spec?.Availability ?? '',
+        addr: n.Status?.Addr ?? '',
+        managerAddr: n.ManagerStatus?.Addr,
+        labels: n.Spec?.Labels ?? {},
+      };
+    });
+}
+
+/** The node whose address (Status.Addr, or a manager's ManagerStatus.Addr) is `address`. */
+export function nodeByAddress(nodes: NodeInfo[], address: string): NodeInfo | undefined {
+  return nodes.find((n) => n.addr === address) ?? nodes.find((n) => n.managerAddr?.replace(/:\d+$/, '') === address);
+}
+
+/** `--label-add k=v` arguments for the labels that are missing or different (merge, as Ansible's docker_node). */
+export function labelChanges(have: Record<string, string>, want: Record<string, string>): string[] {
+  return Object.entries(want)
+    .filter(([k, v]) => have[k] !== v)
+    .map(([k, v]) => `${k}=${v}`);
+}
