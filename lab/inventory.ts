@@ -23,6 +23,8 @@ export interface LabState {
   hosts: Record<string, { address: string; port: number }>;
   stepCa: { binary: string; sha256: string } | null;
   standins?: { images: string[] };
+  /** The stand-in for the Traefik binary (lab/standins/traefik/), built by lab:up; null when its build failed. */
+  traefikStandin?: { binary: string; sha256: string } | null;
 }
 
 export function readLabState(): LabState {
@@ -103,6 +105,14 @@ export function labInventory(state: LabState = readLabState()): Inventory<Phoeni
         image: 'phoenix/qdrant-standin:lab',
         apiKey: labSecret('qdrant-api-key'),
         collections: [{ name: 'phoenix_docs', vectors: { size: 4, distance: 'Cosine' }, on_disk_payload: true }],
+      },
+      traefik: {
+        ...base.traefik,
+        // Traefik cannot be had in the lab: its stand-in (lab/standins/traefik/) goes where the binary goes.
+        source: state.traefikStandin ? { localPath: state.traefikStandin.binary, sha256: state.traefikStandin.sha256 } : base.traefik.source,
+        dashboard: { ...base.traefik.dashboard, allowFrom: ['127.0.0.1/32', '192.168.201.0/24'] },
+        // The Portainer stand-in answers plain HTTP on :9443.
+        services: { ...base.traefik.services, portainer: { servers: [`http://vm1001.${base.domain}:9443`] } },
       },
     },
     hosts,

@@ -392,6 +392,18 @@ finish_stepca() {
   fi
 }
 
+# traefik-standin: the lab's stand-in for the Traefik binary (lab/standins/traefik/), which the
+# traefik role installs at /usr/local/bin/traefik on lxc102 (lab/inventory.ts reads it from lab.json).
+TRAEFIK_STANDIN_BIN="$LAB_CACHE/traefik-standin"
+build_traefik_standin() {
+  TRAEFIK_STANDIN_JSON=null
+  if bash "$LAB_DIR/standins/traefik/build.sh" "$TRAEFIK_STANDIN_BIN" 9>&-; then
+    TRAEFIK_STANDIN_JSON="$(jq -n --arg b "$TRAEFIK_STANDIN_BIN" --arg s "$(cat "$TRAEFIK_STANDIN_BIN.sha256")" '{binary: $b, sha256: $s}')"
+  else
+    warn "## traefik-standin NOT available: lab.json has \"traefikStandin\": null ##"
+  fi
+}
+
 write_lab_json() {
   local hosts='{}' g name ip image
   for g in "${GUESTS[@]}"; do
@@ -399,10 +411,10 @@ write_lab_json() {
     hosts="$(jq -c --arg n "$name" --arg a "$ip" '. + {($n): {address: $a, port: 22}}' <<<"$hosts")"
   done
   jq -n --arg key "$STATE_DIR/id_ed25519" --arg kh "$STATE_DIR/known_hosts" \
-        --argjson hosts "$hosts" --argjson stepca "$STEPCA_JSON" \
+        --argjson hosts "$hosts" --argjson stepca "$STEPCA_JSON" --argjson traefik "$TRAEFIK_STANDIN_JSON" \
         --argjson imgs "$(printf '%s\n' "${STANDIN_IMAGES[@]}" | jq -R . | jq -sc .)" \
     '{user: "phoenix", key: $key, knownHosts: $kh, hosts: $hosts, stepCa: $stepca,
-      standins: {images: $imgs}}' >"$STATE_DIR/lab.json.new"
+      traefikStandin: $traefik, standins: {images: $imgs}}' >"$STATE_DIR/lab.json.new"
   mv -f "$STATE_DIR/lab.json.new" "$STATE_DIR/lab.json"
 }
 
@@ -423,6 +435,7 @@ wait_ssh_and_keyscan
 verify_ssh
 load_standins_into_vms
 finish_stepca
+build_traefik_standin
 write_lab_json
 
 log "lab up in $((SECONDS - START))s — $STATE_DIR/lab.json"
