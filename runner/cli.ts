@@ -21,11 +21,15 @@ export const EXIT = {
   UNREACHABLE: 3,
   /** Bad invocation: unknown flag, tag or host, invalid inventory. Nothing ran. */
   USAGE: 4,
+  /** --check --detailed-exitcode: every host ok, and changes are pending (drift). */
+  CHANGES: 5,
 } as const;
 
 export interface RunOptions extends Selection {
   inventory?: string | Inventory<any>;
   check?: boolean;
+  /** With check: exit 5 when changes are pending, 0 only when nothing would change. */
+  detailedExitcode?: boolean;
   diff?: boolean;
   forks?: number;
   json?: string;
@@ -53,6 +57,7 @@ const HELP = `usage: npx zx playbooks/<playbook>.ts [options]
   -t, --tags A,B             only tasks carrying one of these tags (a role's name is its tag)
       --skip-tags A,B        leave out tasks carrying one of these tags
   -C, --check                dry run: probe everything, change nothing, report what would change
+      --detailed-exitcode    with --check: exit 5 when changes are pending, 0 when none
   -D, --diff                 show a unified diff of every file content change (secrets masked)
   -f, --forks N              hosts at once (default 100)
       --json FILE            write the whole run as JSON (secrets masked)
@@ -65,7 +70,8 @@ const HELP = `usage: npx zx playbooks/<playbook>.ts [options]
   -h, --help                 this text
 
 exit codes: 0 ok, 1 internal error, 2 a host failed, 3 a host unreachable (none failed),
-            4 bad invocation (unknown flag, tag, host or invalid inventory; nothing ran)`;
+            4 bad invocation (unknown flag, tag, host or invalid inventory; nothing ran),
+            5 changes pending (--check --detailed-exitcode; 2 and 3 take precedence)`;
 
 /** The playbook's own arguments: what follows the script in `zx script.ts ...` or `tsx script.ts ...`. */
 export function scriptArgs(argv = process.argv): string[] {
@@ -85,6 +91,7 @@ export function parseCli(args: string[]): RunOptions & { help?: boolean } {
       tags: { type: 'string', short: 't' },
       'skip-tags': { type: 'string' },
       check: { type: 'boolean', short: 'C' },
+      'detailed-exitcode': { type: 'boolean' },
       diff: { type: 'boolean', short: 'D' },
       forks: { type: 'string', short: 'f' },
       json: { type: 'string' },
@@ -101,6 +108,8 @@ export function parseCli(args: string[]): RunOptions & { help?: boolean } {
     forks = Number(values.forks);
     if (!Number.isInteger(forks) || forks < 1) throw new SelectionError(`--forks: expected a whole number >= 1, got "${values.forks}"`);
   }
+  if (values['detailed-exitcode'] && !values.check && !values['list-hosts'] && !values['list-tasks'])
+    throw new SelectionError('--detailed-exitcode needs --check (it reports whether a dry run found changes pending)');
   return {
     help: values.help,
     inventory: values.inventory,
@@ -108,6 +117,7 @@ export function parseCli(args: string[]): RunOptions & { help?: boolean } {
     tags: list(values.tags),
     skipTags: list(values['skip-tags']),
     check: values.check,
+    detailedExitcode: values['detailed-exitcode'],
     diff: values.diff,
     forks,
     json: values.json,
@@ -154,6 +164,7 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
     forks: o.forks ?? 100,
     knownHosts,
     acceptNewHostKeys: o.acceptNewHostKeys ?? false,
+    hosts: inv.hosts,
   });
   const fmt = { diff: o.diff ?? false, color: useColor };
   const runner = !o.plain && !o.out && process.stdout.isTTY ? new ListrRunner(out, fmt) : new PlainRunner(out, fmt);
@@ -165,7 +176,15 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
   }
   const rc = recap(plays);
   const all = Object.values(rc);
-  const exitCode = all.some((c) => c.status === 'failed') ? EXIT.FAILED : all.some((c) => c.status === 'unreachable') ? EXIT.UNREACHABLE : EXIT.OK;
+  // Pending changes include "unknown" (a task that cannot tell in check mode may change).
+  const pending = o.check && o.detailedExitcode && all.some((c) => c.changed > 0 || c.unknown > 0);
+  const exitCode = all.some((c) => c.status === 'failed')
+    ? EXIT.FAILED
+    : all.some((c) => c.status === 'unreachable')
+      ? EXIT.UNREACHABLE
+      : pending
+        ? EXIT.CHANGES
+        : EXIT.OK;
   out.write(`\n${formatRecap(rc, o.check ?? false, useColor)}\n`);
   if (o.json) {
     const report: JsonReport = {
