@@ -11,9 +11,36 @@ export interface AptOptions {
   /** Seconds the package lists stay fresh (default 3600). */
   cacheValidTime?: number;
   installRecommends?: boolean;
+  /**
+   * Seconds to wait for the dpkg/apt locks when another apt, dpkg or unattended-upgrades
+   * holds them (Ansible's lock_timeout; default 60). 0 fails at once.
+   */
+  lockTimeout?: number;
 }
 
-const ENV = 'DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a';
+const ENV = 'env DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a';
+const LOCK_TIMEOUT_EXIT = 5;
+
+/**
+ * A shell function `apt_try CMD...` that runs an apt-get command and, while it fails only
+ * because another process holds the dpkg or lists lock, retries until the deadline.
+ */
+function lockWaiter(seconds: number): string {
+  return [
+    `deadline=$(( $(date +%s) + ${Math.max(0, Math.floor(seconds))} ))`,
+    `e=$(mktemp); trap 'rm -f "$e"' EXIT`,
+    `apt_try() {`,
+    `  while :; do`,
+    `    "$@" 2>"$e"; rc=$?`,
+    `    if [ "$rc" -ne 0 ] && grep -qE 'Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock' "$e"; then`,
+    `      if [ "$(date +%s)" -ge "$deadline" ]; then cat "$e" >&2; return ${LOCK_TIMEOUT_EXIT}; fi`,
+    `      sleep 1; continue`,
+    `    fi`,
+    `    cat "$e" >&2; return "$rc"`,
+    `  done`,
+    `}`,
+  ].join('\n');
+}
 
 export function apt(o: AptOptions): Action {
   const names = [o.name].flat();
@@ -50,14 +77,23 @@ export function apt(o: AptOptions): Action {
       const refresh =
         verb === 'install'
           ? `stamp=/var/lib/apt/periodic/update-success-stamp; lists=$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -newermt "-${valid} seconds" 2>/dev/null | head -1); ` +
-            `if [ -z "$lists" ]; then apt-get update -q >/dev/null || exit 4; fi; `
+            `if [ -z "$lists" ]; then apt_try apt-get update -q >/dev/null; rc=$?; [ "$rc" -eq ${LOCK_TIMEOUT_EXIT} ] && exit ${LOCK_TIMEOUT_EXIT}; [ "$rc" -eq 0 ] || exit 4; fi; `
           : '';
       const rec = o.installRecommends ? '' : '--no-install-recommends';
+      const lockTimeout = o.lockTimeout ?? 60;
       const cmd =
-        verb === 'install'
-          ? `${refresh}${ENV} apt-get install -y -q ${rec} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${pkgs}`
-          : `${ENV} apt-get remove -y -q ${pkgs}`;
-      const r = await ctx.run(cmd, { timeout: 1800 });
+        `${lockWaiter(lockTimeout)}\n` +
+        (verb === 'install'
+          ? `${refresh}apt_try ${ENV} apt-get install -y -q ${rec} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${pkgs}`
+          : `apt_try ${ENV} apt-get remove -y -q ${pkgs}`);
+      const r = await ctx.run(cmd, { timeout: 1800 + lockTimeout });
+      if (r.code === LOCK_TIMEOUT_EXIT) {
+        const holder = /held by process \d+ \([^)]*\)/.exec(r.stderr)?.[0];
+        throw new TaskError(
+          `apt ${verb} ${todo.join(' ')}: the dpkg/apt lock is still held${holder ? ` (${holder})` : ''} after waiting ${lockTimeout}s (lockTimeout)`,
+          { command: `apt-get ${verb} ${todo.join(' ')}`, stderr: r.stderr, code: r.code },
+        );
+      }
       if (r.code !== 0)
         throw new TaskError(r.code === 4 ? 'apt-get update failed' : `apt-get ${verb} failed`, { command: `apt-get ${verb} ${todo.join(' ')}`, stderr: r.stderr, code: r.code });
       return { changed: true, msg };
