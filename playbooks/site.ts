@@ -6,16 +6,23 @@ import type { PhoenixVars } from '../inventory.ts';
 import stepCa from '../roles/step-ca/index.ts';
 import trust from '../roles/trust/index.ts';
 import nginx from '../roles/nginx/index.ts';
+import traefik from '../roles/traefik/index.ts';
 import { swarmCluster, swarmNode } from '../roles/swarm/index.ts';
+import portainer from '../roles/portainer/index.ts';
+import qdrant from '../roles/qdrant/index.ts';
 
 export const site = playbook<PhoenixVars>('site', [
   play({ name: 'certificate authority', hosts: 'stepca', roles: [stepCa] }),
   play({ name: 'trust', hosts: 'guests', roles: [trust] }),
   play({ name: 'gateway', hosts: 'nginx', roles: [nginx] }),
+  play({ name: 'traefik', hosts: 'traefik', roles: [traefik] }),
   // The manager inits before workers join; labels, network and readiness once all are in.
   play({ name: 'swarm manager', hosts: 'swarm_managers', roles: [swarmNode] }),
   play({ name: 'swarm workers', hosts: 'swarm_workers', roles: [swarmNode] }),
   play({ name: 'swarm', hosts: 'swarm_managers', roles: [swarmCluster] }),
+  // Stacks are deployed from the manager (placement puts their services on the right nodes).
+  play({ name: 'portainer', hosts: 'swarm_managers', roles: [portainer] }),
+  play({ name: 'qdrant', hosts: 'swarm_managers', roles: [qdrant] }),
 ]);
 
 if (isMain(import.meta.url)) await main(site);

@@ -12,8 +12,7 @@
 import { createRequire } from 'node:module';
 import validate from './compose-validator.generated.js';
 
-/** `docker stack deploy` (docker/cli 20.10) still wants a version key; 3.8 has everything used here. */
-export const COMPOSE_VERSION = '3.8';
+export { COMPOSE_VERSION } from './types.ts';
 
 export interface ComposePort {
   target: number;

@@ -13,9 +13,9 @@
 //   It reads the admin password (a SecretRef), so call it when a task runs, not at import.
 import type { PortainerVars } from '../roles/portainer/vars.ts';
 import type { SwarmVars } from '../roles/swarm/vars.ts';
-import { COMPOSE_VERSION, type ComposeFile } from './compose.ts';
+import type { ComposeFile } from './compose.ts';
 import { nodesFor } from './qdrant.ts';
-import { stackSecret, type StackDefinition } from './types.ts';
+import { COMPOSE_VERSION, stackSecret, type StackDefinition } from './types.ts';
 
 export type PortainerStackVars = PortainerVars & SwarmVars & { domain: string };
 

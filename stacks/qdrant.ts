@@ -10,8 +10,8 @@
 //   It reads the API key (a SecretRef), so call it when a task runs, not at import.
 import type { QdrantVars } from '../roles/qdrant/vars.ts';
 import type { SwarmVars } from '../roles/swarm/vars.ts';
-import { COMPOSE_VERSION, type ComposeFile } from './compose.ts';
-import { stackSecret, type StackDefinition } from './types.ts';
+import type { ComposeFile } from './compose.ts';
+import { COMPOSE_VERSION, stackSecret, type StackDefinition } from './types.ts';
 
 export type QdrantStackVars = QdrantVars & SwarmVars & { domain: string };
 

@@ -23,6 +23,9 @@ import type { ComposeFile } from './compose.ts';
 
 export type { ComposeFile } from './compose.ts';
 
+/** `docker stack deploy` (docker/cli 20.10) still wants a version key; 3.8 has everything used here. */
+export const COMPOSE_VERSION = '3.8';
+
 /** A secret in typed vars. Env and file references are read only when a task needs the value,
  * so an inventory loads (e.g. for --list-tasks) without them. */
 export type SecretRef = Secret | { env: string } | { file: string };

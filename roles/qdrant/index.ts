@@ -1,0 +1,101 @@
+// Qdrant (docs/ARCHITECTURE.md: qdrant_service on VM 1002): the stack, deployed from the swarm
+// manager with `docker stack deploy` only when something differs, then the collections declared
+// in the inventory, through Qdrant's REST API from the manager (curl; the API key is sent as a
+// header read from stdin, `-H @-`, never on an argument list). Tag `qdrant` selects exactly these.
+import { dockerStack, role, shQuote, task, Secret, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
+import type { PhoenixVars } from '../../inventory.ts';
+import { nodesFor, qdrantStack } from '../../stacks/qdrant.ts';
+import { resolveSecret } from '../../stacks/types.ts';
+import { ImmutableFieldError, planCollection, type LiveCollectionConfig } from './collections.ts';
+
+type V = PhoenixVars;
+
+/** Qdrant's HTTP base URL as the manager reaches it (the node its placement picks). */
+export function qdrantUrl(v: V): string {
+  const node = nodesFor(v.qdrant.constraints, v.swarm.nodeLabels)[0];
+  const addr = node ? v.swarm.advertise[node] : undefined;
+  if (!addr) throw new TaskError(`qdrant: no node of swarm.nodeLabels matches qdrant.constraints (${v.qdrant.constraints.join(', ')})`);
+  return `http://${addr}:${v.qdrant.httpPort}`;
+}
+
+export interface QdrantReply {
+  status: number;
+  body: any;
+}
+
+/** One REST call from the host the task runs on; the key travels on curl's stdin. */
+export async function qdrantRequest(run: ActionContext['run'], key: Secret, method: string, url: string, body?: unknown): Promise<QdrantReply> {
+  const data = body === undefined ? '' : ` -H 'Content-Type: application/json' --data-raw ${shQuote(JSON.stringify(body))}`;
+  const cmd = `curl -sS --max-time 10 -H @- -X ${method}${data} -w '\\n%{http_code}' ${shQuote(url)}`;
+  const r = await run(cmd, { stdin: new Secret(`api-key: ${key.reveal()}\n`, 'qdrant api-key header') });
+  if (r.code !== 0) throw new TaskError(`qdrant ${method} ${url}: ${r.stderr.trim() || `curl exited ${r.code}`}`, { command: `curl -X ${method} ${url}`, stderr: r.stderr, code: r.code });
+  const lines = r.stdout.replace(/\n$/, '').split('\n');
+  const status = Number(lines.pop());
+  const text = lines.join('\n');
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* not JSON: keep the text */
+  }
+  return { status, body: parsed };
+}
+
+const errText = (r: QdrantReply) => (typeof r.body === 'object' && r.body?.status?.error) || JSON.stringify(r.body)?.slice(0, 300);
+
+/** Every declared collection present with the declared params (created or patched; never dropped). */
+function collections(v: V): Action<V> {
+  const names = v.qdrant.collections.map((c) => c.name);
+  return {
+    module: 'qdrant_collection',
+    summary: `collections ${names.join(', ') || '(none declared)'}`,
+    async run(ctx): Promise<ActionResult> {
+      if (!v.qdrant.collections.length) return { changed: false, msg: 'no collections declared' };
+      const key = resolveSecret(v.qdrant.apiKey, 'qdrant.apiKey');
+      const base = qdrantUrl(v);
+      const done: string[] = [];
+      const deadline = Date.now() + 60_000;
+      for (const c of v.qdrant.collections) {
+        let r: QdrantReply;
+        for (;;) {
+          try {
+            r = await qdrantRequest(ctx.run, key, 'GET', `${base}/collections/${encodeURIComponent(c.name)}`);
+            break;
+          } catch (e) {
+            // Not reachable: in check mode the stack may only be missing because it was not deployed.
+            if (ctx.check) return { changed: true, msg: `would create ${names.join(', ')} once Qdrant answers (${(e as Error).message})` };
+            if (Date.now() > deadline) throw e;
+            await ctx.run('sleep 0.5');
+          }
+        }
+        if (r.status !== 200 && r.status !== 404) throw new TaskError(`qdrant GET /collections/${c.name}: HTTP ${r.status}: ${errText(r)}`);
+        const live = r.status === 200 ? (r.body?.result?.config as LiveCollectionConfig) : undefined;
+        let plan;
+        try {
+          plan = planCollection(c, live);
+        } catch (e) {
+          if (e instanceof ImmutableFieldError) throw new TaskError(e.message);
+          throw e;
+        }
+        if (plan.action === 'none') continue;
+        const what = plan.action === 'create' ? plan.summary : `patch ${c.name}: ${plan.changes.join(', ')}`;
+        if (ctx.check) {
+          done.push(`would ${what}`);
+          continue;
+        }
+        const w = await qdrantRequest(ctx.run, key, plan.action === 'create' ? 'PUT' : 'PATCH', `${base}/collections/${encodeURIComponent(c.name)}`, plan.body);
+        if (w.status !== 200) throw new TaskError(`qdrant ${plan.action} collection ${c.name}: HTTP ${w.status}: ${errText(w)}`);
+        done.push(what);
+      }
+      return done.length ? { changed: true, msg: done.join('; ') } : { changed: false };
+    },
+  };
+}
+
+export default role<V>({
+  name: 'qdrant',
+  tasks: [
+    task<V>({ name: 'qdrant stack', do: ({ vars }) => dockerStack({ stack: () => qdrantStack(vars), stateDir: vars.swarm.stackDir }) }),
+    task<V>({ name: 'qdrant collections', do: ({ vars }) => collections(vars) }),
+  ],
+});
