@@ -1,0 +1,245 @@
+// portainer_stack: one swarm stack kept in shape through the Portainer API (`phoenix sync`).
+//   1. authenticate (POST /api/auth; the password is a Secret)
+//   2. the environment (GET /api/endpoints) and its swarm ID (GET /api/endpoints/{id}/docker/swarm)
+//   3. the stack by name (GET /api/stacks?filters={"SwarmID","EndpointID"})
+//   4. update it (PUT /api/stacks/{id}?endpointId=) only when the stack file
+//      (GET /api/stacks/{id}/file) or Env differs; create it when absent
+//      (POST /api/stacks/create/swarm/string?endpointId=, with SwarmID)
+//   5. readiness: every service of the stack has its tasks running (Docker API through
+//      Portainer's proxy), then the product's own health endpoints, with a deadline.
+// The docker secrets a stack file refers to (external, immutable, fingerprinted names; see
+// stacks/types.ts) are created through the proxy first when missing.
+// Check mode sends only GETs and reports what would change; --diff shows the compose diff.
+import { fileDiff } from '../diff.ts';
+import { shQuote } from '../connection/shell.ts';
+import { redact, Secret } from '../secret.ts';
+import type { Action, ActionContext, ActionResult, FileDiff } from '../types.ts';
+import { TaskError } from '../types.ts';
+import { PortainerClient, PortainerError, type Endpoint, type Pair, type PortainerApiOptions, type Stack } from './client.ts';
+
+export interface SyncHealth {
+  /** For messages, e.g. "qdrant /readyz". */
+  what: string;
+  /** Probed with curl on the task's host (the swarm manager), TLS verified by its trust store. */
+  url: string;
+  status?: number;
+}
+
+export interface SyncStackSpec {
+  /** Stack name (Portainer normalizes it: lowercase, [-_a-z0-9] only). */
+  name: string;
+  /** The rendered stack file (compose YAML), exactly as Portainer will store it. */
+  content: string;
+  /** Portainer's Env (variables for the stack file); sent sorted by name. */
+  env?: Record<string, string>;
+  /** Docker secrets the stack file names as external: made through the proxy when missing. */
+  secrets?: Record<string, { name: string; value: Secret }>;
+  health?: SyncHealth[];
+}
+
+export interface SyncApiOptions extends PortainerApiOptions {
+  /** The environment (endpoint) by name; unset: the only Docker environment there is. */
+  endpoint?: string;
+}
+
+export interface SyncStackOptions {
+  api: SyncApiOptions;
+  stack: SyncStackSpec;
+  /** Seconds to wait for the stack to be ready (default 180). */
+  readinessTimeout?: number;
+  /** Between readiness polls, milliseconds (default 1000). */
+  pollInterval?: number;
+}
+
+/** Portainer's stack name normalization (api/exec/swarm_stack.go: lowercase, [^-_a-z0-9] removed). */
+export function normalizeStackName(name: string): string {
+  return name.toLowerCase().replace(/[^-_a-z0-9]/g, '');
+}
+
+const envList = (env: Record<string, string> = {}): Pair[] =>
+  Object.keys(env)
+    .sort()
+    .map((name) => ({ name, value: env[name]! }));
+
+const envText = (env: Pair[]) =>
+  [...env]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((p) => `${p.name}=${p.value}`)
+    .join('\n') + (env.length ? '\n' : '');
+
+export function sameEnv(a: Pair[] | null | undefined, b: Pair[]): boolean {
+  return envText(a ?? []) === envText(b);
+}
+
+/** One client per API and user for the whole run: one login, one TLS session. */
+const clients = new Map<string, PortainerClient>();
+export function clientFor(api: PortainerApiOptions): PortainerClient {
+  const key = `${api.url} ${api.username} ${api.ca ?? ''}`;
+  let c = clients.get(key);
+  if (!c) clients.set(key, (c = new PortainerClient(api)));
+  return c;
+}
+
+/** The environment sync deploys to: by name, else the only Docker one (Type 1 local, 2 agent). */
+export function pickEndpoint(list: Endpoint[], name: string | undefined, base: string): Endpoint {
+  if (name) {
+    const e = list.find((x) => x.Name === name);
+    if (!e) throw new TaskError(`Portainer at ${base}: no environment named "${name}" (there are: ${list.map((x) => `"${x.Name}"`).join(', ') || 'none'})`);
+    return e;
+  }
+  const docker = list.filter((x) => x.Type === 1 || x.Type === 2);
+  if (docker.length === 1) return docker[0]!;
+  throw new TaskError(
+    `Portainer at ${base}: ${docker.length ? `${docker.length} Docker environments (${docker.map((x) => `"${x.Name}"`).join(', ')})` : 'no Docker environment'}; set the environment's name in the inventory (portainerApi.endpoint)`,
+  );
+}
+
+interface DockerService {
+  ID: string;
+  Spec: { Name: string; Mode?: { Replicated?: { Replicas?: number }; Global?: object } };
+  UpdateStatus?: { State?: string; Message?: string };
+}
+interface DockerTask {
+  ServiceID: string;
+  NodeID?: string;
+  DesiredState: string;
+  Status: { State: string; Err?: string; Message?: string };
+}
+
+/** Why the stack is not ready yet ('' when it is), from its services and their tasks. */
+export function notReady(services: DockerService[], tasks: DockerTask[], nodes: number): string {
+  if (!services.length) return 'no services yet';
+  const why: string[] = [];
+  for (const s of services) {
+    const st = s.UpdateStatus?.State;
+    if (st === 'updating' || st === 'rollback_started') {
+      why.push(`${s.Spec.Name}: update ${st}`);
+      continue;
+    }
+    if (st === 'paused' || st === 'rollback_paused' || st === 'rollback_completed')
+      throw new TaskError(`service ${s.Spec.Name}: update ${st}${s.UpdateStatus?.Message ? `: ${s.UpdateStatus.Message}` : ''}`);
+    const mine = tasks.filter((t) => t.ServiceID === s.ID && t.DesiredState === 'running');
+    const running = mine.filter((t) => t.Status.State === 'running').length;
+    const want = s.Spec.Mode?.Global ? Math.max(nodes, 1) : (s.Spec.Mode?.Replicated?.Replicas ?? 1);
+    if (running < want) {
+      const errs = [...new Set(tasks.filter((t) => t.ServiceID === s.ID && t.Status.Err).map((t) => t.Status.Err!))].slice(0, 2);
+      why.push(`${s.Spec.Name}: ${running}/${want} running${errs.length ? ` (${errs.join('; ')})` : ''}`);
+    }
+  }
+  return why.join(', ');
+}
+
+function sleep(ms: number) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function syncStack(o: SyncStackOptions): Action {
+  const name = normalizeStackName(o.stack.name);
+  return {
+    module: 'portainer_stack',
+    summary: `portainer stack ${name}`,
+    async run(ctx): Promise<ActionResult> {
+      if (name !== o.stack.name) throw new TaskError(`stack name "${o.stack.name}": Portainer would store it as "${name}"; use that name`);
+      const api = clientFor(o.api);
+      const content = o.stack.content;
+      const env = envList(o.stack.env);
+      try {
+        const endpoint = pickEndpoint(await api.endpoints(), o.api.endpoint, api.base);
+        const swarmId = await api.swarmId(endpoint.Id);
+        const notes: string[] = [];
+        let changed = false;
+
+        // Docker secrets: immutable, named by a fingerprint of their value, so present = current.
+        for (const [key, s] of Object.entries(o.stack.secrets ?? {})) {
+          const found = await api.docker<{ Spec: { Name: string } }[]>(endpoint.Id, '/secrets', { filters: JSON.stringify({ name: [s.name] }) });
+          if (found.some((x) => x.Spec?.Name === s.name)) continue;
+          changed = true;
+          notes.push(`secret ${key} ${ctx.check ? 'would be created' : 'created'}`);
+          if (!ctx.check) await api.createDockerSecret(endpoint.Id, s.name, s.value, { 'com.docker.stack.namespace': name, 'phoenix.managed': 'true' });
+        }
+
+        const stacks = await api.stacks({ SwarmID: swarmId, EndpointID: endpoint.Id });
+        const existing: Stack | undefined = stacks.find((s) => normalizeStackName(s.Name) === name);
+        let diff: FileDiff[] = [];
+        let stackId: number;
+        if (!existing) {
+          // A stack deployed outside Portainer cannot be created (409) nor adopted through its API.
+          const services = await api.docker<unknown[]>(endpoint.Id, '/services', { filters: JSON.stringify({ label: [`com.docker.stack.namespace=${name}`] }) });
+          if (services.length)
+            throw new TaskError(
+              `stack ${name} runs in swarm ${swarmId} (${services.length} service${services.length > 1 ? 's' : ''}) but Portainer at ${api.base} does not manage it (it was deployed outside Portainer); Portainer cannot adopt it: remove it (docker stack rm ${name}) and sync again, or keep deploying it with site.ts`,
+            );
+          changed = true;
+          diff = [fileDiff(`portainer:${name}/docker-compose.yml`, '', content)];
+          if (env.length) diff.push(fileDiff(`portainer:${name}/Env`, '', envText(env)));
+          if (ctx.check) return result(true, `stack ${name} would be created in swarm ${swarmId}`, diff, ctx, notes);
+          const created = await api.createSwarmStack(endpoint.Id, { Name: name, SwarmID: swarmId, StackFileContent: content, Env: env, FromAppTemplate: false });
+          stackId = created.Id;
+          notes.unshift(`created stack ${name} (Id ${created.Id})`);
+        } else {
+          if (existing.Status === 2)
+            throw new TaskError(`stack ${name} (Id ${existing.Id}) is stopped in Portainer (Status 2); start it in Portainer, then sync again`);
+          stackId = existing.Id;
+          const current = await api.stackFile(existing.Id);
+          const fileSame = current === content;
+          const envSame = sameEnv(existing.Env, env);
+          if (!fileSame) diff.push(fileDiff(`portainer:${name}/docker-compose.yml`, current, content));
+          if (!envSame) diff.push(fileDiff(`portainer:${name}/Env`, envText(existing.Env ?? []), envText(env)));
+          if (!fileSame || !envSame) {
+            changed = true;
+            const what = [!fileSame && 'stack file', !envSame && 'Env'].filter(Boolean).join(' and ');
+            if (ctx.check) return result(true, `stack ${name} (Id ${existing.Id}) would be updated: ${what} differ`, diff, ctx, notes);
+            const updated = await api.updateStack(existing.Id, endpoint.Id, { StackFileContent: content, Env: env, Prune: true, PullImage: false });
+            if (updated.Id !== existing.Id) throw new TaskError(`stack ${name}: Portainer answered the update of Id ${existing.Id} with Id ${updated.Id}`);
+            notes.unshift(`updated stack ${name} (Id ${existing.Id}): ${what}`);
+          } else notes.unshift(`stack ${name} (Id ${existing.Id}) up to date`);
+        }
+        if (ctx.check) return result(changed, notes.join('; '), diff, ctx, []);
+        await waitReady(api, endpoint.Id, name, o, ctx);
+        await checkHealth(o.stack.health ?? [], o, ctx);
+        return result(changed, `${notes.join('; ')}; ready`, diff, ctx, [], { stackId, swarmId, endpointId: endpoint.Id });
+      } catch (e) {
+        if (e instanceof PortainerError) throw new TaskError(e.message);
+        throw e;
+      }
+    },
+  };
+}
+
+function result(changed: boolean, msg: string, diff: FileDiff[], ctx: ActionContext, extra: string[], data?: unknown): ActionResult {
+  return { changed, msg: redact([msg, ...extra].join('; ')), ...(ctx.diff && diff.length ? { diff } : {}), data };
+}
+
+/** Every service of the stack has all its tasks running, and no update is in flight. */
+async function waitReady(api: PortainerClient, endpointId: number, name: string, o: SyncStackOptions, _ctx: ActionContext): Promise<void> {
+  const timeout = o.readinessTimeout ?? 180;
+  const deadline = Date.now() + timeout * 1000;
+  const label = JSON.stringify({ label: [`com.docker.stack.namespace=${name}`] });
+  let why = '';
+  for (;;) {
+    const services = await api.docker<DockerService[]>(endpointId, '/services', { filters: label });
+    const tasks = await api.docker<DockerTask[]>(endpointId, '/tasks', { filters: label });
+    const nodes = services.some((s) => s.Spec.Mode?.Global)
+      ? (await api.docker<{ Status?: { State?: string }; Spec?: { Availability?: string } }[]>(endpointId, '/nodes')).filter(
+          (n) => n.Status?.State === 'ready' && n.Spec?.Availability === 'active',
+        ).length
+      : 0;
+    why = notReady(services, tasks, nodes);
+    if (!why) return;
+    if (Date.now() > deadline) throw new TaskError(`stack ${name} not ready after ${timeout}s: ${why}`);
+    await sleep(o.pollInterval ?? 1000);
+  }
+}
+
+/** The product's own health answers, probed from the manager with curl (TLS verified there). */
+async function checkHealth(health: SyncHealth[], o: SyncStackOptions, ctx: ActionContext): Promise<void> {
+  const timeout = o.readinessTimeout ?? 180;
+  for (const h of health) {
+    const want = h.status ?? 200;
+    const deadline = Date.now() + timeout * 1000;
+    // One remote loop bounded by the deadline instead of a round trip per attempt.
+    const cmd = `end=$(( $(date +%s) + ${Math.ceil(timeout)} )); while :; do code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 ${shQuote(h.url)} 2>/tmp/.phoenix-health.$$) || code=000; [ "$code" = ${want} ] && { rm -f /tmp/.phoenix-health.$$; exit 0; }; [ "$(date +%s)" -ge "$end" ] && { echo "status $code: $(head -c 300 /tmp/.phoenix-health.$$)"; rm -f /tmp/.phoenix-health.$$; exit 1; }; sleep 0.5; done`;
+    const r = await ctx.run(cmd, { become: false, timeout: timeout + 30 });
+    if (r.code !== 0) throw new TaskError(`${h.what} (${h.url}) not healthy after ${Math.round((timeout * 1000 - Math.max(0, deadline - Date.now())) / 1000)}s: ${r.stdout.trim()}`);
+  }
+}
