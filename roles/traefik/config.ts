@@ -5,7 +5,7 @@
 // checks Traefik itself only logs at runtime (a router's service, entrypoints, middlewares and
 // certResolver exist; rules parse). Every problem names the inventory field it came from.
 import { isIP } from 'node:net';
-import type { TraefikVars } from './vars.ts';
+import { ACME_CHALLENGE_PORT, type TraefikVars } from './vars.ts';
 import { parseRule, RuleError } from './rules.ts';
 
 type T = TraefikVars['traefik'];
@@ -30,10 +30,10 @@ export class TraefikConfigError extends Error {
   }
 }
 
-/** The certificate files certbot keeps up to date for Traefik's own certificate. */
-export function certificatePaths(t: T): { certFile: string; keyFile: string } {
-  const dir = `${t.certificate.liveDir}/${t.certificate.name}`;
-  return { certFile: `${dir}/fullchain.pem`, keyFile: `${dir}/privkey.pem` };
+/** Traefik's copies of its certificate and key (certbot's deploy hook keeps them up to date). */
+export function certificatePaths(t: T): { dir: string; certFile: string; keyFile: string } {
+  const dir = `${t.certificate.tlsDir}/${t.certificate.name}`;
+  return { dir, certFile: `${dir}/fullchain.pem`, keyFile: `${dir}/privkey.pem` };
 }
 
 export function staticConfig(t: T): Obj {
@@ -90,7 +90,7 @@ export function dynamicConfig(t: T): Obj {
     service: ACME_ROUTER,
     priority: 1000,
   };
-  services[ACME_ROUTER] = { loadBalancer: { servers: [{ url: `http://127.0.0.1:${t.certificate.challengePort}` }] } };
+  services[ACME_ROUTER] = { loadBalancer: { servers: [{ url: `http://127.0.0.1:${ACME_CHALLENGE_PORT}` }] } };
   if (t.dashboard.enabled) {
     routers[DASHBOARD_ROUTER] = {
       rule: 'PathPrefix(`/api`) || PathPrefix(`/dashboard`)',
@@ -166,10 +166,12 @@ export function semanticProblems(t: T): string[] {
     if (!t.dashboard.allowFrom.length) p.push('traefik.dashboard.allowFrom: empty (nobody could reach the dashboard); set dashboard.enabled: false instead');
   }
   needEp('traefik.certificate.challengeEntryPoint', t.certificate.challengeEntryPoint);
-  if (!(Number.isInteger(t.certificate.challengePort) && t.certificate.challengePort > 0 && t.certificate.challengePort < 65536))
-    p.push(`traefik.certificate.challengePort: ${t.certificate.challengePort} is not a port`);
-  if (ports.has(t.certificate.challengePort)) p.push(`traefik.certificate.challengePort: ${t.certificate.challengePort} is entrypoint "${ports.get(t.certificate.challengePort)}"'s port`);
+  if (ports.has(ACME_CHALLENGE_PORT)) p.push(`traefik.entryPoints.${ports.get(ACME_CHALLENGE_PORT)}.address: port ${ACME_CHALLENGE_PORT} is where certbot answers the ACME challenge`);
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(t.certificate.name)) p.push(`traefik.certificate.name: "${t.certificate.name}" is not a plain file name`);
+  if (!/^\/[A-Za-z0-9._/-]+$/.test(t.certificate.tlsDir)) p.push(`traefik.certificate.tlsDir: "${t.certificate.tlsDir}" is not an absolute path`);
+  for (const k of ['configFile', 'dynamicDir', 'binary'] as const) if (!/^\/[A-Za-z0-9._/-]+$/.test(t[k])) p.push(`traefik.${k}: "${t[k]}" is not an absolute path`);
+  if (!/^[a-z_][a-z0-9_-]*$/.test(t.user)) p.push(`traefik.user: "${t.user}" is not a user name`);
+  t.certificate.domains.forEach((d, i) => /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(d) || p.push(`traefik.certificate.domains[${i}]: "${d}" is not a DNS name`));
   if (!t.certificate.domains.length) p.push('traefik.certificate.domains: empty');
   for (const [name, r] of Object.entries(t.certResolvers)) {
     if (r.acme.httpChallenge) needEp(`traefik.certResolvers.${name}.acme.httpChallenge.entryPoint`, r.acme.httpChallenge.entryPoint);

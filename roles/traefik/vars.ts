@@ -6,6 +6,9 @@ import type { BinarySource } from '../../runner/index.ts';
 
 export const TRAEFIK_VERSION = '3.7.5';
 
+/** Where certbot answers http-01 for Traefik's certificate (loopback only; Traefik forwards the challenge path there). */
+export const ACME_CHALLENGE_PORT = 8402;
+
 /** An HTTP router: a rule, the entrypoints it listens on, the service it forwards to. */
 export interface TraefikRouter {
   /** Traefik v3 rule syntax, e.g. Host(`portainer.example`) && PathPrefix(`/api`). */
@@ -81,10 +84,11 @@ export interface TraefikVars {
     middlewares: Record<string, TraefikMiddleware>;
     /**
      * Traefik's own TLS certificate, from step-ca through roles/certs (certbot, http-01).
-     * certbot answers the challenge on 127.0.0.1:<challengePort>; Traefik routes
-     * /.well-known/acme-challenge/ on `challengeEntryPoint` there.
+     * certbot answers the challenge on 127.0.0.1:ACME_CHALLENGE_PORT; Traefik routes
+     * /.well-known/acme-challenge/ on `challengeEntryPoint` there. certbot's deploy hook copies
+     * the certificate and key into `tlsDir`/<name>/ (root:traefik, 0640), which Traefik reads.
      */
-    certificate: { name: string; domains: string[]; challengePort: number; challengeEntryPoint: string; liveDir: string };
+    certificate: { name: string; domains: string[]; challengeEntryPoint: string; tlsDir: string };
     /** Minimum TLS version of every TLS router (Traefik's `tls.options.default`). */
     minTlsVersion: 'VersionTLS12' | 'VersionTLS13';
   };
@@ -143,9 +147,8 @@ export function traefikDefaults(domain: string, topology: TraefikTopology): Trae
       certificate: {
         name: 'traefik',
         domains: [`traefik.${domain}`],
-        challengePort: 8402,
         challengeEntryPoint: 'web',
-        liveDir: '/etc/letsencrypt/live',
+        tlsDir: '/etc/traefik/tls',
       },
       minTlsVersion: 'VersionTLS12',
     },

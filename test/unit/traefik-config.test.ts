@@ -54,7 +54,7 @@ test('the defaults render YAML that reads back as the generated objects and pass
   // The ACME challenge goes to certbot on loopback, above the entrypoint's redirect.
   assert.equal(d.http.routers[ACME_ROUTER], { rule: 'PathPrefix(`/.well-known/acme-challenge/`)', entryPoints: ['web'], service: ACME_ROUTER, priority: 1000 });
   assert.ok(d.http.routers[ACME_ROUTER].priority > s.entryPoints.web.http.redirections.entryPoint.priority);
-  assert.equal(parse(r.tlsYaml).tls.certificates, [{ certFile: '/etc/letsencrypt/live/traefik/fullchain.pem', keyFile: '/etc/letsencrypt/live/traefik/privkey.pem' }]);
+  assert.equal(parse(r.tlsYaml).tls.certificates, [{ certFile: '/etc/traefik/tls/traefik/fullchain.pem', keyFile: '/etc/traefik/tls/traefik/privkey.pem' }]);
 });
 
 test('the inventory composes the Traefik defaults', async () => {
@@ -119,14 +119,15 @@ test('entrypoints, addresses, ping, redirect, dashboard and certificate settings
     t.entryPoints.web!.redirectTo!.entryPoint = 'secure';
     t.pingEntryPoint = 'admin';
     t.dashboard.allowFrom = ['10.0.0.0/99'];
-    t.certificate.challengePort = 80;
   });
   assert.equal(p, [
     'traefik.entryPoints.web.redirectTo.entryPoint: no such entrypoint "secure" (have: "web", "websecure", "traefik")',
     'traefik.entryPoints.traefik.address: port 443 is already used by entrypoint "websecure"',
     'traefik.pingEntryPoint: no such entrypoint "admin" (have: "web", "websecure", "traefik")',
     'traefik.dashboard.allowFrom[0]: "10.0.0.0/99" is not an IP or CIDR range',
-    'traefik.certificate.challengePort: 80 is entrypoint "web"\'s port',
+  ]);
+  assert.equal(await problems((t) => void (t.entryPoints.websecure!.address = ':8402')), [
+    'traefik.entryPoints.websecure.address: port 8402 is where certbot answers the ACME challenge',
   ]);
   assert.equal(await problems((t) => void (t.entryPoints.web!.address = '80')), ['traefik.entryPoints.web.address: "80" is not [host]:port']);
 });

@@ -1,0 +1,152 @@
+// Traefik on LXC 102: the internal reverse proxy behind the nginx gateway. Installs the pinned
+// release (verified against the vendor's checksums file; in the lab, traefik-standin from
+// lab/standins/traefik/), runs it as its own system user under a hardened unit, and renders the
+// static and dynamic config from the inventory (roles/traefik/config.ts), checked against
+// Traefik's schemas and by semantic checks before anything reaches the host.
+// A static config, unit or binary change restarts Traefik (a handler, then /ping); a dynamic
+// change needs nothing: Traefik watches the directory.
+// Its certificate comes from step-ca through roles/certs: certbot answers http-01 on
+// 127.0.0.1:ACME_CHALLENGE_PORT, which Traefik's ACME challenge router forwards to; certbot's deploy
+// hook copies the certificate for the traefik user and touches the TLS file so Traefik reloads.
+import { copy, file, handler, installBinary, role, shell, systemd, task, TaskError, template, waitFor, type Action } from '../../runner/index.ts';
+import type { PhoenixVars } from '../../inventory.ts';
+import { certificateTasks, liveDir } from '../certs/index.ts';
+import { certificatePaths, DYNAMIC_FILE, renderTraefik, TLS_FILE } from './config.ts';
+import { ACME_CHALLENGE_PORT } from './vars.ts';
+
+type V = PhoenixVars;
+
+const UNIT = '/etc/systemd/system/traefik.service';
+const DEPLOY_HOOK = '/usr/local/lib/phoenix/traefik-cert-deploy';
+
+/** certbot's deploy hook: copy the live certificate and key for Traefik, atomically, then touch the TLS file. */
+export function deployHookScript(t: V['traefik']): string {
+  const live = liveDir(t.certificate.name);
+  const { dir } = certificatePaths(t);
+  const tlsFile = `${t.dynamicDir}/${TLS_FILE}`;
+  return `#!/bin/sh
+# Managed by phoenix (roles/traefik): certbot's deploy hook for Traefik's certificate
+# (also run by phoenix when the copies differ). Copies ${live}/{fullchain,privkey}.pem to
+# ${dir}/ readable by the ${t.user} user only, then touches ${tlsFile} so Traefik reloads them.
+set -eu
+live=${live}
+dest=${dir}
+install -d -m 0750 -o root -g ${t.user} ${t.certificate.tlsDir} "$dest"
+changed=
+for f in fullchain.pem privkey.pem; do
+  if ! cmp -s "$live/$f" "$dest/$f"; then
+    t=$(mktemp "$dest/.$f.XXXXXX")
+    cat "$live/$f" > "$t"
+    chown root:${t.user} "$t"
+    chmod 0640 "$t"
+    mv -f "$t" "$dest/$f"
+    changed=1
+  fi
+done
+if [ -n "$changed" ] && [ -f ${tlsFile} ]; then touch ${tlsFile}; fi
+`;
+}
+
+// Handlers run in the order first notified: restart, then readiness.
+export const restartTraefik = handler<V>('restart traefik', systemd({ name: 'traefik', state: 'restarted', daemonReload: true }));
+export const traefikReady = handler<V>('traefik answers /ping', ({ vars }) => pingWait(vars));
+
+function pingWait(vars: V): Action {
+  const ep = vars.traefik.entryPoints[vars.traefik.pingEntryPoint]!;
+  const port = ep.address.slice(ep.address.lastIndexOf(':') + 1);
+  return waitFor({ url: `http://127.0.0.1:${port}/ping`, status: 200, timeout: 60 });
+}
+
+const restart = [restartTraefik, traefikReady];
+
+export default role<V>({
+  name: 'traefik',
+  tags: ['proxy'],
+  url: import.meta.url,
+  tasks: [
+    // Everything is generated and checked first: a bad inventory fails here, before any change.
+    task({
+      name: 'render and check config',
+      register: 'traefikConfig',
+      do: async ({ vars }) => {
+        const r = await renderTraefik(vars.traefik);
+        return { module: 'traefik_config', summary: 'generate and validate Traefik config', run: async () => ({ changed: false, data: r }) };
+      },
+    }),
+    task({
+      name: 'system user',
+      do: ({ vars }) =>
+        shell(`useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin ${vars.traefik.user}`, { unless: `id -u ${vars.traefik.user}` }),
+    }),
+    task({ name: 'install traefik', notify: restart, do: ({ vars }) => installBinary({ dest: vars.traefik.binary, source: vars.traefik.source }) }),
+    task({ name: 'config directory', do: ({ vars }) => file({ path: dirOf(vars.traefik.configFile), state: 'directory', mode: '0755', owner: 'root', group: 'root' }) }),
+    task({ name: 'dynamic config directory', do: ({ vars }) => file({ path: vars.traefik.dynamicDir, state: 'directory', mode: '0755', owner: 'root', group: 'root' }) }),
+    task({
+      name: 'static config',
+      notify: restart,
+      do: ({ vars, registered }) => copy({ dest: vars.traefik.configFile, content: rendered(registered).staticYaml, mode: '0644', owner: 'root', group: 'root' }),
+    }),
+    // Watched by Traefik: no restart, no reload.
+    task({
+      name: 'dynamic config',
+      do: ({ vars, registered }) => copy({ dest: `${vars.traefik.dynamicDir}/${DYNAMIC_FILE}`, content: rendered(registered).dynamicYaml, mode: '0644', owner: 'root', group: 'root' }),
+    }),
+    task({ name: 'systemd unit', notify: restart, do: ({ vars }) => template({ src: 'traefik.service.hbs', dest: UNIT, vars, mode: '0644', owner: 'root', group: 'root' }) }),
+    task({ name: 'traefik running', do: systemd({ name: 'traefik', state: 'started', enabled: true, daemonReload: true }) }),
+    task({ name: 'traefik answers /ping', do: ({ vars }) => pingWait(vars) }),
+    // Its certificate: certbot (roles/certs) over http-01, answered through Traefik's web entrypoint.
+    task({ name: 'hook directory', do: file({ path: dirOf(DEPLOY_HOOK), state: 'directory', mode: '0755', owner: 'root', group: 'root' }) }),
+    task({ name: 'certificate deploy hook', do: ({ vars }) => copy({ dest: DEPLOY_HOOK, content: deployHookScript(vars.traefik), mode: '0755', owner: 'root', group: 'root' }) }),
+    ...certificateTasks<V>({
+      certName: 'traefik',
+      names: ({ vars }) => vars.traefik.certificate.domains,
+      challenge: { standalone: { port: ACME_CHALLENGE_PORT, address: '127.0.0.1' } },
+      deployHook: DEPLOY_HOOK,
+      tags: ['traefik-cert'],
+    }),
+    // The copies are made by the hook; this repairs them when they are missing or differ.
+    task({
+      name: "traefik's copy of the certificate",
+      do: ({ vars }) => {
+        const live = liveDir(vars.traefik.certificate.name);
+        const { dir } = certificatePaths(vars.traefik);
+        return shell(DEPLOY_HOOK, {
+          onlyIf: `test -f ${live}/fullchain.pem && ! { cmp -s ${live}/fullchain.pem ${dir}/fullchain.pem && cmp -s ${live}/privkey.pem ${dir}/privkey.pem; }`,
+        });
+      },
+    }),
+    // Written only once the certificate exists, so the first run can bootstrap (Traefik serves no TLS before).
+    task({
+      name: 'TLS config',
+      do: async ({ vars, registered, probe, check }) => {
+        const { certFile, keyFile } = certificatePaths(vars.traefik);
+        const have = (await probe(`test -f ${certFile} && test -f ${keyFile}`)).code === 0;
+        const dest = `${vars.traefik.dynamicDir}/${TLS_FILE}`;
+        if (!have && check) return { module: 'copy', summary: `copy ${dest}`, run: async () => ({ changed: 'unknown' as const, msg: 'the certificate is not issued yet (check mode)' }) };
+        if (!have) throw new TaskError(`TLS config: ${certFile} or ${keyFile} is missing (the certificate tasks should have made them)`);
+        return copy({ dest, content: rendered(registered).tlsYaml, mode: '0644', owner: 'root', group: 'root' });
+      },
+    }),
+    // Served with the step-ca certificate, verified with this guest's system trust store.
+    task({
+      name: 'traefik serves TLS',
+      do: ({ vars }) => {
+        const ep = Object.entries(vars.traefik.entryPoints).find(([, e]) => e.tls);
+        if (!ep) return shell('true', { readOnly: true });
+        const port = ep[1].address.slice(ep[1].address.lastIndexOf(':') + 1);
+        const name = vars.traefik.certificate.domains[0]!;
+        return waitFor({ url: `https://${name}:${port}/`, status: 404, timeout: 30 });
+      },
+    }),
+  ],
+});
+
+function dirOf(path: string): string {
+  return path.slice(0, path.lastIndexOf('/')) || '/';
+}
+
+function rendered(registered: Record<string, unknown>): Awaited<ReturnType<typeof renderTraefik>> {
+  const r = registered.traefikConfig as { data?: Awaited<ReturnType<typeof renderTraefik>> } | undefined;
+  if (!r?.data) throw new TaskError('traefik: the config was not rendered (task "render and check config" did not run; do not skip it with --skip-tags)');
+  return r.data;
+}
