@@ -111,8 +111,6 @@ export function labInventory(state: LabState = readLabState()): Inventory<Phoeni
         // Traefik cannot be had in the lab: its stand-in (lab/standins/traefik/) goes where the binary goes.
         source: state.traefikStandin ? { localPath: state.traefikStandin.binary, sha256: state.traefikStandin.sha256 } : base.traefik.source,
         dashboard: { ...base.traefik.dashboard, allowFrom: ['127.0.0.1/32', '192.168.201.0/24'] },
-        // The Portainer stand-in answers plain HTTP on :9443.
-        services: { ...base.traefik.services, portainer: { servers: [`http://vm1001.${base.domain}:9443`] } },
       },
     },
     hosts,
