@@ -57,7 +57,7 @@ export const phoenix: Inventory<PhoenixVars> = defineInventory<PhoenixVars>({
     ...nginxDefaults(domain),
     ...traefikDefaults(domain, topology),
     ...swarmDefaults(topology),
-    ...portainerDefaults(),
+    ...portainerDefaults(domain),
     ...qdrantDefaults(),
   },
   groups: {

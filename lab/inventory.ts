@@ -96,9 +96,8 @@ export function labInventory(state: LabState = readLabState()): Inventory<Phoeni
       portainer: {
         ...base.portainer,
         image: 'phoenix/portainer-standin:lab',
-        agentImage: 'phoenix/portainer-standin:lab',
+        agentImage: 'phoenix/portainer-agent-standin:lab',
         adminPassword: labSecret('portainer-admin-password'),
-        healthScheme: 'http',
       },
       qdrant: {
         ...base.qdrant,

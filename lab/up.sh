@@ -204,6 +204,16 @@ build_standins() {
     fi
     [[ "$(image_label "phoenix/$name-standin:lab")" == "$hash" ]] || todo+=("$s")
   done
+  # Go stand-ins with no busybox counterpart (e.g. portainer-agent).
+  local d known=" "
+  for s in "${STANDINS[@]}"; do known+="${s%% *} "; done
+  for d in "$LAB_DIR"/standins/*/; do
+    name="$(basename "$d")"
+    [[ "$known" == *" $name "* ]] && continue
+    compgen -G "$d*.go" >/dev/null || continue
+    bash "$LAB_DIR/standins/build.sh" "$name" 9>&- || die "stand-in $name: build failed"
+    STANDIN_IMAGES+=("phoenix/$name-standin:lab")
+  done
   if ((${#todo[@]} == 0)); then log "stand-in images: cached"; return 0; fi
   local root; root="$(mktemp -d /tmp/phoenix-standin.XXXXXX)"
   mkdir -p "$root"/{bin,etc,tmp,standin,www,data,qdrant/storage,etc/traefik}

@@ -7,14 +7,16 @@
 //     compose: version 3.8, services `portainer` (server) and `agent`
 //     the server runs with: -H unix:///var/run/docker.sock
 //                           --admin-password-file /run/secrets/portainer_admin_password
-//                           (+ vars.portainer.extraArgs)
+//                           --sslcert /certs/live/portainer/fullchain.pem
+//                           --sslkey /certs/live/portainer/privkey.pem
+//                           (+ vars.portainer.extraArgs); /etc/letsencrypt of the manager is
+//                           mounted read-only at /certs (certbot's step-ca certificate)
 //     secrets: { admin_password }
-//     health:  http(s)://<manager>:<httpsPort>/api/system/status
+//     health:  https://<tls.names[0]>:<httpsPort>/api/system/status (verified)
 //   It reads the admin password (a SecretRef), so call it when a task runs, not at import.
-import type { PortainerVars } from '../roles/portainer/vars.ts';
+import { PORTAINER_CERT, type PortainerVars } from '../roles/portainer/vars.ts';
 import type { SwarmVars } from '../roles/swarm/vars.ts';
 import type { ComposeFile } from './compose.ts';
-import { nodesFor } from './qdrant.ts';
 import { COMPOSE_VERSION, stackSecret, type StackDefinition } from './types.ts';
 
 export type PortainerStackVars = PortainerVars & SwarmVars & { domain: string };
@@ -40,7 +42,17 @@ export function portainerStack(vars: PortainerStackVars): StackDefinition {
       portainer: {
         image: p.image,
         // The server talks to the manager's own socket: no agent TLS to skip-verify.
-        command: ['-H', 'unix:///var/run/docker.sock', '--admin-password-file', '/run/secrets/portainer_admin_password', ...p.extraArgs],
+        command: [
+          '-H',
+          'unix:///var/run/docker.sock',
+          '--admin-password-file',
+          '/run/secrets/portainer_admin_password',
+          '--sslcert',
+          `/certs/live/${PORTAINER_CERT}/fullchain.pem`,
+          '--sslkey',
+          `/certs/live/${PORTAINER_CERT}/privkey.pem`,
+          ...p.extraArgs,
+        ],
         ports: [
           { target: 9443, published: p.httpsPort, protocol: 'tcp', mode: 'host' },
           { target: 8000, published: p.tunnelPort, protocol: 'tcp', mode: 'host' },
@@ -48,6 +60,8 @@ export function portainerStack(vars: PortainerStackVars): StackDefinition {
         volumes: [
           { type: 'volume', source: 'data', target: '/data' },
           { type: 'bind', source: '/var/run/docker.sock', target: '/var/run/docker.sock' },
+          // certbot's live/ links point into archive/: mount the whole tree, read-only.
+          { type: 'bind', source: '/etc/letsencrypt', target: '/certs', read_only: true },
         ],
         networks: ['agent_network', net],
         secrets: [{ source: 'admin_password', target: 'portainer_admin_password', mode: 0o400 }],
@@ -74,13 +88,11 @@ export function portainerStack(vars: PortainerStackVars): StackDefinition {
     volumes: { data: { name: 'portainer_data' } },
     secrets: { admin_password: { external: true, name: secret.name } },
   };
-  const node = nodesFor(p.constraints, vars.swarm.nodeLabels)[0] ?? vars.swarm.manager;
-  const addr = vars.swarm.advertise[node];
   return {
     name: p.stack,
     compose,
     env: {},
     secrets: { admin_password: secret },
-    health: addr ? [{ what: 'portainer /api/system/status', url: `${p.healthScheme}://${addr}:${p.httpsPort}/api/system/status` }] : [],
+    health: p.tls.names.length ? [{ what: 'portainer /api/system/status', url: `https://${p.tls.names[0]}:${p.httpsPort}/api/system/status` }] : [],
   };
 }

@@ -1,13 +1,27 @@
 // Portainer (docs/ARCHITECTURE.md: portainer_service, server on VM 1001, agent on every node):
+// a step-ca certificate for :9443 (certbot over ACME http-01 on the manager, roles/certs), then
 // the stack, deployed from the swarm manager with `docker stack deploy` only when something
-// differs; the admin password is a docker secret read by --admin-password-file.
+// differs. The admin password is a docker secret read by --admin-password-file; the server
+// mounts the manager's /etc/letsencrypt read-only for its certificate, and a renewal restarts
+// the server's task (certbot deploy hook: `docker service update --force`).
 import { dockerStack, role, task } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { portainerStack } from '../../stacks/portainer.ts';
+import { certificateTasks } from '../certs/index.ts';
+import { PORTAINER_CERT } from './vars.ts';
 
 type V = PhoenixVars;
 
 export default role<V>({
   name: 'portainer',
-  tasks: [task<V>({ name: 'portainer stack', do: ({ vars }) => dockerStack({ stack: () => portainerStack(vars), stateDir: vars.swarm.stackDir }) })],
+  tasks: [
+    ...certificateTasks<V>({
+      certName: PORTAINER_CERT,
+      names: ({ vars }) => vars.portainer.tls.names,
+      // Nothing listens on :80 of the manager: certbot answers the challenge itself.
+      challenge: { standalone: { port: 80 } },
+      deployHook: 'docker service update --force --detach portainer_service_portainer >/dev/null 2>&1 || true',
+    }),
+    task<V>({ name: 'portainer stack', do: ({ vars }) => dockerStack({ stack: () => portainerStack(vars), stateDir: vars.swarm.stackDir }) }),
+  ],
 });

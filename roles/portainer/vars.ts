@@ -19,14 +19,21 @@ export interface PortainerVars {
     adminPassword: SecretRef;
     /** Extra arguments for the server (e.g. --log-level DEBUG). */
     extraArgs: string[];
-    /** How readiness reaches :httpsPort (https, verified; the lab's stand-in speaks plain http). */
-    healthScheme: 'https' | 'http';
+    /**
+     * TLS on :9443 with a step-ca certificate (certbot over ACME http-01 on the manager, see
+     * roles/certs): the names it covers (each must resolve to the manager, as <guest>.<domain>
+     * does through roles/trust). The first is what readiness and Traefik connect to.
+     */
+    tls: { names: string[] };
   };
 }
 
+/** certbot's lineage on the manager: /etc/letsencrypt/live/portainer/. */
+export const PORTAINER_CERT = 'portainer';
+
 export const PORTAINER_VERSION = '2.21.5';
 
-export function portainerDefaults(): PortainerVars {
+export function portainerDefaults(domain: string, managerGuest = 'vm1001'): PortainerVars {
   return {
     portainer: {
       stack: 'portainer_service',
@@ -38,7 +45,7 @@ export function portainerDefaults(): PortainerVars {
       constraints: ['node.role == manager', `node.labels.${PORTAINER_NODE_LABEL} == true`],
       adminPassword: { env: 'PHOENIX_PORTAINER_ADMIN_PASSWORD' },
       extraArgs: [],
-      healthScheme: 'https',
+      tls: { names: [`${managerGuest}.${domain}`] },
     },
   };
 }
