@@ -1,0 +1,67 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { labelChanges, nodeByAddress, parseNodes, parseSwarmProbe, SWARM_PROBE } from '../../roles/swarm/state.ts';
+
+const SEP = '--phoenix-swarm-cert--';
+// Captured from the lab (docker.io 20.10): a worker, then its manager.
+const worker =
+  '{"NodeID":"j7o0z2tewc8w8yevh0w5a5mug","NodeAddr":"192.168.201.102","LocalNodeState":"active","ControlAvailable":false,"Error":"","RemoteManagers":[{"NodeID":"seqpdk3pkbel1wwx1v4vhge2g","Addr":"192.168.201.111:2377"}]}\n' +
+  `${SEP}\nsubject=CN=j7o0z2tewc8w8yevh0w5a5mug,OU=swarm-worker,O=jgdve8559d51kf7r2d7ivustz\n`;
+const manager =
+  '{"NodeID":"seqpdk3pkbel1wwx1v4vhge2g","NodeAddr":"192.168.201.111","LocalNodeState":"active","ControlAvailable":true,"Error":"","RemoteManagers":[{"NodeID":"seqpdk3pkbel1wwx1v4vhge2g","Addr":"192.168.201.111:2377"}],"Nodes":2,"Managers":1,"Cluster":{"ID":"jgdve8559d51kf7r2d7ivustz"}}\n' +
+  `${SEP}\nsubject=CN=seqpdk3pkbel1wwx1v4vhge2g,OU=swarm-manager,O=jgdve8559d51kf7r2d7ivustz\n`;
+
+test('a worker: active, no control, its swarm ID from the node certificate (docker info does not show it)', () => {
+  const s = parseSwarmProbe(worker, 'vm1002');
+  assert.is(s.state, 'active');
+  assert.is(s.controlAvailable, false);
+  assert.is(s.clusterId, 'jgdve8559d51kf7r2d7ivustz');
+  assert.is(s.nodeId, 'j7o0z2tewc8w8yevh0w5a5mug');
+  assert.equal(s.remoteManagers, [{ nodeId: 'seqpdk3pkbel1wwx1v4vhge2g', addr: '192.168.201.111:2377' }]);
+});
+
+test('a manager: Cluster.ID is the swarm ID', () => {
+  const s = parseSwarmProbe(manager, 'vm1001');
+  assert.is(s.controlAvailable, true);
+  assert.is(s.clusterId, 'jgdve8559d51kf7r2d7ivustz');
+});
+
+test('a node in no swarm, and a half-joined one (ansible#57951) keep their state and error', () => {
+  const inactive = parseSwarmProbe(`{"NodeID":"","NodeAddr":"","LocalNodeState":"inactive","ControlAvailable":false,"Error":"","RemoteManagers":null}\n${SEP}\n`, 'vm1002');
+  assert.is(inactive.state, 'inactive');
+  assert.is(inactive.clusterId, undefined);
+  assert.equal(inactive.remoteManagers, []);
+  const pending = parseSwarmProbe(
+    `{"NodeID":"abc","NodeAddr":"192.168.201.102","LocalNodeState":"pending","ControlAvailable":false,"Error":"rpc error: code = Unavailable desc = connection error","RemoteManagers":null}\n${SEP}\n`,
+    'vm1002',
+  );
+  assert.is(pending.state, 'pending');
+  assert.match(pending.error, /connection error/);
+});
+
+test('unreadable output is an error naming the host', () => {
+  assert.throws(() => parseSwarmProbe('Cannot connect to the Docker daemon\n', 'vm1002'), /vm1002: cannot read docker info's Swarm section/);
+  assert.throws(() => parseSwarmProbe('{"LocalNodeState":"weird"}', 'vm1002'), /vm1002: unknown LocalNodeState "weird"/);
+});
+
+test('the probe is one shell script that reads the node certificate without failing when it is absent', () => {
+  assert.match(SWARM_PROBE, /docker info --format '\{\{json \.Swarm\}\}'/);
+  assert.match(SWARM_PROBE, /\[ -r \/var\/lib\/docker\/swarm\/certificates\/swarm-node\.crt \]/);
+});
+
+test('nodes: found by advertise address (Status.Addr or a manager\'s ManagerStatus.Addr); labels merged', () => {
+  const nodes = parseNodes(
+    [
+      '{"ID":"m1","Description":{"Hostname":"vm1001"},"Spec":{"Role":"manager","Availability":"active","Labels":{"phoenix.portainer":"true"}},"Status":{"State":"ready","Addr":"0.0.0.0"},"ManagerStatus":{"Addr":"192.168.201.111:2377"}}',
+      '{"ID":"w1","Description":{"Hostname":"vm1002"},"Spec":{"Role":"worker","Availability":"active","Labels":{}},"Status":{"State":"ready","Addr":"192.168.201.102"}}',
+    ].join('\n'),
+    'vm1001',
+  );
+  assert.is(nodeByAddress(nodes, '192.168.201.111')?.id, 'm1');
+  assert.is(nodeByAddress(nodes, '192.168.201.102')?.id, 'w1');
+  assert.is(nodeByAddress(nodes, '10.9.9.9'), undefined);
+  assert.equal(labelChanges(nodes[0].labels, { 'phoenix.portainer': 'true' }), []);
+  assert.equal(labelChanges({ a: '1', keep: 'x' }, { a: '2', b: '3' }), ['a=2', 'b=3']);
+});
+
+test.run();
