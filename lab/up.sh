@@ -238,6 +238,23 @@ build_standins() {
   log "stand-in images built: ${STANDIN_IMAGES[*]}"
 }
 
+# portainer-standin deploys stacks with `docker stack deploy`, as Portainer does with the docker
+# binary its image ships: the lab's image gets Debian's docker CLI (same docker.io as the VMs')
+# and the two glibc files it needs from this machine, as one more layer. Cached by content.
+add_docker_cli_to_portainer_standin() {
+  local img=phoenix/portainer-standin:lab files=(/usr/bin/docker /lib/x86_64-linux-gnu/libc.so.6 /lib64/ld-linux-x86-64.so.2)
+  ldocker image inspect -f '{{.Config.Entrypoint}}' "$img" 2>/dev/null | grep -q portainer-standin || return 0 # the busybox one
+  local want have c
+  want="$(sha256sum "${files[@]}" | sha256sum | cut -c1-16)"
+  have="$(ldocker image inspect -f '{{index .Config.Labels "phoenix.lab.docker-cli"}}' "$img" 2>/dev/null || true)"
+  [[ "$have" == "$want" ]] && return 0
+  c="$(ldocker create "$img")"
+  tar -ch "${files[@]}" 2>/dev/null | ldocker cp - "$c:/" || { ldocker rm -f "$c" >/dev/null; die "adding the docker CLI to $img failed"; }
+  ldocker commit -c "LABEL phoenix.lab.docker-cli=$want" "$c" "$img" >/dev/null
+  ldocker rm -f "$c" >/dev/null
+  log "$img: docker CLI added ($(/usr/bin/docker --version | cut -d, -f1))"
+}
+
 # ---------------------------------------------------------------- guests
 ensure_key() {
   mkdir -p "$STATE_DIR"; chmod 0700 "$STATE_DIR"
@@ -438,6 +455,7 @@ ensure_network
 build_base
 build_vm
 build_standins
+add_docker_cli_to_portainer_standin
 ensure_key
 start_guests
 provision_keys

@@ -49,6 +49,10 @@ export interface SyncStackOptions {
   readinessTimeout?: number;
   /** Between readiness polls, milliseconds (default 1000). */
   pollInterval?: number;
+  /** 'later': don't wait here (Portainer's own stack during a bootstrap: see bootstrap.ts). */
+  readiness?: 'now' | 'later';
+  /** Check mode on a fresh swarm: there is no Portainer to ask yet; report the creation. */
+  noApiYet?: boolean;
 }
 
 /** Portainer's stack name normalization (api/exec/swarm_stack.go: lowercase, [^-_a-z0-9] removed). */
@@ -140,9 +144,14 @@ export function syncStack(o: SyncStackOptions): Action {
     summary: `portainer stack ${name}`,
     async run(ctx): Promise<ActionResult> {
       if (name !== o.stack.name) throw new TaskError(`stack name "${o.stack.name}": Portainer would store it as "${name}"; use that name`);
-      const api = clientFor(o.api);
       const content = o.stack.content;
       const env = envList(o.stack.env);
+      if (o.noApiYet) {
+        if (!ctx.check) throw new TaskError(`stack ${name}: no Portainer API to send it to`);
+        const diff = [fileDiff(`portainer:${name}/docker-compose.yml`, '', content), ...(env.length ? [fileDiff(`portainer:${name}/Env`, '', envText(env))] : [])];
+        return result(true, `stack ${name} would be created (through the one-off Portainer)`, diff, ctx, []);
+      }
+      const api = clientFor(o.api);
       try {
         const endpoint = pickEndpoint(await api.endpoints(), o.api.endpoint, api.base);
         const swarmId = await api.swarmId(endpoint.Id);
@@ -195,9 +204,31 @@ export function syncStack(o: SyncStackOptions): Action {
           } else notes.unshift(`stack ${name} (Id ${existing.Id}) up to date`);
         }
         if (ctx.check) return result(changed, notes.join('; '), diff, ctx, []);
+        if (o.readiness === 'later') return result(changed, `${notes.join('; ')}; readiness after the hand-over`, diff, ctx, [], { stackId, swarmId, endpointId: endpoint.Id });
         await waitReady(api, endpoint.Id, name, o, ctx);
         await checkHealth(o.stack.health ?? [], o, ctx);
         return result(changed, `${notes.join('; ')}; ready`, diff, ctx, [], { stackId, swarmId, endpointId: endpoint.Id });
+      } catch (e) {
+        if (e instanceof PortainerError) throw new TaskError(e.message);
+        throw e;
+      }
+    },
+  };
+}
+
+/** Readiness alone: every task of the stack running, then the product's health. */
+export function stackReady(o: { api: SyncApiOptions; name: string; health?: SyncHealth[]; readinessTimeout?: number; pollInterval?: number }): Action {
+  return {
+    module: 'portainer_stack',
+    summary: `portainer stack ${o.name} ready`,
+    async run(ctx): Promise<ActionResult> {
+      const api = clientFor(o.api);
+      try {
+        const endpoint = pickEndpoint(await api.endpoints(), o.api.endpoint, api.base);
+        const opts = { api: o.api, stack: { name: o.name, content: '', health: o.health }, readinessTimeout: o.readinessTimeout, pollInterval: o.pollInterval };
+        await waitReady(api, endpoint.Id, o.name, opts, ctx);
+        await checkHealth(o.health ?? [], opts, ctx);
+        return { changed: false, msg: `stack ${o.name} ready` };
       } catch (e) {
         if (e instanceof PortainerError) throw new TaskError(e.message);
         throw e;

@@ -1,0 +1,136 @@
+// Portainer cannot create the stack it runs in. On a fresh swarm (no Portainer stack yet),
+// `phoenix sync` starts a one-off Portainer container on the manager: the same image, arguments,
+// data volume, certificate and admin password as the stack's own server, published on a spare
+// port. Sync creates the stacks through it (its own stack too), then a handler removes the
+// one-off, and the stack's Portainer carries on with the same database. (Real Portainer's
+// database is single-writer: its in-stack server starts once the one-off has let go of it, so
+// the readiness of Portainer's own stack is checked only after the hand-over.)
+import { shQuote } from '../connection/shell.ts';
+import { Secret } from '../secret.ts';
+import type { Action, ActionContext, ActionResult } from '../types.ts';
+import { TaskError } from '../types.ts';
+import { PortainerClient, PortainerError } from './client.ts';
+import { clientFor, stackReady, type SyncApiOptions, type SyncHealth } from './sync.ts';
+
+export interface OneOffContainer {
+  /** Container name on the manager. */
+  name: string;
+  image: string;
+  args: string[];
+  /** Named volumes or absolute host paths. */
+  mounts: { source: string; target: string; readOnly?: boolean }[];
+  /** Secret files, written 0600 on the manager (from stdin) and mounted read-only. */
+  files: { target: string; content: Secret }[];
+  /** Host port -> the server's HTTPS port. */
+  publish: { host: number; container: number };
+}
+
+export interface BootstrapOptions {
+  /** The API as it will be once the stack runs. */
+  api: SyncApiOptions;
+  /** The one-off's API (same host name, the spare port). */
+  bootstrapUrl: string;
+  /** Portainer's own stack (a stack with this name in the swarm means Portainer is deployed). */
+  stack: string;
+  oneOff: OneOffContainer;
+  /** Seconds to wait for an API to answer (default 120). */
+  timeout?: number;
+}
+
+/** What the bootstrap task registers for the stack tasks: the API URL to use. */
+export interface BootstrapData {
+  url: string;
+  bootstrapped: boolean;
+  /** Check mode, and no Portainer yet: nothing can be asked of an API. */
+  wouldBootstrap?: boolean;
+}
+
+const FILES_DIR = '/run/phoenix-portainer-bootstrap';
+
+async function answers(c: PortainerClient): Promise<string | undefined> {
+  try {
+    await c.systemStatus();
+    return undefined;
+  } catch (e) {
+    return e instanceof PortainerError ? e.message : String(e);
+  }
+}
+
+async function untilAnswers(c: PortainerClient, timeout: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeout * 1000;
+  for (;;) {
+    const why = await answers(c);
+    if (!why) return;
+    if (Date.now() > deadline) throw new TaskError(`${what} did not answer within ${timeout}s: ${why}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+async function stackInSwarm(ctx: ActionContext, stack: string): Promise<boolean> {
+  const r = await ctx.run(`docker service ls -q --filter ${shQuote(`label=com.docker.stack.namespace=${stack}`)}`, { become: true });
+  if (r.code !== 0) throw new TaskError(`docker service ls on ${ctx.host.name}: ${r.stderr.trim()}`, { stderr: r.stderr, code: r.code });
+  return r.stdout.trim() !== '';
+}
+
+export function dockerRunArgs(o: OneOffContainer, filesDir = FILES_DIR): string[] {
+  const a = ['docker', 'run', '-d', '--name', o.name, '--label', 'phoenix.portainer-bootstrap=true', '-p', `${o.publish.host}:${o.publish.container}`];
+  for (const m of o.mounts) a.push('-v', `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`);
+  o.files.forEach((f, i) => a.push('-v', `${filesDir}/f${i}:${f.target}:ro`));
+  a.push(o.image, ...o.args);
+  return a;
+}
+
+/** Probe: Portainer answers, or its stack is in the swarm (wait for it); else start the one-off. */
+export function portainerBootstrap(o: BootstrapOptions): Action {
+  return {
+    module: 'portainer_bootstrap',
+    summary: `portainer API (a one-off Portainer when ${o.stack} is absent)`,
+    async run(ctx): Promise<ActionResult> {
+      const timeout = o.timeout ?? 120;
+      const api = clientFor(o.api);
+      const why = await answers(api);
+      if (!why) return { changed: false, msg: `Portainer answers at ${api.base}`, data: { url: o.api.url, bootstrapped: false } satisfies BootstrapData };
+      if (await stackInSwarm(ctx, o.stack)) {
+        // Deployed: it may be starting. It must come up; sync never replaces a Portainer.
+        await untilAnswers(api, timeout, `Portainer (stack ${o.stack}) at ${api.base}`);
+        return { changed: false, msg: `Portainer answers at ${api.base}`, data: { url: o.api.url, bootstrapped: false } satisfies BootstrapData };
+      }
+      if (ctx.check)
+        return {
+          changed: true,
+          msg: `no Portainer yet (${o.stack} absent): would start a one-off Portainer on :${o.oneOff.publish.host} to create the stacks`,
+          data: { url: o.bootstrapUrl, bootstrapped: true, wouldBootstrap: true } satisfies BootstrapData,
+        };
+      // A one-off left by an interrupted run goes first.
+      await ctx.run(`docker rm -f ${shQuote(o.oneOff.name)} >/dev/null 2>&1; rm -rf ${FILES_DIR}; install -d -m 0700 ${FILES_DIR}`, { become: true });
+      for (const [i, f] of o.oneOff.files.entries()) {
+        const w = await ctx.run(`umask 077; cat > ${FILES_DIR}/f${i}`, { become: true, stdin: f.content });
+        if (w.code !== 0) throw new TaskError(`writing a secret file for the one-off Portainer: ${w.stderr.trim()}`);
+      }
+      const cmd = dockerRunArgs(o.oneOff).map(shQuote).join(' ');
+      const r = await ctx.run(cmd, { become: true });
+      if (r.code !== 0) throw new TaskError(`starting the one-off Portainer on ${ctx.host.name} failed`, { command: cmd, stderr: r.stderr, code: r.code });
+      await untilAnswers(clientFor({ ...o.api, url: o.bootstrapUrl }), timeout, `the one-off Portainer at ${o.bootstrapUrl}`);
+      return {
+        changed: true,
+        msg: `started a one-off Portainer (container ${o.oneOff.name}) at ${o.bootstrapUrl}`,
+        data: { url: o.bootstrapUrl, bootstrapped: true } satisfies BootstrapData,
+      };
+    },
+  };
+}
+
+/** Handler: remove the one-off, then Portainer's own stack must be ready at the normal URL. */
+export function portainerHandover(o: { api: SyncApiOptions; stack: string; oneOff: string; health?: SyncHealth[]; timeout?: number }): Action {
+  return {
+    module: 'portainer_bootstrap',
+    summary: `remove the one-off Portainer, then ${o.stack} ready`,
+    async run(ctx): Promise<ActionResult> {
+      if (ctx.check) return { changed: true, msg: `would remove the one-off Portainer and wait for ${o.stack}` };
+      const r = await ctx.run(`docker rm -f ${shQuote(o.oneOff)} >/dev/null 2>&1; rm -rf ${FILES_DIR}`, { become: true });
+      if (r.code !== 0) throw new TaskError(`removing the one-off Portainer: ${r.stderr.trim()}`);
+      const ready = await stackReady({ api: o.api, name: o.stack, health: o.health, readinessTimeout: o.timeout }).run(ctx);
+      return { changed: true, msg: `one-off Portainer removed; ${ready.msg}` };
+    },
+  };
+}
