@@ -6,6 +6,7 @@ import type { Action, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
 
 export interface AptOptions {
+  /** Package names; "name=version" pins a version (a glob such as "nginx=1.22*" is allowed). */
   name: string | string[];
   state?: 'present' | 'absent' | 'latest';
   /** Seconds the package lists stay fresh (default 3600). */
@@ -49,10 +50,24 @@ export function apt(o: AptOptions): Action {
     module: 'apt',
     summary: `apt ${names.join(' ')} (${state})`,
     async run(ctx): Promise<ActionResult> {
-      const states = await packageStates(ctx, names);
+      // "name=version" pins a version (a glob, as Ansible's fnmatch): checked against the
+      // installed version, so a pinned package that is installed is no change.
+      const specs = names.map((n) => {
+        const m = /^([^=]+)=(.+)$/.exec(n);
+        return { spec: n, pkg: m ? m[1]! : n, version: m?.[2] };
+      });
+      if (state === 'latest' && specs.some((s) => s.version))
+        throw new TaskError(`apt ${names.join(' ')}: a version pin (name=version) cannot be combined with state "latest"`);
+      const states = await packageStates(ctx, specs.map((s) => s.pkg));
+      const matches = (i: number) => {
+        const want = specs[i]!.version;
+        if (!want) return true;
+        const re = new RegExp(`^${want.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+        return re.test(states[i]!.version ?? '');
+      };
       let todo: string[] = [];
-      if (state === 'absent') todo = states.filter((s) => s.installed).map((s) => s.name);
-      else todo = states.filter((s) => !s.installed).map((s) => s.name);
+      if (state === 'absent') todo = states.filter((s, i) => s.installed && matches(i)).map((s) => s.name);
+      else todo = states.flatMap((s, i) => (!s.installed || !matches(i) ? [specs[i]!.spec] : []));
       if (state === 'latest') {
         const installed = states.filter((s) => s.installed).map((s) => s.name);
         if (installed.length) {

@@ -1,7 +1,7 @@
 // copy: a file's content, mode and owner, written atomically (temp file in the same
 // directory, then rename), so a host never holds a half-written file.
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { shQuote } from '../connection/shell.ts';
 import { fileDiff } from '../diff.ts';
@@ -15,7 +15,7 @@ export interface CopyOptions {
   dest: string;
   /** The content. A Secret is written from stdin, shown nowhere, and defaults to mode 0600. */
   content?: string | Buffer | Secret;
-  /** A file on the control machine (relative paths: the role's folder). */
+  /** A file on the control machine (relative paths: the role's files/ folder, then the role's folder). */
   src?: string;
   mode?: string | number;
   /** A user name or a numeric uid. */
@@ -45,6 +45,7 @@ export async function putFile(
 ): Promise<ActionResult> {
   const where = `file ${o.dest}`;
   if (!isAbsolute(o.dest)) throw new TaskError(`${where}: dest must be an absolute path`);
+  if (o.dest.endsWith('/')) throw new TaskError(`${where}: dest ends with "/": give the path of the file to write, not its directory`);
   const mode = normalizeMode(o.mode, where) ?? undefined;
   const st = await pathState(ctx, o.dest);
   if (st.exists && o.force === false) return { changed: false, msg: 'exists (force: false)' };
@@ -128,7 +129,10 @@ export function copy(o: CopyOptions): Action {
       let data: Buffer;
       const sensitive = isSecret(o.content);
       if (o.src !== undefined) {
-        const p = isAbsolute(o.src) ? o.src : join(ctx.roleDir ?? process.cwd(), o.src);
+        // Like Ansible: a relative src is looked up in the role's files/ folder, then the role's folder.
+        const base = ctx.roleDir ?? process.cwd();
+        const candidates = isAbsolute(o.src) ? [o.src] : ctx.roleDir ? [join(base, 'files', o.src), join(base, o.src)] : [join(base, o.src)];
+        const p = candidates.find((c) => existsSync(c)) ?? candidates[candidates.length - 1]!;
         // Ansible copies a directory src recursively; phoenix copies one file: say so plainly.
         if (statSync(p, { throwIfNoEntry: false })?.isDirectory())
           throw new TaskError(`copy ${o.dest}: source ${p} is a directory; copy copies one file (use one copy per file, or a shell task for a tree)`);
@@ -136,8 +140,8 @@ export function copy(o: CopyOptions): Action {
           data = readFileSync(p);
         } catch (e) {
           const err = e as NodeJS.ErrnoException;
-          const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.message;
-          throw new TaskError(`copy ${o.dest}: cannot read source ${p}: ${why}`);
+          const why = err.code === 'ENOENT' ? `no such file (looked in ${candidates.join(', ')})` : err.code === 'EACCES' ? 'permission denied' : err.message;
+          throw new TaskError(`copy ${o.dest}: cannot read source ${candidates.length > 1 && err.code === 'ENOENT' ? o.src : p}: ${why}`);
         }
       } else {
         const c = o.content!;

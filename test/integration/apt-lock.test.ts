@@ -87,4 +87,20 @@ A('a lock held past lockTimeout fails with a message naming the holder; the pack
   }
 });
 
+A('a version pin (name=version, globs allowed) is checked against the installed version', async () => {
+  if (!installed()) installDummy();
+  const pin = (name: string) =>
+    run(playbook<TestVars>('pin', [play({ hosts: 'host0', roles: [role<TestVars>({ name: 'p', tasks: [task({ name: 'pinned', do: apt({ name }) })] })] })]), {
+      inventory: inventoryFor(lab),
+      out: capture().out,
+    });
+  for (const name of [`${PKG}=1.0`, `${PKG}=1.*`]) {
+    const r = await pin(name);
+    assert.equal([r.exitCode, r.recap.host0!.changed, r.recap.host0!.ok], [0, 0, 1], name);
+  }
+  const other = await pin(`${PKG}=9.9`);
+  assert.is(other.exitCode, 2);
+  assert.match(other.plays[0]!.hosts.host0!.tasks[0]!.error!.stderr!, /Version '9\.9' for 'phx-lock-dummy' was not found/);
+});
+
 A.run();

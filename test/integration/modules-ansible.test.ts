@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { SshdLab } from '../harness/sshd.ts';
 import { copy, file, play, playbook, role, run, shell, task, template, type RunResult, type TaskOptions } from '../../runner/index.ts';
 import { capture, hosts, inventoryFor, snapshot, type TestVars } from './helpers.ts';
@@ -208,6 +209,25 @@ M('copy from a directory src is a clear error naming it', async () => {
   const m = err(r)!.message;
   assert.match(m, new RegExp(`copy ${d}/x: source ${local} is a directory`));
   assert.not.match(m, /EISDIR/);
+});
+
+M('copy: a relative src is found in the role\'s files/ folder (as Ansible); dest ending in "/" is a clear error', async () => {
+  const d = area();
+  const roleDir = join(local, 'roles', 'site');
+  mkdirSync(join(roleDir, 'files'), { recursive: true });
+  writeFileSync(join(roleDir, 'files', 'banner.txt'), 'from files/\n');
+  writeFileSync(join(roleDir, 'index.ts'), '');
+  const r = role<TestVars>({
+    name: 'site',
+    url: pathToFileURL(join(roleDir, 'index.ts')).href,
+    tasks: [task({ name: 'banner', do: copy({ dest: `${d}/banner`, src: 'banner.txt' }) })],
+  });
+  const res = await run(playbook<TestVars>('f', [play({ hosts: 'host0', roles: [r] })]), { inventory: inventoryFor(lab), out: capture().out });
+  assert.is(res.exitCode, 0, JSON.stringify(err(res)));
+  assert.is(readFileSync(`${d}/banner`, 'utf8'), 'from files/\n');
+  const slash = await go(book({ name: 'slash', do: copy({ dest: `${d}/sub/`, content: 'x' }) }));
+  assert.match(err(slash)!.message, /dest ends with "\/"/);
+  assert.not.ok(existsSync(`${d}/sub`));
 });
 
 M('copy force: false writes only when dest is missing', async () => {
