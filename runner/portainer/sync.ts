@@ -98,9 +98,10 @@ export function pickEndpoint(list: Endpoint[], name: string | undefined, base: s
   );
 }
 
+type ContainerSpec = Record<string, unknown>;
 interface DockerService {
   ID: string;
-  Spec: { Name: string; Mode?: { Replicated?: { Replicas?: number }; Global?: object } };
+  Spec: { Name: string; Mode?: { Replicated?: { Replicas?: number }; Global?: object }; TaskTemplate?: { ContainerSpec?: ContainerSpec; ForceUpdate?: number } };
   UpdateStatus?: { State?: string; Message?: string };
 }
 interface DockerTask {
@@ -108,6 +109,19 @@ interface DockerTask {
   NodeID?: string;
   DesiredState: string;
   Status: { State: string; Err?: string; Message?: string };
+  Spec?: { ContainerSpec?: ContainerSpec; ForceUpdate?: number };
+}
+
+/**
+ * Does a task run the service's current spec? Compared on what a deploy changes (the swarm
+ * copies these verbatim into each task; other fields get defaults filled in): right after an
+ * update the old tasks still run until the updater replaces them.
+ */
+function current(t: DockerTask, s: DockerService): boolean {
+  const tpl = s.Spec.TaskTemplate;
+  if (!tpl?.ContainerSpec || !t.Spec?.ContainerSpec) return true;
+  const pick = (c: ContainerSpec) => JSON.stringify(['Image', 'Command', 'Args', 'Env', 'Dir', 'User', 'Mounts', 'Secrets', 'Labels'].map((k) => c[k] ?? null));
+  return pick(t.Spec.ContainerSpec) === pick(tpl.ContainerSpec) && (t.Spec.ForceUpdate ?? 0) === (tpl.ForceUpdate ?? 0);
 }
 
 /** Why the stack is not ready yet ('' when it is), from its services and their tasks. */
@@ -123,9 +137,11 @@ export function notReady(services: DockerService[], tasks: DockerTask[], nodes: 
     if (st === 'paused' || st === 'rollback_paused' || st === 'rollback_completed')
       throw new TaskError(`service ${s.Spec.Name}: update ${st}${s.UpdateStatus?.Message ? `: ${s.UpdateStatus.Message}` : ''}`);
     const mine = tasks.filter((t) => t.ServiceID === s.ID && t.DesiredState === 'running');
-    const running = mine.filter((t) => t.Status.State === 'running').length;
+    const stale = mine.filter((t) => !current(t, s)).length;
+    const running = mine.filter((t) => t.Status.State === 'running' && current(t, s)).length;
     const want = s.Spec.Mode?.Global ? Math.max(nodes, 1) : (s.Spec.Mode?.Replicated?.Replicas ?? 1);
-    if (running < want) {
+    if (stale) why.push(`${s.Spec.Name}: ${stale} task${stale > 1 ? 's' : ''} still on the previous spec`);
+    else if (running < want) {
       const errs = [...new Set(tasks.filter((t) => t.ServiceID === s.ID && t.Status.Err).map((t) => t.Status.Err!))].slice(0, 2);
       why.push(`${s.Spec.Name}: ${running}/${want} running${errs.length ? ` (${errs.join('; ')})` : ''}`);
     }
@@ -197,7 +213,7 @@ export function syncStack(o: SyncStackOptions): Action {
           if (!fileSame || !envSame) {
             changed = true;
             const what = [!fileSame && 'stack file', !envSame && 'Env'].filter(Boolean).join(' and ');
-            if (ctx.check) return result(true, `stack ${name} (Id ${existing.Id}) would be updated: ${what} differ`, diff, ctx, notes);
+            if (ctx.check) return result(true, `stack ${name} (Id ${existing.Id}) would be updated: ${what} differ${what.includes(' and ') ? '' : 's'}`, diff, ctx, notes);
             const updated = await api.updateStack(existing.Id, endpoint.Id, { StackFileContent: content, Env: env, Prune: true, PullImage: false });
             if (updated.Id !== existing.Id) throw new TaskError(`stack ${name}: Portainer answered the update of Id ${existing.Id} with Id ${updated.Id}`);
             notes.unshift(`updated stack ${name} (Id ${existing.Id}): ${what}`);

@@ -227,6 +227,13 @@ test('notReady: replicas, global services on every ready node, updates in flight
   assert.is(notReady([svc('g', { Global: {} })], [t('g', 'running'), t('g', 'running')], 2), '');
   assert.is(notReady([svc('a', { Replicated: { Replicas: 1 } }, { State: 'updating' })], [t('a', 'running')], 1), 'a: update updating');
   assert.throws(() => notReady([svc('a', { Replicated: { Replicas: 1 } }, { State: 'rollback_completed', Message: 'update rolled back' })], [], 1), /service a: update rollback_completed: update rolled back/);
+  // Right after an update: the old task still runs, on the previous spec, until it is replaced.
+  const tpl = (Image: string) => ({ ContainerSpec: { Image, Env: ['A=1'] }, ForceUpdate: 0 });
+  const s2 = { ID: 'q', Spec: { Name: 'q', Mode: { Replicated: { Replicas: 1 } }, TaskTemplate: tpl('img:2') } };
+  const tk = (Image: string, State = 'running') => ({ ServiceID: 'q', DesiredState: 'running', Status: { State }, Spec: tpl(Image) });
+  assert.is(notReady([s2], [tk('img:1')], 1), 'q: 1 task still on the previous spec');
+  assert.is(notReady([s2], [tk('img:2', 'starting')], 1), 'q: 0/1 running');
+  assert.is(notReady([s2], [tk('img:2')], 1), '');
 });
 
 test('through the runner: --json and the output carry no password, token or secret value', async () => {
