@@ -69,14 +69,15 @@ function caConfig(v: V, address: string): Action<V> {
       const before = st.exists && st.type === 'file' ? (await readFile(ctx, PATHS.config)).toString('utf8') : '';
       if (before === text && st.mode === '0600' && st.owner === 'step') return { changed: false };
       // A scratch instance proves the binary, the keys, the password and the config together.
-      const trial =
-        `set -e; d=$(mktemp -d /tmp/step-ca-trial.XXXXXX); trap 'kill $pid 2>/dev/null; rm -rf "$d"' EXIT; chown step:step "$d"; ` +
-        `sed -e 's#"address": "[^"]*"#"address": "127.0.0.1:0"#' -e "s#\\"dataSource\\": \\"[^\\"]*\\"#\\"dataSource\\": \\"$d/db\\"#" %s > "$d/ca.json"; ` +
-        `chown step:step "$d/ca.json"; runuser -u step -- env STEPPATH=${STEP_DIR} ${BIN} --password-file ${PW} "$d/ca.json" > "$d/log" 2>&1 & pid=$!; ` +
-        // (no date +%s here: copy's validate replaces every %s with the new file's path)
-        `ok=; n=0; while [ $n -lt 300 ]; do n=$((n + 1)); ` +
-        `if grep -q 'Serving HTTPS' "$d/log"; then ok=1; break; fi; kill -0 $pid 2>/dev/null || break; sleep 0.1; done; ` +
-        `if [ -z "$ok" ]; then echo "step-ca refused the new ca.json: $(grep -v '^\\s*$' "$d/log" | tail -n 3)" >&2; exit 1; fi`;
+      // No `date +%s` in here: copy's validate replaces every %s with the new file's path.
+      const trial = [
+        `d=$(mktemp -d /tmp/step-ca-trial.XXXXXX) || exit 1`,
+        `pid=; trap 'if [ -n "$pid" ]; then kill $pid 2>/dev/null; wait $pid 2>/dev/null; fi; rm -rf "$d"' EXIT`,
+        `sed -e 's#"address": "[^"]*"#"address": "127.0.0.1:0"#' -e "s#\\"dataSource\\": \\"[^\\"]*\\"#\\"dataSource\\": \\"$d/db\\"#" %s > "$d/ca.json" && chown -R step:step "$d" || { echo "step-ca refused the new ca.json: cannot prepare the trial in $d" >&2; exit 1; }`,
+        `setpriv --reuid=step --regid=step --init-groups env STEPPATH=${STEP_DIR} ${BIN} --password-file ${PW} "$d/ca.json" > "$d/log" 2>&1 & pid=$!`,
+        `ok=; n=0; while [ $n -lt 300 ]; do n=$((n + 1)); if grep -q 'Serving HTTPS' "$d/log"; then ok=1; break; fi; kill -0 $pid 2>/dev/null || break; sleep 0.1; done`,
+        `if [ -z "$ok" ]; then echo "step-ca refused the new ca.json: $(grep -v -e '^[[:space:]]*$' -e '^badger ' "$d/log" | tail -n 2 | tr '\\n' ' ')" >&2; exit 1; fi`,
+      ].join('\n');
       if (ctx.check) {
         return { changed: true, msg: st.exists ? 'ca.json changed' : 'ca.json created', diff: ctx.diff ? [fileDiff(PATHS.config, before, text)] : undefined };
       }

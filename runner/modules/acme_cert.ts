@@ -62,9 +62,10 @@ export function needsIssue(st: CertState, names: string[], renewBefore: number, 
   if (!st.exists) return 'no certificate yet';
   const want = [...new Set(names)].sort().join(',');
   if ([...new Set(st.names)].sort().join(',') !== want) return `names differ (has ${st.names?.join(', ') || 'none'})`;
-  if (!st.trusted) return 'does not chain to a trusted root';
   const life = st.notAfter! - st.notBefore!;
   if (!(life > 0)) return 'unreadable validity dates';
+  if (now >= st.notAfter!) return 'expired';
+  if (!st.trusted) return 'does not chain to a trusted root';
   const left = (st.notAfter! - now) / life;
   if (left < renewBefore) return `${Math.max(0, Math.round(left * 100))}% of its lifetime left, renewing below ${Math.round(renewBefore * 100)}%`;
   return undefined;

@@ -1,0 +1,53 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { needsIssue, parseCertProbe } from '../../runner/modules/acme_cert.ts';
+import { checksumFor } from '../../runner/modules/get_url.ts';
+import { withBlock } from '../../runner/modules/blockinfile.ts';
+
+const probe = `serial=0A1B
+notBefore=Nov 26 04:49:40 2026 GMT
+notAfter=Feb 24 04:50:40 2027 GMT
+X509v3 Subject Alternative Name: critical
+    DNS:internal.thinkheads.ai, DNS:portainer.internal.thinkheads.ai, IP Address:10.0.0.1
+verify:ok
+`;
+
+test('parseCertProbe reads serial, dates, DNS names and the chain check', () => {
+  const st = parseCertProbe(probe);
+  assert.is(st.serial, '0A1B');
+  assert.equal(st.names, ['internal.thinkheads.ai', 'portainer.internal.thinkheads.ai']);
+  assert.is(st.trusted, true);
+  assert.is(st.notBefore, Date.parse('2026-11-26T04:49:40Z'));
+  assert.equal(parseCertProbe('absent\n'), { exists: false });
+});
+
+test('needsIssue: a third of the lifetime is the line; names, chain and expiry force it', () => {
+  const st = parseCertProbe(probe);
+  const names = ['portainer.internal.thinkheads.ai', 'internal.thinkheads.ai'];
+  const life = st.notAfter! - st.notBefore!;
+  assert.is(needsIssue(st, names, 1 / 3, st.notBefore! + life * 0.6), undefined);
+  assert.match(needsIssue(st, names, 1 / 3, st.notBefore! + life * 0.7) ?? '', /lifetime left/);
+  assert.match(needsIssue(st, ['internal.thinkheads.ai'], 1 / 3, st.notBefore! + 1000) ?? '', /names differ/);
+  assert.match(needsIssue({ ...st, trusted: false }, names, 1 / 3, st.notBefore! + 1000) ?? '', /trusted root/);
+  assert.is(needsIssue({ ...st, trusted: false }, names, 1 / 3, st.notAfter! + 1), 'expired');
+  assert.is(needsIssue({ exists: false }, names, 1 / 3), 'no certificate yet');
+});
+
+test('checksumFor finds the file in a sha256sum-format checksums file', () => {
+  const text = `${'a'.repeat(64)}  step-ca_linux_0.28.4_amd64.tar.gz\n${'b'.repeat(64)} *step-ca_darwin_0.28.4_amd64.tar.gz\n`;
+  assert.is(checksumFor(text, 'step-ca_linux_0.28.4_amd64.tar.gz'), 'a'.repeat(64));
+  assert.is(checksumFor(text, 'step-ca_darwin_0.28.4_amd64.tar.gz'), 'b'.repeat(64));
+  assert.is(checksumFor(text, 'step-ca_linux_0.28.4_arm64.tar.gz'), undefined);
+});
+
+test('withBlock replaces only the managed block and keeps every other line', () => {
+  const before = '127.0.0.1 localhost\n10.0.0.5 mine\n';
+  const once = withBlock(before, '10.0.0.10 ca.x');
+  assert.is(once, '127.0.0.1 localhost\n10.0.0.5 mine\n# BEGIN phoenix managed block\n10.0.0.10 ca.x\n# END phoenix managed block\n');
+  const edited = once.replace('10.0.0.5 mine', '10.0.0.6 mine');
+  assert.is(withBlock(edited, '10.0.0.11 ca.x'), '127.0.0.1 localhost\n10.0.0.6 mine\n# BEGIN phoenix managed block\n10.0.0.11 ca.x\n# END phoenix managed block\n');
+  assert.is(withBlock(once, ''), before);
+  assert.throws(() => withBlock('# BEGIN phoenix managed block\nx\n', 'y'), /has no/);
+});
+
+test.run();
