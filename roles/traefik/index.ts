@@ -135,7 +135,7 @@ export default role<V>({
         if (!ep) return shell('true', { readOnly: true });
         const port = ep[1].address.slice(ep[1].address.lastIndexOf(':') + 1);
         const name = vars.traefik.certificate.domains[0]!;
-        return waitFor({ url: `https://${name}:${port}/`, status: 404, timeout: 30 });
+        return waitFor({ url: `https://${name}:${port}/phoenix-tls-check`, status: 404, timeout: 30 });
       },
     }),
   ],
