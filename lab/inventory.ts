@@ -27,6 +27,15 @@ export interface LabState {
   traefikStandin?: { binary: string; sha256: string } | null;
 }
 
+/** A lab build's sha256 as its build script wrote it beside the binary (a rebuild between lab:up runs updates it), else lab.json's. */
+function builtSha256(b: { binary: string; sha256: string }): string {
+  try {
+    return readFileSync(`${b.binary}.sha256`, 'utf8').trim();
+  } catch {
+    return b.sha256;
+  }
+}
+
 export function readLabState(): LabState {
   if (!existsSync(LAB_STATE)) throw new InventoryError(`lab inventory: ${LAB_STATE} not found; run \`npm run lab:up\` first`);
   return JSON.parse(readFileSync(LAB_STATE, 'utf8')) as LabState;
@@ -108,7 +117,7 @@ export function labInventory(state: LabState = readLabState()): Inventory<Phoeni
       traefik: {
         ...base.traefik,
         // Traefik cannot be had in the lab: its stand-in (lab/standins/traefik/) goes where the binary goes.
-        source: state.traefikStandin ? { localPath: state.traefikStandin.binary, sha256: state.traefikStandin.sha256 } : base.traefik.source,
+        source: state.traefikStandin ? { localPath: state.traefikStandin.binary, sha256: builtSha256(state.traefikStandin) } : base.traefik.source,
         dashboard: { ...base.traefik.dashboard, allowFrom: ['127.0.0.1/32', '192.168.201.0/24'] },
       },
     },
