@@ -284,7 +284,7 @@ func dynamicFiles() ([]string, error) {
 	return out, nil
 }
 
-// signature: what the watcher compares (names, sizes, mtimes of the files and of the certificates).
+// loadDynamic reads every dynamic file and the certificates they list; also returns the files' signature.
 func loadDynamic() (*state, string, error) {
 	files, err := dynamicFiles()
 	if err != nil {
@@ -342,7 +342,6 @@ func loadDynamic() (*state, string, error) {
 		}
 	}
 	for _, c := range certList {
-		fmt.Fprintf(&sig, "%s\n", certSig(c))
 		kp, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 		if err != nil {
 			logf("tls certificate %s: %v (skipped)", c.CertFile, err)
@@ -352,7 +351,6 @@ func loadDynamic() (*state, string, error) {
 		st.certs = append(st.certs, kp)
 	}
 	if def != nil {
-		fmt.Fprintf(&sig, "%s\n", certSig(*def))
 		if kp, err := tls.LoadX509KeyPair(def.CertFile, def.KeyFile); err == nil {
 			kp.Leaf, _ = x509.ParseCertificate(kp.Certificate[0])
 			st.defCert = &kp
@@ -373,16 +371,6 @@ func loadDynamic() (*state, string, error) {
 		st.routers = append(st.routers, &liveRouter{name: k + "@file", rule: tree, eps: r.EntryPoints, service: r.Service, priority: p, mws: r.Middlewares, tls: r.TLS != nil})
 	}
 	return st, sig.String(), nil
-}
-
-func certSig(c certFiles) string {
-	s := ""
-	for _, f := range []string{c.CertFile, c.KeyFile} {
-		if fi, err := os.Stat(f); err == nil {
-			s += fmt.Sprintf("%s %d %d ", f, fi.Size(), fi.ModTime().UnixNano())
-		}
-	}
-	return s
 }
 
 // withInternal adds what Traefik generates itself: the entrypoint redirects and /ping.
@@ -429,38 +417,19 @@ func watch(sig string) {
 	}
 }
 
-// loadDynamicSig computes only the signature (cheap), to decide whether to reload.
+// loadDynamicSig: names, sizes and mtimes of the dynamic files. Like Traefik's file provider,
+// only a change to these reloads (and re-reads the certificates they list): certificate files
+// changing alone do not, which is why certbot's deploy hook touches the TLS file.
 func loadDynamicSig() (string, error) {
 	files, err := dynamicFiles()
 	if err != nil {
 		return "", err
 	}
 	var sig strings.Builder
-	var certList []certFiles
-	var def *certFiles
 	for _, f := range files {
-		fi, err := os.Stat(f)
-		if err != nil {
-			continue
+		if fi, err := os.Stat(f); err == nil {
+			fmt.Fprintf(&sig, "%s %d %d\n", f, fi.Size(), fi.ModTime().UnixNano())
 		}
-		fmt.Fprintf(&sig, "%s %d %d\n", f, fi.Size(), fi.ModTime().UnixNano())
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		var d dynamicFile
-		if yaml.Unmarshal(b, &d) == nil {
-			certList = append(certList, d.TLS.Certificates...)
-			if s, ok := d.TLS.Stores["default"]; ok && s.DefaultCertificate != nil {
-				def = s.DefaultCertificate
-			}
-		}
-	}
-	for _, c := range certList {
-		fmt.Fprintf(&sig, "%s\n", certSig(c))
-	}
-	if def != nil {
-		fmt.Fprintf(&sig, "%s\n", certSig(*def))
 	}
 	return sig.String(), nil
 }
