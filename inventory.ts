@@ -56,7 +56,7 @@ export const phoenix: Inventory<PhoenixVars> = defineInventory<PhoenixVars>({
     ...certDefaults(domain, topology.stepCa.port, 'acme'),
     ...nginxDefaults(domain),
     ...traefikDefaults(domain, topology),
-    ...swarmDefaults(topology),
+    ...swarmDefaults(topology, domain),
     ...portainerDefaults(domain),
     ...qdrantDefaults(),
   },

@@ -101,7 +101,7 @@ export function labInventory(state: LabState = readLabState()): Inventory<Phoeni
         exportRoot: LAB_ROOT,
       },
       // Swarm and stacks: the lab's addresses; Portainer and Qdrant are stand-ins (lab/README.md).
-      swarm: { ...base.swarm, advertise: swarmDefaults(topology).swarm.advertise },
+      swarm: { ...base.swarm, advertise: swarmDefaults(topology, base.domain).swarm.advertise },
       portainer: {
         ...base.portainer,
         image: 'phoenix/portainer-standin:lab',

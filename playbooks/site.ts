@@ -8,6 +8,7 @@ import trust from '../roles/trust/index.ts';
 import nginx from '../roles/nginx/index.ts';
 import traefik from '../roles/traefik/index.ts';
 import { swarmCluster, swarmNode } from '../roles/swarm/index.ts';
+import { dockerApi, dockerApiClient } from '../roles/swarm/api.ts';
 import portainer from '../roles/portainer/index.ts';
 import qdrant from '../roles/qdrant/index.ts';
 
@@ -20,6 +21,9 @@ export const site = playbook<PhoenixVars>('site', [
   play({ name: 'swarm manager', hosts: 'swarm_managers', roles: [swarmNode] }),
   play({ name: 'swarm workers', hosts: 'swarm_workers', roles: [swarmNode] }),
   play({ name: 'swarm', hosts: 'swarm_managers', roles: [swarmCluster] }),
+  // Docker's TLS API on the manager (tlsverify), and the client certificate for Traefik's swarm provider.
+  play({ name: 'docker api', hosts: 'swarm_managers', roles: [dockerApi] }),
+  play({ name: 'docker api client', hosts: 'traefik', roles: [dockerApiClient] }),
   // Stacks are deployed from the manager (placement puts their services on the right nodes).
   play({ name: 'portainer', hosts: 'swarm_managers', roles: [portainer] }),
   play({ name: 'qdrant', hosts: 'swarm_managers', roles: [qdrant] }),

@@ -26,8 +26,14 @@ export interface SwarmVars {
     nodeLabels: Record<string, Record<string, string>>;
     /** The attachable overlay network Traefik and the stacks share. */
     network: string;
-    /** Docker's TCP API on the manager, TLS with client certificates (tlsverify). */
-    tlsApi: { port: number };
+    /**
+     * Docker's TCP API on the manager, TLS with client certificates (tlsverify): the server
+     * certificate (certbot over ACME http-01 against step-ca) covers `names` (the first is what
+     * clients connect to); clients must present a certificate issued by the step-ca root.
+     * `clientNames`: the names of the client certificate issued on the Traefik host for its
+     * swarm provider.
+     */
+    tlsApi: { port: number; names: string[]; clientNames: string[] };
     /** Where the manager keeps the compose file of each stack as last deployed. */
     stackDir: string;
   };
@@ -36,7 +42,7 @@ export interface SwarmVars {
 export const QDRANT_NODE_LABEL = 'phoenix.qdrant';
 export const PORTAINER_NODE_LABEL = 'phoenix.portainer';
 
-export function swarmDefaults(t: { swarmManager: { address: string }; swarmWorker: { address: string } }): SwarmVars {
+export function swarmDefaults(t: { swarmManager: { address: string }; swarmWorker: { address: string } }, domain: string): SwarmVars {
   return {
     swarm: {
       engine: { kind: 'debian', packages: ['docker.io'] },
@@ -47,7 +53,7 @@ export function swarmDefaults(t: { swarmManager: { address: string }; swarmWorke
         vm1002: { [QDRANT_NODE_LABEL]: 'true' },
       },
       network: 'traefik-public',
-      tlsApi: { port: 2376 },
+      tlsApi: { port: 2376, names: [`vm1001.${domain}`], clientNames: [`traefik.${domain}`] },
       stackDir: '/etc/phoenix/stacks',
     },
   };

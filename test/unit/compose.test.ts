@@ -13,7 +13,7 @@ import { portainerDefaults } from '../../roles/portainer/vars.ts';
 
 const topo = { swarmManager: { address: '10.0.0.111' }, swarmWorker: { address: '10.0.0.102' } };
 function vars() {
-  const v = { domain: 'example.test', ...swarmDefaults(topo), ...qdrantDefaults(), ...portainerDefaults('example.test') };
+  const v = { domain: 'example.test', ...swarmDefaults(topo, 'example.test'), ...qdrantDefaults(), ...portainerDefaults('example.test') };
   v.qdrant.apiKey = secret('qdrant-key-0123456789abcdef');
   v.portainer.adminPassword = secret('portainer-pw-0123456789');
   return v;

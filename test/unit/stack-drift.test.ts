@@ -8,7 +8,7 @@ import { qdrantDefaults } from '../../roles/qdrant/vars.ts';
 
 const topo = { swarmManager: { address: '192.168.201.111' }, swarmWorker: { address: '192.168.201.102' } };
 function stack() {
-  const v = { domain: 'internal.thinkheads.ai', ...swarmDefaults(topo), ...qdrantDefaults() };
+  const v = { domain: 'internal.thinkheads.ai', ...swarmDefaults(topo, 'internal.thinkheads.ai'), ...qdrantDefaults() };
   v.qdrant.image = 'phoenix/qdrant-standin:lab';
   v.qdrant.apiKey = secret('unit-test-api-key-0123456789');
   return qdrantStack(v);
