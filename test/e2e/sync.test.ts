@@ -1,0 +1,218 @@
+// `npx phoenix sync all` against the lab (acceptance 7 and 8 of issue 8): on a fresh swarm (no
+// stacks, no Portainer yet) it creates both stacks through the Portainer API stand-in
+// (portainer-standin, lab/standins/portainer/), which deploys them on the real swarm; a second
+// sync changes nothing; an edited stack is updated by PUT, keeping its Id; no password, API key
+// or token shows in the output, --json, --diff or any guest's process list.
+// Needs a lab where site.ts has run (swarm formed, step-ca root exported, Portainer's certificate
+// on vm1001): it says so when that is missing.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { LAB_ROOT, readLabState } from '../../lab/inventory.ts';
+import { secret } from '../../runner/index.ts';
+import { PortainerClient } from '../../runner/portainer/client.ts';
+import { compileShapes } from '../contract/fake-portainer.ts';
+
+const E = suite('sync');
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const DOMAIN = 'internal.thinkheads.ai';
+const API = `https://vm1001.${DOMAIN}:9443`;
+const lab = readLabState();
+const PASSWORD = readFileSync(join(ROOT, '.lab/portainer-admin-password'), 'utf8').trim();
+const QDRANT_KEY = readFileSync(join(ROOT, '.lab/qdrant-api-key'), 'utf8').trim();
+const WORK = join(ROOT, 'tmp', `sync-e2e-${process.pid}`);
+mkdirSync(WORK, { recursive: true });
+
+/** A command as root on a guest over plain ssh, host key verified; independent of the runner. */
+function ssh(guest: string, cmd: string): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('ssh', ['-i', lab.key, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `${lab.user}@${lab.hosts[guest]!.address}`, 'sudo sh -s'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('close', (code) => resolve({ code: code ?? -1, out, err }));
+    p.stdin.end(cmd);
+  });
+}
+const manager = async (cmd: string) => {
+  const r = await ssh('vm1001', cmd);
+  if (r.code !== 0) throw new Error(`vm1001: ${cmd}: exit ${r.code}: ${r.err}`);
+  return r.out.trim();
+};
+
+/** `npx phoenix ...` as a user runs it (the bin registers tsx itself). */
+function phoenix(args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+    delete env.NODE_OPTIONS;
+    const p = spawn(process.execPath, [join(ROOT, 'bin/phoenix.mjs'), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (out += d));
+    p.on('close', (code) => resolve({ code: code ?? -1, out }));
+  });
+}
+
+/** Samples the process lists of both VMs while `during` runs. */
+async function watchProcesses<T>(during: () => Promise<T>): Promise<{ result: T; ps: string }> {
+  const loop = 'while :; do ps -eo args; sleep 0.2; done';
+  const kids = ['vm1001', 'vm1002'].map((g) =>
+    spawn('ssh', ['-i', lab.key, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `${lab.user}@${lab.hosts[g]!.address}`, loop], { stdio: ['ignore', 'pipe', 'ignore'] }),
+  );
+  let ps = '';
+  for (const k of kids) k.stdout!.on('data', (d) => (ps += d));
+  try {
+    return { result: await during(), ps };
+  } finally {
+    for (const k of kids) k.kill();
+  }
+}
+
+const leaks = (text: string) =>
+  [PASSWORD, QDRANT_KEY, Buffer.from(PASSWORD).toString('base64'), Buffer.from(QDRANT_KEY).toString('base64')].filter((s) => text.includes(s)).length +
+  (/eyJhbGciOi/.test(text) ? 1 : 0); // a JWT header
+
+interface Report {
+  plays: { hosts: Record<string, { tasks: { task: string; status: string; msg?: string; handler: boolean }[] }> }[];
+  recap: Record<string, { changed: number; failed: number }>;
+}
+const report = (f: string) => JSON.parse(readFileSync(f, 'utf8')) as Report;
+const tasks = (r: Report) => r.plays.flatMap((p) => p.hosts.vm1001?.tasks ?? []);
+const msgOf = (r: Report, name: string) => tasks(r).find((t) => t.task === name)?.msg ?? '';
+
+const client = () => new PortainerClient({ url: API, username: 'admin', password: secret(PASSWORD, 'lab portainer'), ca: LAB_ROOT, resolve: { [`vm1001.${DOMAIN}`]: lab.hosts.vm1001!.address } });
+
+let ids: Record<string, number> = {};
+const transcripts: string[] = [];
+const psSamples: string[] = [];
+
+E('the lab is ready for sync: swarm of 2 nodes, step-ca root exported, Portainer certificate on vm1001', async () => {
+  assert.ok(existsSync(LAB_ROOT), `${LAB_ROOT} missing: run site.ts against the lab first`);
+  assert.is(await manager(`docker info -f '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}'`), 'active true', 'vm1001 must be the swarm manager: run site.ts first');
+  assert.is((await manager(`docker node ls -q | wc -l`)).trim(), '2');
+  assert.is(await manager('test -s /etc/letsencrypt/live/portainer/fullchain.pem && echo yes'), 'yes', "Portainer's step-ca certificate: run site.ts (portainer role) first");
+});
+
+E('fresh swarm: sync all creates both stacks through the stand-in, placed where they belong', async () => {
+  // A fresh swarm for the stacks: none of them, no Portainer, no Portainer database.
+  await manager(`docker stack rm portainer_service qdrant_service >/dev/null 2>&1; docker rm -f portainer-bootstrap >/dev/null 2>&1
+    for i in $(seq 1 120); do
+      left="$(docker service ls -q --filter label=com.docker.stack.namespace=portainer_service; docker service ls -q --filter label=com.docker.stack.namespace=qdrant_service
+              docker ps -aq --filter label=com.docker.stack.namespace=portainer_service; docker network ls -q --filter label=com.docker.stack.namespace=portainer_service)"
+      [ -z "$left" ] && break; sleep 0.5
+    done
+    [ -z "$left" ] || { echo "stacks not gone: $left" >&2; exit 1; }
+    docker volume rm portainer_data >/dev/null 2>&1 || true; docker volume ls -q | grep -qx portainer_data && exit 1 || true`);
+  const json = join(WORK, 'create.json');
+  const { result: r, ps } = await watchProcesses(() => phoenix(['sync', 'all', '--inventory', 'lab', '--plain', '--diff', '--json', json]));
+  transcripts.push(r.out, readFileSync(json, 'utf8'));
+  psSamples.push(ps);
+  assert.is(r.code, 0, r.out);
+  const rep = report(json);
+  assert.match(msgOf(rep, 'portainer API (a one-off Portainer on a fresh swarm)'), /started a one-off Portainer/);
+  const p = /created stack portainer_service \(Id (\d+)\)/.exec(msgOf(rep, 'portainer stack via the Portainer API'));
+  const q = /created stack qdrant_service \(Id (\d+)\); ready/.exec(msgOf(rep, 'qdrant stack via the Portainer API'));
+  assert.ok(p && q, r.out);
+  ids = { portainer_service: Number(p![1]), qdrant_service: Number(q![1]) };
+  assert.match(tasks(rep).find((t) => t.handler)?.msg ?? '', /one-off Portainer removed; stack portainer_service ready/);
+  assert.match(r.out, /\+\+\+ portainer:qdrant_service\/docker-compose.yml \(after\)/, '--diff shows the compose file');
+  // Where the swarm runs them: the server on the manager, the agent everywhere, Qdrant on the worker.
+  const where = await manager(`for s in portainer_service_portainer portainer_service_agent qdrant_service_qdrant; do docker service ps --filter desired-state=running --format "$s {{.Node}} {{.CurrentState}}" $s; done`);
+  assert.match(where, /^portainer_service_portainer vm1001 Running/m);
+  assert.match(where, /^portainer_service_agent vm1001 Running/m);
+  assert.match(where, /^portainer_service_agent vm1002 Running/m);
+  assert.match(where, /^qdrant_service_qdrant vm1002 Running/m);
+  assert.is(await manager('docker ps -aq --filter name=portainer-bootstrap'), '', 'the one-off Portainer is gone');
+});
+
+E("the stand-in's answers have the shapes of the notes; it knows both stacks, in this swarm", async () => {
+  const shapes = compileShapes();
+  const ok = (id: string, data: unknown) => {
+    const s = shapes.find((x) => x.id === id)!;
+    assert.ok(s.vResponse(data), `${id}: ${s.msg(s.vResponse)}`);
+  };
+  const c = client();
+  const eps = await c.endpoints();
+  ok('endpoints', eps);
+  const swarmId = await c.swarmId(eps[0]!.Id);
+  assert.is(swarmId, await manager(`docker info -f '{{.Swarm.Cluster.ID}}'`));
+  const stacks = await c.stacks({ SwarmID: swarmId, EndpointID: eps[0]!.Id });
+  ok('stacks', stacks);
+  assert.equal(stacks.map((s) => [s.Name, s.Id, s.SwarmId, s.Type]).sort(), [
+    ['portainer_service', ids.portainer_service, swarmId, 1],
+    ['qdrant_service', ids.qdrant_service, swarmId, 1],
+  ]);
+  const file = await c.stackFile(ids.qdrant_service!);
+  ok('stackFile', { StackFileContent: file });
+  assert.match(file, /image: phoenix\/qdrant-standin:lab/);
+  ok('systemStatus', await c.systemStatus());
+  // Its errors: Portainer's {message}, named in the client's error with the HTTP status.
+  const e = (await c.createSwarmStack(eps[0]!.Id, { Name: 'qdrant_service', SwarmID: swarmId, StackFileContent: file, Env: [], FromAppTemplate: false }).catch((x: Error) => x)) as Error;
+  assert.match(e.message, /POST https:\/\/vm1001\.internal\.thinkheads\.ai:9443\/api\/stacks\/create\/swarm\/string\?endpointId=1: HTTP 409: A stack with the normalized name 'qdrant_service' already exists/);
+});
+
+E('a second sync changes nothing', async () => {
+  const json = join(WORK, 'again.json');
+  const r = await phoenix(['sync', 'all', '--inventory', 'lab', '--plain', '--json', json]);
+  transcripts.push(r.out, readFileSync(json, 'utf8'));
+  assert.is(r.code, 0, r.out);
+  assert.is(report(json).recap.vm1001!.changed, 0, r.out);
+  assert.match(r.out, /stack qdrant_service \(Id \d+\) up to date; ready/);
+});
+
+E('an edited stack: --check --diff shows the compose diff and changes nothing; the run updates it by PUT, same Id', async () => {
+  // The inventory with one Qdrant setting changed (a .ts inventory inside the repo: same module graph).
+  const inv = join(WORK, 'inventory-debug.ts');
+  writeFileSync(inv, `import { labInventory } from '../../lab/inventory.ts';\nconst inv = labInventory();\ninv.vars = { ...inv.vars!, qdrant: { ...inv.vars!.qdrant!, logLevel: 'DEBUG' } } as typeof inv.vars;\nexport default inv;\n`);
+  const envOf = () => manager(`docker service inspect qdrant_service_qdrant --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}'`);
+  const before = { env: await envOf(), file: await client().stackFile(ids.qdrant_service!) };
+  const check = await phoenix(['sync', 'qdrant', '--inventory', inv, '--plain', '--check', '--diff']);
+  transcripts.push(check.out);
+  assert.is(check.code, 0, check.out);
+  assert.match(check.out, /stack qdrant_service \(Id \d+\) would be updated: stack file differs/);
+  assert.match(check.out, /-      QDRANT__LOG_LEVEL: INFO\n\+      QDRANT__LOG_LEVEL: DEBUG/);
+  assert.equal({ env: await envOf(), file: await client().stackFile(ids.qdrant_service!) }, before, '--check changed nothing');
+
+  const json = join(WORK, 'edit.json');
+  const { result: r, ps } = await watchProcesses(() => phoenix(['sync', 'qdrant', '--inventory', inv, '--plain', '--diff', '--json', json]));
+  transcripts.push(r.out, readFileSync(json, 'utf8'));
+  psSamples.push(ps);
+  assert.is(r.code, 0, r.out);
+  assert.match(r.out, new RegExp(`updated stack qdrant_service \\(Id ${ids.qdrant_service}\\): stack file; ready`));
+  assert.match(await envOf(), /"QDRANT__LOG_LEVEL=DEBUG"/);
+  const c = client();
+  const eps = await c.endpoints();
+  const stacks = await c.stacks({ SwarmID: await c.swarmId(eps[0]!.Id), EndpointID: eps[0]!.Id });
+  const q = stacks.filter((s) => s.Name === 'qdrant_service');
+  assert.is(q.length, 1, 'not recreated: one qdrant_service');
+  assert.is(q[0]!.Id, ids.qdrant_service, 'same stack Id');
+  assert.ok((q[0]!.UpdateDate ?? 0) > 0, 'UpdateDate set by the PUT');
+
+  // Back to the inventory's value, then steady again.
+  const back = await phoenix(['sync', 'all', '--inventory', 'lab', '--plain']);
+  transcripts.push(back.out);
+  assert.is(back.code, 0, back.out);
+  assert.match(back.out, new RegExp(`updated stack qdrant_service \\(Id ${ids.qdrant_service}\\)`));
+  assert.match(await envOf(), /"QDRANT__LOG_LEVEL=INFO"/);
+});
+
+E('no password, API key or token in any output, --json, --diff or process list of the run', () => {
+  assert.ok(leaks(`x ${PASSWORD} y`) === 1 && leaks(Buffer.from(QDRANT_KEY).toString('base64')) === 1, 'the detector finds a planted secret');
+  assert.ok(transcripts.length >= 8);
+  for (const t of transcripts) assert.is(leaks(t), 0, 'a secret leaked');
+  assert.is(psSamples.length, 2);
+  for (const ps of psSamples) {
+    // Real process lists of both VMs, taken while sync ran: dockerd, and the stand-in at work.
+    assert.match(ps, /dockerd/);
+    assert.match(ps, /\/usr\/local\/bin\/portainer-standin -H unix:\/\/\/var\/run\/docker\.sock/);
+    assert.is(leaks(ps), 0, 'a secret in a process list');
+  }
+});
+
+E.after(() => rmSync(WORK, { recursive: true, force: true }));
+
+E.run();
