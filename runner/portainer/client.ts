@@ -201,6 +201,9 @@ export class PortainerClient {
     const ok = o.ok ?? [200];
     if (!ok.includes(r.status)) {
       const m = messageOf(data);
+      // The admin-init window passed with no admin: Portainer disabled itself until restarted.
+      const reason = (r.headers as Record<string, unknown>)['redirect-reason'];
+      if (r.status === 303 && typeof reason === 'string' && !m.message) m.message = `redirect-reason: ${reason} (restart Portainer)`;
       throw new PortainerError(method, `${this.base}${shown}`, r.status, m.message, m.details);
     }
     return { status: r.status, data: data as T, headers: r.headers as Record<string, unknown> };

@@ -125,7 +125,7 @@ function current(t: DockerTask, s: DockerService): boolean {
 }
 
 /** Why the stack is not ready yet ('' when it is), from its services and their tasks. */
-export function notReady(services: DockerService[], tasks: DockerTask[], nodes: number): string {
+export function notReady(services: DockerService[], tasks: DockerTask[]): string {
   if (!services.length) return 'no services yet';
   const why: string[] = [];
   for (const s of services) {
@@ -139,7 +139,8 @@ export function notReady(services: DockerService[], tasks: DockerTask[], nodes: 
     const mine = tasks.filter((t) => t.ServiceID === s.ID && t.DesiredState === 'running');
     const stale = mine.filter((t) => !current(t, s)).length;
     const running = mine.filter((t) => t.Status.State === 'running' && current(t, s)).length;
-    const want = s.Spec.Mode?.Global ? Math.max(nodes, 1) : (s.Spec.Mode?.Replicated?.Replicas ?? 1);
+    // A global service has one task per node its constraints allow: all of them must run.
+    const want = s.Spec.Mode?.Global ? Math.max(mine.length, 1) : (s.Spec.Mode?.Replicated?.Replicas ?? 1);
     if (stale) why.push(`${s.Spec.Name}: ${stale} task${stale > 1 ? 's' : ''} still on the previous spec`);
     else if (running < want) {
       const errs = [...new Set(tasks.filter((t) => t.ServiceID === s.ID && t.Status.Err).map((t) => t.Status.Err!))].slice(0, 2);
@@ -266,12 +267,7 @@ async function waitReady(api: PortainerClient, endpointId: number, name: string,
   for (;;) {
     const services = await api.docker<DockerService[]>(endpointId, '/services', { filters: label });
     const tasks = await api.docker<DockerTask[]>(endpointId, '/tasks', { filters: label });
-    const nodes = services.some((s) => s.Spec.Mode?.Global)
-      ? (await api.docker<{ Status?: { State?: string }; Spec?: { Availability?: string } }[]>(endpointId, '/nodes')).filter(
-          (n) => n.Status?.State === 'ready' && n.Spec?.Availability === 'active',
-        ).length
-      : 0;
-    why = notReady(services, tasks, nodes);
+    why = notReady(services, tasks);
     if (!why) return;
     if (Date.now() > deadline) throw new TaskError(`stack ${name} not ready after ${timeout}s: ${why}`);
     await sleep(o.pollInterval ?? 1000);

@@ -87,6 +87,8 @@ export class FakePortainer {
   /** Force an answer for one request id: [status, body]. */
   override: Record<string, [number, unknown]> = {};
   tokens = new Set<string>();
+  /** Extra headers on every answer. */
+  headers: Record<string, string> = {};
   #polls = new Map<string, number>();
   #nextId = 1;
   #server: Server | undefined;
@@ -109,7 +111,7 @@ export class FakePortainer {
         const u = new URL(req.url ?? '/', 'https://x');
         const text = Buffer.concat(chunks).toString('utf8');
         const send = (status: number, body: unknown) => {
-          res.writeHead(status, { 'Content-Type': 'application/json' });
+          res.writeHead(status, { 'Content-Type': 'application/json', ...this.headers });
           res.end(body === undefined ? '' : JSON.stringify(body));
         };
         try {
@@ -239,8 +241,6 @@ export class FakePortainer {
         const state = left > 0 ? 'pending' : 'running';
         return [200, [{ ServiceID: `svc-${name}`, DesiredState: 'running', Status: { State: state, ...(this.taskErr && left > 0 ? { Err: this.taskErr } : {}) } }]];
       }
-      case 'dockerNodes':
-        return [200, [{ ID: 'node1', Status: { State: 'ready' }, Spec: { Availability: 'active' } }]];
       case 'systemStatus':
         return [200, { Version: '2.23.0', InstanceID: 'fake' }];
     }

@@ -161,6 +161,19 @@ test("Portainer's errors name the request, the HTTP status and Portainer's messa
   }
 });
 
+test("Portainer's admin-init timeout (303 + redirect-reason) is named", async () => {
+  fake.override.endpoints = [303, undefined];
+  fake.headers = { 'redirect-reason': 'AdminInitTimeout' };
+  try {
+    const c = new PortainerClient({ url: fake.url, username: 'admin', password: PASSWORD, ca: fake.pki.ca });
+    const e = (await c.endpoints().catch((x: Error) => x)) as Error;
+    assert.match(e.message, /GET https:\/\/127\.0\.0\.1:\d+\/api\/endpoints: HTTP 303: redirect-reason: AdminInitTimeout \(restart Portainer\)/);
+  } finally {
+    delete fake.override.endpoints;
+    fake.headers = {};
+  }
+});
+
 test('wrong password: HTTP 422 with the message, and the password is in no message', async () => {
   const wrong = secret('not-the-admin-password-42', 'pw');
   const c = new PortainerClient({ url: fake.url, username: 'admin', password: wrong, ca: fake.pki.ca });
@@ -217,23 +230,24 @@ test('readiness: waits until the tasks run; past the deadline an error names the
   assert.equal(fake.violations, []);
 });
 
-test('notReady: replicas, global services on every ready node, updates in flight, a failed update', () => {
+test('notReady: replicas, global services on every node they have a task for, updates in flight, a failed update', () => {
   const svc = (ID: string, mode: object, upd?: object) => ({ ID, Spec: { Name: ID, Mode: mode }, ...(upd ? { UpdateStatus: upd } : {}) });
   const t = (ServiceID: string, state: string, desired = 'running') => ({ ServiceID, DesiredState: desired, Status: { State: state } });
-  assert.is(notReady([], [], 1), 'no services yet');
-  assert.is(notReady([svc('a', { Replicated: { Replicas: 2 } })], [t('a', 'running'), t('a', 'running')], 1), '');
-  assert.is(notReady([svc('a', { Replicated: { Replicas: 2 } })], [t('a', 'running'), t('a', 'shutdown', 'shutdown')], 1), 'a: 1/2 running');
-  assert.is(notReady([svc('g', { Global: {} })], [t('g', 'running')], 2), 'g: 1/2 running');
-  assert.is(notReady([svc('g', { Global: {} })], [t('g', 'running'), t('g', 'running')], 2), '');
-  assert.is(notReady([svc('a', { Replicated: { Replicas: 1 } }, { State: 'updating' })], [t('a', 'running')], 1), 'a: update updating');
-  assert.throws(() => notReady([svc('a', { Replicated: { Replicas: 1 } }, { State: 'rollback_completed', Message: 'update rolled back' })], [], 1), /service a: update rollback_completed: update rolled back/);
+  assert.is(notReady([], []), 'no services yet');
+  assert.is(notReady([svc('a', { Replicated: { Replicas: 2 } })], [t('a', 'running'), t('a', 'running')]), '');
+  assert.is(notReady([svc('a', { Replicated: { Replicas: 2 } })], [t('a', 'running'), t('a', 'shutdown', 'shutdown')]), 'a: 1/2 running');
+  assert.is(notReady([svc('g', { Global: {} })], [t('g', 'running'), t('g', 'pending')]), 'g: 1/2 running');
+  assert.is(notReady([svc('g', { Global: {} })], [t('g', 'running'), t('g', 'running')]), '');
+  assert.is(notReady([svc('g', { Global: {} })], []), 'g: 0/1 running');
+  assert.is(notReady([svc('a', { Replicated: { Replicas: 1 } }, { State: 'updating' })], [t('a', 'running')]), 'a: update updating');
+  assert.throws(() => notReady([svc('a', { Replicated: { Replicas: 1 } }, { State: 'rollback_completed', Message: 'update rolled back' })], []), /service a: update rollback_completed: update rolled back/);
   // Right after an update: the old task still runs, on the previous spec, until it is replaced.
   const tpl = (Image: string) => ({ ContainerSpec: { Image, Env: ['A=1'] }, ForceUpdate: 0 });
   const s2 = { ID: 'q', Spec: { Name: 'q', Mode: { Replicated: { Replicas: 1 } }, TaskTemplate: tpl('img:2') } };
   const tk = (Image: string, State = 'running') => ({ ServiceID: 'q', DesiredState: 'running', Status: { State }, Spec: tpl(Image) });
-  assert.is(notReady([s2], [tk('img:1')], 1), 'q: 1 task still on the previous spec');
-  assert.is(notReady([s2], [tk('img:2', 'starting')], 1), 'q: 0/1 running');
-  assert.is(notReady([s2], [tk('img:2')], 1), '');
+  assert.is(notReady([s2], [tk('img:1')]), 'q: 1 task still on the previous spec');
+  assert.is(notReady([s2], [tk('img:2', 'starting')]), 'q: 0/1 running');
+  assert.is(notReady([s2], [tk('img:2')]), '');
 });
 
 test('through the runner: --json and the output carry no password, token or secret value', async () => {
