@@ -27,26 +27,32 @@ for (const stage of stages) {
     }
     broughtUp = true;
   }
-  process.stdout.write(`\n== ${stage} tests ==\n`);
-  const r = spawnSync('node', ['--import=tsx', 'node_modules/uvu/bin.js', `test/${stage}`, '\\.test\\.ts$'], {
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  process.stdout.write(r.stdout);
-  const plain = r.stdout.replace(/\x1b\[[0-9;]*m/g, '');
-  const num = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(plain)?.[1] ?? NaN);
-  const total = num('Total');
-  const ok = num('Passed');
-  if (Number.isNaN(total) || Number.isNaN(ok)) {
-    process.stderr.write(`${stage}: the suite did not report its totals (exit ${r.status})\n`);
-    broken = true;
-    continue;
+  // The e2e suite starts with test/e2e/fresh (--check on a fresh lab), then the rest.
+  const runs: [string, string[]][] =
+    stage === 'e2e' ? [['e2e (fresh lab)', ['test/e2e/fresh', '\\.test\\.ts$']], ['e2e', ['test/e2e', '\\.test\\.ts$', '-i', 'fresh']]] : [[stage, [`test/${stage}`, '\\.test\\.ts$']]];
+  for (const [label, args] of runs) {
+    process.stdout.write(`\n== ${label} tests ==\n`);
+    const r = spawnSync('node', ['--import=tsx', 'node_modules/uvu/bin.js', ...args], {
+      encoding: 'utf8',
+      maxBuffer: 256 * 1024 * 1024,
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    process.stdout.write(r.stdout);
+    const plain = r.stdout.replace(/\x1b\[[0-9;]*m/g, '');
+    const num = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(plain)?.[1] ?? NaN);
+    const total = num('Total');
+    const ok = num('Passed');
+    if (Number.isNaN(total) || Number.isNaN(ok)) {
+      process.stderr.write(`${label}: the suite did not report its totals (exit ${r.status})\n`);
+      broken = true;
+      continue;
+    }
+    passed += ok;
+    skipped += num('Skipped') || 0;
+    failed += total - ok - (num('Skipped') || 0);
+    if (r.status !== 0 && total === ok) broken = true; // an error outside any test
   }
-  passed += ok;
-  skipped += num('Skipped') || 0;
-  failed += total - ok - (num('Skipped') || 0);
-  if (r.status !== 0 && total === ok) broken = true; // an error outside any test
 }
 if (broughtUp) spawnSync('bash', ['lab/down.sh'], { stdio: 'inherit' });
 process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
