@@ -89,4 +89,21 @@ O('--list-tasks and --list-hosts work outside the repo, for your roles and for p
   assert.match(hostsOut.out, /hosts \(1\): gw1/);
 });
 
+O('tsc checks your repo against phoenix\'s types: the example passes, a misspelt var is an error', () => {
+  const ok = sh('npx', ['tsc', '-p', '.']);
+  assert.is(ok.code, 0, ok.out);
+  writeFileSync(
+    join(mine, 'bad.ts'),
+    `import { defineInventory } from 'phoenix';\nimport type { MyLabVars } from './vars.ts';\n` +
+      `export default defineInventory<MyLabVars>({ vars: { motd: { dir: '/etc', txt: 'typo' } }, hosts: {} });\n`,
+  );
+  try {
+    const bad = sh('npx', ['tsc', '-p', '.']);
+    assert.is.not(bad.code, 0, bad.out);
+    assert.match(bad.out, /bad\.ts\(3,\d+\): error TS\d+: .*'txt' does not exist/);
+  } finally {
+    rmSync(join(mine, 'bad.ts'));
+  }
+});
+
 O.run();
