@@ -35,9 +35,22 @@ test('the nginx role templates render from the default inventory vars', async ()
   const page = renderTemplate(readFileSync('roles/nginx/templates/index.html.hbs', 'utf8'), vars, 'index');
   assert.match(page.output, /<title>Phoenix Hypervisor<\/title>/);
   assert.match(page.output, /Served by lxc101 \(guest 101\) for internal\.thinkheads\.ai/);
-  const site = renderTemplate(readFileSync('roles/nginx/templates/site.conf.hbs', 'utf8'), vars, 'site');
-  assert.match(site.output, /listen 80 default_server;/);
-  assert.match(site.output, /root \/var\/www\/phoenix;/);
+  const http = renderTemplate(readFileSync('roles/nginx/templates/http.conf.hbs', 'utf8'), { ...vars, acmeRoot: '/var/www/acme' }, 'http');
+  assert.match(http.output, /listen 80 default_server;/);
+  assert.match(http.output, /location \^~ \/\.well-known\/acme-challenge\/ \{\s+root \/var\/www\/acme;/);
+  assert.match(http.output, /return 301 https:\/\/\$host\$request_uri;/);
+  const tls = renderTemplate(
+    readFileSync('roles/nginx/templates/tls.conf.hbs', 'utf8'),
+    { ...vars, certDir: '/etc/letsencrypt/live/gateway', traefikName: 'traefik.internal.thinkheads.ai' },
+    'tls',
+  );
+  assert.match(tls.output, /listen 443 ssl default_server;/);
+  assert.match(tls.output, /ssl_protocols TLSv1\.2 TLSv1\.3;/);
+  assert.match(tls.output, /server_name portainer\.internal\.thinkheads\.ai qdrant\.internal\.thinkheads\.ai;/);
+  assert.match(tls.output, /proxy_pass https:\/\/10\.0\.0\.12:443;/);
+  assert.match(tls.output, /proxy_ssl_verify on;/);
+  assert.match(tls.output, /proxy_ssl_name traefik\.internal\.thinkheads\.ai;/);
+  assert.match(tls.output, /proxy_set_header Host \$host;/);
 });
 
 test.run();
