@@ -111,16 +111,21 @@ function selfTest(v: V): Action<V> {
       const name = v.swarm.tlsApi.names[0];
       const url = `https://${name}:${v.swarm.tlsApi.port}/version`;
       const live = liveDir(DOCKER_API_CERT);
-      const anon = await ctx.run(`curl -sS --max-time 5 --cacert ${shQuote(rootPath(v))} -o /dev/null -w '%{http_code}' ${shQuote(url)}`);
-      const withCert = await ctx.run(
-        `curl -sS --max-time 5 --cacert ${shQuote(rootPath(v))} --cert ${live}/fullchain.pem --key ${live}/privkey.pem -o /dev/null -w '%{http_code}' ${shQuote(url)}`,
-      );
-      if (anon.stdout.trim() !== '000' || anon.code === 0) {
-        throw new TaskError(`${url} answered a client without a certificate (HTTP ${anon.stdout.trim()}): tlsverify is not in force`);
+      const client = `curl -sS --max-time 5 --cacert ${shQuote(rootPath(v))} --cert ${live}/fullchain.pem --key ${live}/privkey.pem -o /dev/null -w '%{http_code}' ${shQuote(url)}`;
+      // dockerd may be (re)starting (a certificate renewal restarts it): wait for it, with a deadline.
+      const deadline = Date.now() + 30_000;
+      let withCert = await ctx.run(client);
+      while (withCert.stdout.trim() !== '200' && !ctx.check && Date.now() < deadline) {
+        await ctx.run('sleep 0.5');
+        withCert = await ctx.run(client);
       }
+      const anon = await ctx.run(`curl -sS --max-time 5 --cacert ${shQuote(rootPath(v))} -o /dev/null -w '%{http_code}' ${shQuote(url)}`);
       if (withCert.stdout.trim() !== '200') {
         if (ctx.check) return { changed: false, msg: `not serving yet (check mode): ${withCert.stderr.trim()}` };
         throw new TaskError(`${url} did not serve a client with a step-ca certificate (HTTP ${withCert.stdout.trim()})`, { stderr: withCert.stderr });
+      }
+      if (anon.stdout.trim() !== '000' || anon.code === 0) {
+        throw new TaskError(`${url} answered a client without a certificate (HTTP ${anon.stdout.trim()}): tlsverify is not in force`);
       }
       return { changed: false, msg: `refused without a certificate (${anon.stderr.trim().split('\n').pop()}); served with one` };
     },

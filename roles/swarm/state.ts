@@ -93,9 +93,13 @@ export function parseNodes(stdout: string, where: string): NodeInfo[] {
     });
 }
 
-/** The node whose address (Status.Addr, or a manager's ManagerStatus.Addr) is `address`. */
+/**
+ * The node whose address (Status.Addr, or a manager's ManagerStatus.Addr) is `address`. A node
+ * that left and joined again is listed twice (the old entry "down"): the ready one wins.
+ */
 export function nodeByAddress(nodes: NodeInfo[], address: string): NodeInfo | undefined {
-  return nodes.find((n) => n.addr === address) ?? nodes.find((n) => n.managerAddr?.replace(/:\d+$/, '') === address);
+  const all = nodes.filter((n) => n.addr === address || n.managerAddr?.replace(/:\d+$/, '') === address);
+  return all.find((n) => n.state === 'ready') ?? all[0];
 }
 
 /** `--label-add k=v` arguments for the labels that are missing or different (merge, as Ansible's docker_node). */

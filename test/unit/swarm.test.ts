@@ -60,6 +60,13 @@ test('nodes: found by advertise address (Status.Addr or a manager\'s ManagerStat
   assert.is(nodeByAddress(nodes, '192.168.201.111')?.id, 'm1');
   assert.is(nodeByAddress(nodes, '192.168.201.102')?.id, 'w1');
   assert.is(nodeByAddress(nodes, '10.9.9.9'), undefined);
+  // A node that left and joined again: the old entry is down, the new one ready.
+  const rejoined = parseNodes(
+    '{"ID":"old","Spec":{"Role":"worker","Availability":"active"},"Status":{"State":"down","Addr":"192.168.201.102"}}\n' +
+      '{"ID":"new","Spec":{"Role":"worker","Availability":"active"},"Status":{"State":"ready","Addr":"192.168.201.102"}}',
+    'vm1001',
+  );
+  assert.is(nodeByAddress(rejoined, '192.168.201.102')?.id, 'new');
   assert.equal(labelChanges(nodes[0].labels, { 'phoenix.portainer': 'true' }), []);
   assert.equal(labelChanges({ a: '1', keep: 'x' }, { a: '2', b: '3' }), ['a=2', 'b=3']);
 });

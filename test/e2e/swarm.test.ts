@@ -1,0 +1,225 @@
+// The swarm and its stacks in the lab (issue 8, acceptance 1, 3, 4, 5, 6 for site.ts): from a
+// fresh swarm state on vm1001/vm1002, --check changes nothing (swarm state included); the real
+// run forms the swarm (vm1001 manager, vm1002 worker, both Ready) and runs Portainer and Qdrant
+// where they are placed; a second run changes nothing; --tags qdrant lists and touches only the
+// Qdrant stack and collections; a Qdrant setting changed in the inventory shows as a compose
+// diff and redeploys only qdrant_service, keeping a collection's points; a worker already in
+// another swarm fails naming both swarm IDs; the Docker TLS API refuses a client without a
+// certificate. Test setup resets the VMs' swarm with `docker swarm leave --force` (the roles never do).
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { run, type Inventory, type RunResult } from '../../runner/index.ts';
+import { labInventory } from '../../lab/inventory.ts';
+import type { PhoenixVars } from '../../inventory.ts';
+import { site } from '../../playbooks/site.ts';
+import { DOMAIN, onGuests, quiet, SNAPSHOT } from './helpers.ts';
+
+const E = suite('swarm');
+const VMS = ['vm1001', 'vm1002'];
+const LIMIT = VMS;
+const TAGS = ['swarm', 'portainer', 'qdrant'];
+const SECRETS = ['.lab/qdrant-api-key', '.lab/portainer-admin-password'].map((f) => readFileSync(new URL(`../../${f}`, import.meta.url), 'utf8').trim());
+
+const tasksWith = (r: RunResult, status: string) =>
+  r.plays.flatMap((p) => Object.values(p.hosts).flatMap((h) => h.tasks.filter((t) => t.status === status).map((t) => `${h.host}: ${t.task}`)));
+const errors = (r: RunResult) => r.plays.flatMap((p) => Object.values(p.hosts).flatMap((h) => h.tasks.filter((t) => t.error).map((t) => `${h.host}: ${t.task}: ${t.error!.message}`)));
+
+function clone<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(clone) as T;
+  if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, clone(x)])) as T;
+  return v;
+}
+function labWith(change: (v: PhoenixVars) => void): Inventory<PhoenixVars> {
+  const inv = labInventory();
+  const vars = clone(inv.vars) as PhoenixVars;
+  change(vars);
+  return { ...inv, vars };
+}
+
+async function on(guest: string, cmd: string): Promise<string> {
+  return (await onGuests(guest, cmd))[guest]!;
+}
+
+/** Test setup only: both VMs out of any swarm, the stacks' containers, volumes and records gone. */
+const RESET = [
+  'docker swarm leave --force >/dev/null 2>&1 || true',
+  'end=$(( $(date +%s) + 60 ))',
+  'while ids=$(docker ps -aq --filter label=com.docker.swarm.service.id) && [ -n "$ids" ]; do docker rm -f $ids >/dev/null 2>&1; [ "$(date +%s)" -ge "$end" ] && break; sleep 0.3; done',
+  'docker volume rm qdrant_storage portainer_data >/dev/null 2>&1 || true',
+  'rm -rf /etc/phoenix/stacks',
+  "docker info --format '{{.Swarm.LocalNodeState}}'",
+].join('\n');
+
+/** Everything a run may change on a VM, docker state included. */
+// helpers.SNAPSHOT without its list of running units (timers such as certbot's start units on their own).
+const FILES = SNAPSHOT.split('; systemctl list-units')[0]!.replace(/; dpkg-query[^;]*$/, '');
+const STATE =
+  FILES +
+  "; dpkg-query -W -f='${Package} ${Status}\\n' | sha256sum; systemctl is-active docker; docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.NodeID}} {{.Swarm.ControlAvailable}}'; " +
+  "docker network ls --format '{{.Name}} {{.Driver}}' | sort; docker volume ls -q | sort; docker ps -a --format '{{.Names}} {{.Image}}' | sort; " +
+  '(docker node ls -q; docker service ls -q; docker secret ls -q) 2>/dev/null | sort; ls -la /etc/phoenix/stacks 2>&1';
+
+const snapshot = () => onGuests(VMS, STATE);
+
+const site2 = (o: Parameters<typeof run>[1] = {}) => {
+  const q = quiet();
+  return run(site, { inventory: labInventory(), tags: TAGS, limit: LIMIT, out: q.out, ...o }).then((r) => ({ r, text: q.text() }));
+};
+
+E.before(async () => {
+  const out = await onGuests(VMS, RESET);
+  for (const vm of VMS) assert.is(out[vm]!.trim(), 'inactive', `${vm} left its swarm`);
+});
+
+E('--check on a fresh swarm state changes nothing on either VM (swarm state, services, secrets, files)', async () => {
+  const before = await snapshot();
+  const { r, text } = await site2({ check: true, diff: true });
+  assert.is(r.exitCode, 0, text);
+  assert.ok(tasksWith(r, 'changed').includes('vm1001: swarm initialized on the manager'), text);
+  assert.ok(tasksWith(r, 'changed').includes('vm1002: swarm joined by the worker'), text);
+  assert.equal(await snapshot(), before);
+});
+
+E('site forms the swarm: vm1001 manager, vm1002 worker, both Ready; stacks run where placed', async () => {
+  const { r, text } = await site2();
+  assert.is(r.exitCode, 0, `${text}\n${errors(r).join('\n')}`);
+  const nodes = (await on('vm1001', "docker node ls --format '{{.Hostname}} {{.Status}} {{.Availability}} {{.ManagerStatus}}' | sort")).trim().split('\n').map((l) => l.trimEnd());
+  assert.equal(nodes, ['vm1001 Ready Active Leader', 'vm1002 Ready Active']);
+  const where = (svc: string) => on('vm1001', `docker service ps ${svc} --filter desired-state=running --format '{{.Node}} {{.CurrentState}}'`);
+  assert.match(await where('qdrant_service_qdrant'), /^vm1002 Running/);
+  assert.match(await where('portainer_service_portainer'), /^vm1001 Running/);
+  const agents = (await where('portainer_service_agent')).trim().split('\n').map((l) => l.split(' ')[0]).sort();
+  assert.equal(agents, ['vm1001', 'vm1002']);
+  // Node labels from the inventory, the overlay network attachable.
+  assert.match(await on('vm1001', "docker node inspect vm1002 --format '{{json .Spec.Labels}}'"), /"phoenix.qdrant":"true"/);
+  assert.is((await on('vm1001', "docker network inspect traefik-public --format '{{.Driver}} {{.Attachable}} {{.Scope}}'")).trim(), 'overlay true swarm');
+  // The products' own health, from the manager: Qdrant's /readyz, Portainer over verified TLS.
+  assert.match(await on('vm1001', 'curl -sS --max-time 5 http://192.168.201.102:6333/readyz'), /check passed/);
+  assert.match(await on('vm1001', `curl -sS --max-time 5 https://vm1001.${DOMAIN}:9443/api/system/status`), /"Version"/);
+  // No secret in the output, the compose files kept on the manager, or the service specs.
+  const specs = await on('vm1001', 'cat /etc/phoenix/stacks/*.yml; docker service inspect $(docker service ls -q)');
+  for (const s of SECRETS) {
+    assert.not.ok(text.includes(s), 'a secret in the run output');
+    assert.not.ok(specs.includes(s), 'a secret in a compose file or service spec');
+  }
+});
+
+E('a second run changes nothing', async () => {
+  const { r, text } = await site2();
+  assert.is(r.exitCode, 0, text);
+  assert.equal(tasksWith(r, 'changed'), []);
+});
+
+E('--check on the formed swarm changes nothing and reports nothing to do', async () => {
+  const before = await snapshot();
+  const { r, text } = await site2({ check: true });
+  assert.is(r.exitCode, 0, text);
+  assert.equal([...tasksWith(r, 'changed'), ...tasksWith(r, 'unknown')], []);
+  assert.equal(await snapshot(), before);
+});
+
+E('--tags qdrant --list-tasks lists exactly the Qdrant stack and collection tasks; running it touches nothing else', async () => {
+  const q = quiet();
+  await run(site, { inventory: labInventory(), tags: ['qdrant'], listTasks: true, out: q.out });
+  const lines = q.text().trim().split('\n');
+  assert.equal(lines, ['play: qdrant', '  qdrant : qdrant stack    TAGS: [qdrant]', '  qdrant : qdrant collections    TAGS: [qdrant]']);
+  const r = await run(site, { inventory: labInventory(), tags: ['qdrant'], out: quiet().out });
+  assert.is(r.exitCode, 0);
+  const ran = r.plays.flatMap((p) => Object.values(p.hosts).flatMap((h) => h.tasks.map((t) => `${p.play} ${h.host} ${t.task}`)));
+  assert.equal(ran, ['qdrant vm1001 qdrant stack', 'qdrant vm1001 qdrant collections']);
+});
+
+/** Qdrant REST from the manager; the key goes to curl on stdin (`-H @-`), printf being a shell builtin. */
+const qdrant = (method: string, path: string, body?: unknown) =>
+  on(
+    'vm1001',
+    `K=$(cat <<'EOF'\n${SECRETS[0]}\nEOF\n)\nprintf 'api-key: %s\\n' "$K" | curl -sS --max-time 10 -H @- -H 'Content-Type: application/json' -X ${method} ${body ? `--data-raw '${JSON.stringify(body)}' ` : ''}http://192.168.201.102:6333${path}`,
+  );
+
+E('a Qdrant setting changed in the inventory: --check --diff shows the compose diff; the run redeploys only qdrant_service; points survive', async () => {
+  // A collection the role created, with points in it.
+  assert.match(await qdrant('GET', '/collections/phoenix_docs'), /"status":"ok"/);
+  const points = [1, 2, 3].map((id) => ({ id, vector: [0.1 * id, 0.2, 0.3, 0.4], payload: { n: id } }));
+  assert.match(await qdrant('PUT', '/collections/phoenix_docs/points?wait=true', { points }), /"completed"/);
+  const count = async () => JSON.parse(await qdrant('POST', '/collections/phoenix_docs/points/count', { exact: true })).result.count as number;
+  assert.is(await count(), 3);
+  const versions = async () => (await on('vm1001', "docker service inspect --format '{{.Spec.Name}} {{.Version.Index}}' $(docker service ls -q) | sort")).trim();
+  const before = await versions();
+
+  const inv = labWith((v) => (v.qdrant.logLevel = 'DEBUG'));
+  const q = quiet();
+  const check = await run(site, { inventory: inv, tags: ['portainer', 'qdrant'], check: true, diff: true, out: q.out });
+  assert.is(check.exitCode, 0, q.text());
+  assert.match(q.text(), /--- \/etc\/phoenix\/stacks\/qdrant_service\.yml/);
+  assert.match(q.text(), /^-\s+QDRANT__LOG_LEVEL: INFO$/m);
+  assert.match(q.text(), /^\+\s+QDRANT__LOG_LEVEL: DEBUG$/m);
+  assert.equal(tasksWith(check, 'changed'), ['vm1001: qdrant stack']);
+  assert.is(await versions(), before, '--check redeployed something');
+
+  const real = await run(site, { inventory: inv, tags: ['portainer', 'qdrant'], out: quiet().out });
+  assert.is(real.exitCode, 0);
+  assert.equal(tasksWith(real, 'changed'), ['vm1001: qdrant stack']);
+  const after = (await versions()).split('\n');
+  const was = new Map(before.split('\n').map((l) => l.split(' ') as [string, string]));
+  for (const line of after) {
+    const [name, v] = line.split(' ');
+    if (name === 'qdrant_service_qdrant') assert.is.not(v, was.get(name), 'qdrant_service was not redeployed');
+    else assert.is(v, was.get(name), `${name} was redeployed`);
+  }
+  assert.match(await on('vm1001', "docker service inspect qdrant_service_qdrant --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}'"), /QDRANT__LOG_LEVEL=DEBUG/);
+  assert.is(await count(), 3, 'the points survived the redeploy');
+
+  // Back to the inventory as it is: redeployed once more, then nothing to do.
+  assert.equal(tasksWith(await run(site, { inventory: labInventory(), tags: ['qdrant'], out: quiet().out }), 'changed'), ['vm1001: qdrant stack']);
+  assert.is(await count(), 3);
+});
+
+E('a service changed by hand is drift: the next run deploys the stack again', async () => {
+  await on('vm1001', 'docker service update --detach --env-add HAND=1 qdrant_service_qdrant >/dev/null');
+  const q = quiet();
+  const check = await run(site, { inventory: labInventory(), tags: ['qdrant'], check: true, out: q.out });
+  assert.match(q.text(), /live services differ: qdrant_service_qdrant: env/);
+  assert.equal(tasksWith(check, 'changed'), ['vm1001: qdrant stack']);
+  const r = await run(site, { inventory: labInventory(), tags: ['qdrant'], out: quiet().out });
+  assert.equal(tasksWith(r, 'changed'), ['vm1001: qdrant stack']);
+  assert.not.match(await on('vm1001', "docker service inspect qdrant_service_qdrant --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}'"), /HAND=1/);
+});
+
+E('a worker already in another swarm fails, naming both swarm IDs; nothing forces it out', async () => {
+  const managerId = (await on('vm1001', "docker info --format '{{.Swarm.Cluster.ID}}'")).trim();
+  const otherId = (await on('vm1002', "docker swarm leave --force >/dev/null 2>&1; docker swarm init --advertise-addr 192.168.201.102 >/dev/null && docker info --format '{{.Swarm.Cluster.ID}}'")).trim();
+  assert.ok(otherId && managerId && otherId !== managerId);
+  try {
+    const { r, text } = await site2({ tags: ['swarm'] });
+    assert.is(r.exitCode, 2, text);
+    const msg = errors(r).join('\n');
+    assert.match(msg, /vm1002: swarm joined by the worker: vm1002 is in another swarm/);
+    assert.ok(msg.includes(otherId) && msg.includes(managerId), msg);
+    // Still in its own swarm: phoenix did not make it leave.
+    assert.is((await on('vm1002', "docker info --format '{{.Swarm.Cluster.ID}}'")).trim(), otherId);
+  } finally {
+    // Test cleanup: back into the lab's swarm (the stale node entry removed on the manager).
+    await on('vm1002', 'docker swarm leave --force >/dev/null 2>&1 || true');
+    await on('vm1001', "for n in $(docker node ls --format '{{.ID}} {{.Hostname}} {{.Status}}' | awk '$2==\"vm1002\" {print $1}'); do docker node rm --force $n >/dev/null 2>&1; done; true");
+    const { r, text } = await site2();
+    assert.is(r.exitCode, 0, `${text}\n${errors(r).join('\n')}`);
+  }
+});
+
+E("Docker's TLS API: a client without a certificate is refused; Traefik's client certificate is served", async () => {
+  // The client certificate on lxc102 (the docker api client play; issued once, then ok).
+  const c = await site2({ tags: ['docker-api'], limit: ['lxc102', 'vm1001'] });
+  assert.is(c.r.exitCode, 0, c.text);
+  const url = `https://vm1001.${DOMAIN}:2376/version`;
+  const out = await on(
+    'lxc102',
+    `curl -sS --max-time 5 -o /dev/null -w 'anon=%{http_code}\\n' ${url} 2>&1; ` +
+      `curl -sS --max-time 5 -o /dev/null -w 'client=%{http_code}\\n' --cert /etc/traefik/docker/cert.pem --key /etc/traefik/docker/key.pem ${url} 2>&1`,
+  );
+  assert.match(out, /anon=000/);
+  assert.match(out, /alert bad certificate|certificate required/i);
+  assert.match(out, /client=200/);
+});
+
+E.run();
