@@ -44,11 +44,14 @@ const healthUrl = (v: V) => `https://localhost:${v.stepCa.port}/health`;
 const healthLoop = (port: number, seconds: number) =>
   `end=$(( $(date +%s) + ${seconds} )); while :; do ` +
   `if curl -fsS --max-time 2 --cacert ${PATHS.root} https://localhost:${port}/health >/dev/null 2>&1; then exit 0; fi; ` +
+  // Exited and waiting for systemd to restart it: it will not come up on this config.
+  `[ "$(systemctl show -p SubState --value step-ca)" = auto-restart ] && exit 2; ` +
   `[ "$(date +%s)" -ge "$end" ] && exit 1; sleep 0.2; done`;
 
 /** The last error step-ca logged, for a message that carries step-ca's own words. */
 async function stepCaError(ctx: ActionContext, since: string): Promise<string> {
-  const r = await ctx.run(`journalctl -u step-ca --since ${shQuote(since)} --no-pager -o cat 2>/dev/null | tail -n 20`);
+  // Only what step-ca itself wrote, not systemd's lines about the unit.
+  const r = await ctx.run(`journalctl _SYSTEMD_UNIT=step-ca.service --since ${shQuote(since)} --no-pager -o cat 2>/dev/null | tail -n 20`);
   const lines = r.stdout.trim().split('\n').filter(Boolean);
   return (lines.filter((l) => /error|invalid|cannot|failed|fatal/i.test(l)).pop() ?? lines.pop() ?? 'no log output').trim();
 }

@@ -9,7 +9,7 @@ import { run, type Inventory, type RunResult } from '../../runner/index.ts';
 import { labInventory, LAB_ROOT } from '../../lab/inventory.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { site } from '../../playbooks/site.ts';
-import { curl, DOMAIN, GUESTS, onGuests, quiet } from './helpers.ts';
+import { address, curl, DOMAIN, GUESTS, onGuests, quiet } from './helpers.ts';
 
 const E = suite('edge');
 
@@ -92,8 +92,46 @@ E('gateway: http redirects to https; https presents a chain to the root for its 
   assert.ok(na - nb >= 89 * 86400_000 && na - nb <= 91 * 86400_000, dates);
 });
 
-E('--tags step-ca / trust / nginx each list exactly their role', () => {
-  for (const tag of ['step-ca', 'trust', 'nginx']) {
+E('through the gateway: nginx -> Traefik (its stand-in in the lab) with TLS verified on both hops', async () => {
+  // Client -> nginx: verified here with the exported root. nginx -> Traefik: proxy_ssl_verify
+  // against the guest's store, by the name traefik.<domain>; Traefik -> the qdrant stand-in.
+  const r = curl(`https://qdrant.${DOMAIN}/readyz`, 'lxc101', ['-D', '-']);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.status, 200, r.body);
+  assert.match(r.body, /x-phoenix-standin: qdrant/i);
+  // nginx's upstream really is Traefik's TLS port, with Traefik's step-ca certificate.
+  const up = (await onGuests('lxc101', `echo | openssl s_client -connect ${address('lxc102')}:443 -servername traefik.${DOMAIN} -verify_return_error -CAfile /etc/ssl/certs/ca-certificates.crt 2>&1 | grep -E "Verify return code|subject="`))['lxc101']!;
+  assert.match(up, /Verify return code: 0 \(ok\)/);
+  assert.match(up, /CN ?= ?traefik\.internal\.thinkheads\.ai/);
+});
+
+E('an upstream certificate the root did not sign: nginx refuses (502); the traefik role repairs it', async () => {
+  const dir = '/etc/traefik/tls/traefik';
+  // A self-signed key pair for the same name, put where Traefik reads its certificate.
+  await onGuests(
+    'lxc102',
+    `set -e; t=$(mktemp -d); openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=traefik.${DOMAIN} -addext subjectAltName=DNS:traefik.${DOMAIN} -days 1 -keyout $t/k -out $t/c 2>/dev/null; ` +
+      `chgrp traefik $t/k $t/c; chmod 0640 $t/k $t/c; mv -f $t/c ${dir}/fullchain.pem; mv -f $t/k ${dir}/privkey.pem; touch /etc/traefik/dynamic/phoenix-tls.yml; rm -rf $t`,
+  );
+  const deadline = Date.now() + 20_000;
+  let r = curl(`https://qdrant.${DOMAIN}/readyz`, 'lxc101');
+  while (r.status !== 502 && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 250));
+    r = curl(`https://qdrant.${DOMAIN}/readyz`, 'lxc101');
+  }
+  assert.is(r.status, 502, r.body);
+  const log = (await onGuests('lxc101', 'tail -n 5 /var/log/nginx/error.log'))['lxc101']!;
+  assert.match(log, /upstream SSL certificate verify error|certificate verify failed/);
+  const fix = await run(site, { inventory: labInventory(), tags: ['traefik'], out: quiet().out });
+  assert.is(fix.exitCode, 0);
+  assert.ok(changedTasks(fix).some((t) => t.startsWith('lxc102:')), 'the role noticed the replaced certificate');
+  const end = Date.now() + 20_000;
+  while (curl(`https://qdrant.${DOMAIN}/readyz`, 'lxc101').status !== 200 && Date.now() < end) await new Promise((res) => setTimeout(res, 250));
+  assert.is(curl(`https://qdrant.${DOMAIN}/readyz`, 'lxc101').status, 200);
+});
+
+E('--tags step-ca / trust / nginx / traefik each list exactly their role', () => {
+  for (const tag of ['step-ca', 'trust', 'nginx', 'traefik']) {
     const p = spawnSync('node', ['--import=tsx', 'playbooks/site.ts', '--inventory', 'lab', '--list-tasks', '--tags', tag], { encoding: 'utf8' });
     assert.is(p.status, 0, p.stderr);
     const roles = new Set(p.stdout.split('\n').filter((l) => /^\s+\S.* : /.test(l)).map((l) => l.trim().split(' : ')[0]));
