@@ -8,7 +8,9 @@
 // certificate. Test setup resets the VMs' swarm with `docker swarm leave --force` (the roles never do).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { run, type Inventory, type RunResult } from '../../runner/index.ts';
 import { labInventory } from '../../lab/inventory.ts';
 import type { PhoenixVars } from '../../inventory.ts';
@@ -81,9 +83,31 @@ E('--check on a fresh swarm state changes nothing on either VM (swarm state, ser
   assert.equal(await snapshot(), before);
 });
 
-E('site forms the swarm: vm1001 manager, vm1002 worker, both Ready; stacks run where placed', async () => {
-  const { r, text } = await site2();
+/** Samples every process's argument list on the VMs until stopped (test instrumentation). */
+const SAMPLER = `rm -f /tmp/phx-argv.log; nohup sh -c 'while [ ! -e /tmp/phx-argv.stop ]; do cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\\0" "\\n" >> /tmp/phx-argv.log; done' >/dev/null 2>&1 &`;
+/** How many sampled lines contain any of the values (given in a heredoc: never on an argument list). */
+const sampledHits = (values: string[]) =>
+  onGuests(VMS, `touch /tmp/phx-argv.stop; sleep 1; rm -f /tmp/phx-argv.stop; wc -l < /tmp/phx-argv.log; grep -c -F -f - /tmp/phx-argv.log <<'EOF' || true\n${values.join('\n')}\nEOF\nrm -f /tmp/phx-argv.log`);
+
+E('site forms the swarm: vm1001 manager, vm1002 worker, both Ready; stacks run where placed; no secret shown or on an argument list', async () => {
+  await onGuests(VMS, 'rm -f /tmp/phx-argv.stop; ' + SAMPLER);
+  const json = join(tmpdir(), `phx-swarm-${process.pid}.json`);
+  const { r, text } = await site2({ json, diff: true });
+  const token = (await on('vm1001', 'docker swarm join-token -q worker')).trim();
+  const hits = await sampledHits([...SECRETS, token]);
+  const report = readFileSync(json, 'utf8');
+  rmSync(json, { force: true });
   assert.is(r.exitCode, 0, `${text}\n${errors(r).join('\n')}`);
+  assert.match(token, /^SWMTKN-/);
+  for (const vm of VMS) {
+    const [lines, found] = hits[vm]!.trim().split('\n');
+    assert.ok(Number(lines) > 100, `${vm}: the sampler saw the processes (${lines} lines)`);
+    assert.is(found, '0', `${vm}: a secret or the join token was on a process argument list`);
+  }
+  for (const s of [...SECRETS, token]) {
+    assert.not.ok(text.includes(s), 'a secret in the run output (--diff)');
+    assert.not.ok(report.includes(s), 'a secret in the --json report');
+  }
   const nodes = (await on('vm1001', "docker node ls --format '{{.Hostname}} {{.Status}} {{.Availability}} {{.ManagerStatus}}' | sort")).trim().split('\n').map((l) => l.trimEnd());
   assert.equal(nodes, ['vm1001 Ready Active Leader', 'vm1002 Ready Active']);
   const where = (svc: string) => on('vm1001', `docker service ps ${svc} --filter desired-state=running --format '{{.Node}} {{.CurrentState}}'`);
@@ -99,10 +123,7 @@ E('site forms the swarm: vm1001 manager, vm1002 worker, both Ready; stacks run w
   assert.match(await on('vm1001', `curl -sS --max-time 5 https://vm1001.${DOMAIN}:9443/api/system/status`), /"Version"/);
   // No secret in the output, the compose files kept on the manager, or the service specs.
   const specs = await on('vm1001', 'cat /etc/phoenix/stacks/*.yml; docker service inspect $(docker service ls -q)');
-  for (const s of SECRETS) {
-    assert.not.ok(text.includes(s), 'a secret in the run output');
-    assert.not.ok(specs.includes(s), 'a secret in a compose file or service spec');
-  }
+  for (const s of SECRETS) assert.not.ok(specs.includes(s), 'a secret in a compose file or service spec');
 });
 
 E('a second run changes nothing', async () => {
