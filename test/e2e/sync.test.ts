@@ -11,8 +11,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { LAB_ROOT, readLabState } from '../../lab/inventory.ts';
-import { secret } from '../../runner/index.ts';
+import { LAB_ROOT, labInventory, readLabState } from '../../lab/inventory.ts';
+import { secret, type Secret } from '../../runner/index.ts';
 import { PortainerClient } from '../../runner/portainer/client.ts';
 import { compileShapes } from '../contract/fake-portainer.ts';
 
@@ -21,8 +21,10 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DOMAIN = 'internal.thinkheads.ai';
 const API = `https://vm1001.${DOMAIN}:9443`;
 const lab = readLabState();
-const PASSWORD = readFileSync(join(ROOT, '.lab/portainer-admin-password'), 'utf8').trim();
-const QDRANT_KEY = readFileSync(join(ROOT, '.lab/qdrant-api-key'), 'utf8').trim();
+// The lab's own secrets (made on first use by the lab inventory, .lab/*, 0600).
+const labVars = labInventory().vars!;
+const PASSWORD = (labVars.portainer!.adminPassword as Secret).reveal();
+const QDRANT_KEY = (labVars.qdrant!.apiKey as Secret).reveal();
 const WORK = join(ROOT, 'tmp', `sync-e2e-${process.pid}`);
 mkdirSync(WORK, { recursive: true });
 
@@ -107,6 +109,17 @@ E('fresh swarm: sync all creates both stacks through the stand-in, placed where 
     done
     [ -z "$left" ] || { echo "stacks not gone: $left" >&2; exit 1; }
     docker volume rm portainer_data >/dev/null 2>&1 || true; docker volume ls -q | grep -qx portainer_data && exit 1 || true`);
+  // --check first: it says what it would do and starts, creates and writes nothing.
+  const snapshot = () => manager(`docker stack ls --format '{{.Name}}'; docker ps -a --format '{{.Names}}' | grep -c portainer-bootstrap; docker secret ls -q | sort; docker volume ls -q | grep -x portainer_data || true`);
+  const before = await snapshot();
+  const check = await phoenix(['sync', 'all', '--inventory', 'lab', '--plain', '--check', '--diff']);
+  transcripts.push(check.out);
+  assert.is(check.code, 0, check.out);
+  assert.match(check.out, /would start a one-off Portainer on :9444/);
+  assert.match(check.out, /stack portainer_service would be created/);
+  assert.match(check.out, /stack qdrant_service would be created/);
+  assert.is(await snapshot(), before, '--check changed nothing on the manager');
+
   const json = join(WORK, 'create.json');
   const { result: r, ps } = await watchProcesses(() => phoenix(['sync', 'all', '--inventory', 'lab', '--plain', '--diff', '--json', json]));
   transcripts.push(r.out, readFileSync(json, 'utf8'));
