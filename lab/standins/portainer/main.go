@@ -88,15 +88,15 @@ type pair struct {
 }
 
 type resourceControl struct {
-	ID                 int    `json:"Id"`
-	ResourceID         string `json:"ResourceId"`
-	SubResourceIDs     []string
-	Type               int
-	UserAccesses       []any
-	TeamAccesses       []any
-	Public             bool
-	AdministratorsOnly bool
-	System             bool
+	ID                 int      `json:"Id"`
+	ResourceID         string   `json:"ResourceId"`
+	SubResourceIDs     []string `json:"SubResourceIds"`
+	Type               int      `json:"Type"`
+	UserAccesses       []any    `json:"UserAccesses"`
+	TeamAccesses       []any    `json:"TeamAccesses"`
+	Public             bool     `json:"Public"`
+	AdministratorsOnly bool     `json:"AdministratorsOnly"`
+	System             bool     `json:"System"`
 }
 
 type stack struct {
