@@ -3,12 +3,13 @@
 // lab/standins/traefik/), runs it as its own system user under a hardened unit, and renders the
 // static and dynamic config from the inventory (roles/traefik/config.ts), checked against
 // Traefik's schemas and by semantic checks before anything reaches the host.
-// A static config, unit or binary change restarts Traefik (a handler, then /ping); a dynamic
-// change needs nothing: Traefik watches the directory.
+// A static config, unit or binary change restarts Traefik (a handler, then /ping; a static
+// config it does not come back on is rolled back); a dynamic change needs nothing: Traefik
+// watches the directory.
 // Its certificate comes from step-ca through roles/certs: certbot answers http-01 on
 // 127.0.0.1:ACME_CHALLENGE_PORT, which Traefik's ACME challenge router forwards to; certbot's deploy
 // hook copies the certificate for the traefik user and touches the TLS file so Traefik reloads.
-import { copy, file, handler, installBinary, role, shell, systemd, task, TaskError, template, waitFor, type Action } from '../../runner/index.ts';
+import { copy, file, handler, installBinary, role, shell, shQuote, systemd, task, TaskError, template, waitFor, type Action, type ActionResult } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { certificateTasks, liveDir } from '../certs/index.ts';
 import { certificatePaths, DYNAMIC_FILE, renderTraefik, TLS_FILE } from './config.ts';
@@ -47,17 +48,78 @@ if [ -n "$changed" ] && [ -f ${tlsFile} ]; then touch ${tlsFile}; fi
 `;
 }
 
-// Handlers run in the order first notified: restart, then readiness.
-export const restartTraefik = handler<V>('restart traefik', systemd({ name: 'traefik', state: 'restarted', daemonReload: true }));
-export const traefikReady = handler<V>('traefik answers /ping', ({ vars }) => pingWait(vars));
-
-function pingWait(vars: V): Action {
+function pingWait(vars: V, timeout = 60): Action {
   const ep = vars.traefik.entryPoints[vars.traefik.pingEntryPoint]!;
-  const port = ep.address.slice(ep.address.lastIndexOf(':') + 1);
-  return waitFor({ url: `http://127.0.0.1:${port}/ping`, status: 200, timeout: 60 });
+  return pingAt(ep.address, timeout);
 }
 
-const restart = [restartTraefik, traefikReady];
+const pingAt = (address: string, timeout: number) => waitFor({ url: `http://127.0.0.1:${address.slice(address.lastIndexOf(':') + 1)}/ping`, status: 200, timeout });
+
+/** The ping entrypoint's address in a static config phoenix wrote earlier. */
+async function pingAddressIn(staticYaml: string): Promise<string | undefined> {
+  const { parse } = await import('yaml');
+  try {
+    const s = parse(staticYaml) as { ping?: { entryPoint?: string }; entryPoints?: Record<string, { address?: string }> };
+    return s.entryPoints?.[s.ping?.entryPoint ?? 'traefik']?.address;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Restart, then wait for /ping. When Traefik does not come back on a new static config (what
+ * the checks cannot see, e.g. a port another service holds), the previous static config is
+ * put back and Traefik restarted on it, and the run fails with Traefik's own log lines.
+ */
+function restartOrRollBack(vars: V, registered: Record<string, unknown>): Action {
+  const t = vars.traefik;
+  const previous = (registered.traefikStatic as { changed?: unknown; data?: { previous?: string } } | undefined)?.data?.previous;
+  const restart = systemd({ name: 'traefik', state: 'restarted', daemonReload: true });
+  return {
+    module: 'systemd',
+    summary: 'restart traefik, then /ping (the previous static config back if it does not answer)',
+    async run(ctx): Promise<ActionResult> {
+      const r = await restart.run(ctx);
+      if (ctx.check) return r;
+      try {
+        await pingWait(vars, 30).run(ctx);
+        return { ...r, msg: `${r.msg ?? 'restarted'}, answers /ping` };
+      } catch {
+        const journal = (await ctx.run('journalctl -u traefik -n 6 --no-pager -o cat 2>&1; true')).stdout;
+        if (previous === undefined) throw new TaskError('traefik: no answer on /ping after the restart', { command: 'systemctl restart traefik', stderr: journal });
+        const old = Buffer.from(previous, 'base64');
+        await copy({ dest: t.configFile, content: old, mode: '0644', owner: 'root', group: 'root' }).run(ctx);
+        await ctx.run('systemctl restart traefik');
+        const oldPing = await pingAddressIn(old.toString('utf8'));
+        const back = oldPing
+          ? await pingAt(oldPing, 30)
+              .run(ctx)
+              .then(() => true, () => false)
+          : false;
+        throw new TaskError(
+          `traefik: no answer on /ping with the new static config; ${t.configFile} is back to the previous one and Traefik ${back ? 'serves again on it' : 'does not answer on it either'}`,
+          { command: 'systemctl restart traefik', stderr: journal },
+        );
+      }
+    },
+  };
+}
+
+export const restartTraefik = handler<V>('restart traefik', ({ vars, registered }) => restartOrRollBack(vars, registered));
+const restart = [restartTraefik];
+
+/** copy, remembering the file's previous content (base64) for the restart handler's rollback. */
+function keepingPrevious(path: string, action: Action): Action {
+  return {
+    ...action,
+    async run(ctx): Promise<ActionResult> {
+      const before = await ctx.run(`if [ -f ${shQuote(path)} ]; then base64 -w0 ${shQuote(path)}; else echo ABSENT; fi`);
+      const r = await action.run(ctx);
+      const prev = before.code === 0 && before.stdout.trim() !== 'ABSENT' ? before.stdout.trim() : undefined;
+      return { ...r, data: { previous: r.changed === true ? prev : undefined } };
+    },
+  };
+}
 
 export default role<V>({
   name: 'traefik',
@@ -84,7 +146,9 @@ export default role<V>({
     task({
       name: 'static config',
       notify: restart,
-      do: ({ vars, registered }) => copy({ dest: vars.traefik.configFile, content: rendered(registered).staticYaml, mode: '0644', owner: 'root', group: 'root' }),
+      register: 'traefikStatic',
+      do: ({ vars, registered }) =>
+        keepingPrevious(vars.traefik.configFile, copy({ dest: vars.traefik.configFile, content: rendered(registered).staticYaml, mode: '0644', owner: 'root', group: 'root' })),
     }),
     // Watched by Traefik: no restart, no reload.
     task({

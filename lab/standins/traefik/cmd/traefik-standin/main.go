@@ -196,13 +196,11 @@ func main() {
 	}
 	current.Store(withInternal(st))
 	logf("started (stand-in for Traefik v3): static config %s, dynamic %s%s", cfg, dynDir, dynFile)
-	errs := make(chan error, len(static.EntryPoints))
+	// As Traefik: an entrypoint that cannot listen is logged, the others keep serving.
 	for epName, ep := range static.EntryPoints {
-		go func(epName, addr string) { errs <- serve(epName, addr) }(epName, ep.Address)
+		go func(epName, addr string) { logf("error: %v", serve(epName, addr)) }(epName, ep.Address)
 	}
-	go watch(sig)
-	logf("stopped: %v", <-errs)
-	os.Exit(1)
+	watch(sig)
 }
 
 func healthcheck(cfg string) int {
