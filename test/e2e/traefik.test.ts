@@ -115,12 +115,12 @@ E.before(async () => {
 });
 
 E('--check on a guest without Traefik: no failure, nothing installed, written or issued', async () => {
-  // Make lxc102 fresh: no Traefik, no certbot, no certificate.
+  // Make lxc102 fresh: no Traefik, no certbot, no Traefik certificate (other lineages in /etc/letsencrypt are left alone: remove, not purge).
   await onGuest(
     'systemctl disable --now traefik >/dev/null 2>&1; rm -f /etc/systemd/system/traefik.service; systemctl daemon-reload; ' +
       'rm -rf /etc/traefik /usr/local/bin/traefik /usr/local/lib/phoenix /var/lib/phoenix/binaries/traefik ' +
       '/etc/letsencrypt/live/traefik /etc/letsencrypt/archive/traefik /etc/letsencrypt/renewal/traefik.conf; ' +
-      'userdel traefik >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get purge -y -q certbot >/dev/null 2>&1; true',
+      'userdel traefik >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get remove -y -q certbot >/dev/null 2>&1; true',
     false,
   );
   const before = await snapshot();
