@@ -7,7 +7,7 @@ import type { Playbook } from './dsl.ts';
 import { Engine, type PlayRecord } from './engine.ts';
 import { InventoryError, loadInventory, resolveInventory, type Inventory, type ResolvedInventory } from './inventory.ts';
 import { preflight } from './connection/preflight.ts';
-import { formatRecap, ListrRunner, PlainRunner, recap, writeJson, type JsonReport, type Out } from './report.ts';
+import { formatInterrupted, formatRecap, ListrRunner, PlainRunner, recap, writeJson, type JsonReport, type Out } from './report.ts';
 import { redact } from './secret.ts';
 import { resolvePlan, SelectionError, type Selection } from './selection.ts';
 
@@ -23,6 +23,8 @@ export const EXIT = {
   USAGE: 4,
   /** --check --detailed-exitcode: every host ok, and changes are pending (drift). */
   CHANGES: 5,
+  /** Ctrl-C (SIGINT) stopped the run: 128 + 2, as shells report it. */
+  INTERRUPTED: 130,
 } as const;
 
 export interface RunOptions extends Selection {
@@ -41,6 +43,8 @@ export interface RunOptions extends Selection {
   /** Force plain output even on a terminal. */
   plain?: boolean;
   out?: Out;
+  /** Where interrupt notices go (default stderr). */
+  err?: Out;
   color?: boolean;
 }
 
@@ -71,7 +75,11 @@ const HELP = `usage: npx zx playbooks/<playbook>.ts [options]
 
 exit codes: 0 ok, 1 internal error, 2 a host failed, 3 a host unreachable (none failed),
             4 bad invocation (unknown flag, tag, host or invalid inventory; nothing ran),
-            5 changes pending (--check --detailed-exitcode; 2 and 3 take precedence)`;
+            5 changes pending (--check --detailed-exitcode; 2 and 3 take precedence),
+            130 interrupted by Ctrl-C (takes precedence over all others)
+
+Ctrl-C once: no new task starts; running ones finish (within their timeouts), then the recap.
+Ctrl-C again: running commands are killed on the hosts (their whole process groups).`;
 
 /** The playbook's own arguments: what follows the script in `zx script.ts ...` or `tsx script.ts ...`. */
 export function scriptArgs(argv = process.argv): string[] {
@@ -169,16 +177,50 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
   const fmt = { diff: o.diff ?? false, color: useColor };
   const runner = !o.plain && !o.out && process.stdout.isTTY ? new ListrRunner(out, fmt) : new PlainRunner(out, fmt);
   const plays: PlayRecord[] = [];
+  const err = o.err ?? { write: (s: string) => void process.stderr.write(s) };
+  let sigints = 0;
+  let lastSigint = 0;
+  let aborting: Promise<unknown> | undefined;
+  const onSigint = () => {
+    const now = Date.now();
+    // `npx` forwards the terminal's SIGINT to the playbook, which also gets it from the
+    // terminal: two signals within a second are one key press.
+    if (now - lastSigint < 1000) return;
+    lastSigint = now;
+    sigints++;
+    if (sigints === 1) {
+      const n = engine.interrupt();
+      err.write(`\ninterrupted: waiting for ${n} running task${n === 1 ? '' : 's'} (Ctrl-C again to abort)\n`);
+    } else if (sigints === 2) {
+      err.write(`\naborting: killing the running commands on the hosts\n`);
+      aborting = engine.abort().then((cut) => {
+        if (cut.length) err.write(`aborted: killed the commands of ${cut.map((c) => `${c.host} ("${c.task}")`).join(', ')}; these hosts may be left half-done\n`);
+      });
+    } else {
+      err.write('\nphoenix: a third Ctrl-C: exiting now\n');
+      process.exit(EXIT.INTERRUPTED);
+    }
+  };
+  process.on('SIGINT', onSigint);
   try {
-    for (const pp of plan) plays.push(await engine.runPlay(pp, runner));
+    for (const pp of plan) {
+      if (engine.stopping) break;
+      plays.push(await engine.runPlay(pp, runner));
+    }
+    await aborting;
   } finally {
+    process.removeListener('SIGINT', onSigint);
     await engine.close();
   }
   const rc = recap(plays);
   const all = Object.values(rc);
   // Pending changes include "unknown" (a task that cannot tell in check mode may change).
   const pending = o.check && o.detailedExitcode && all.some((c) => c.changed > 0 || c.unknown > 0);
-  const exitCode = all.some((c) => c.status === 'failed')
+  // A Ctrl-C that came too late to stop anything does not make the run "interrupted".
+  const interrupted = all.some((c) => c.status === 'interrupted') || plays.length < plan.length;
+  const exitCode = interrupted
+    ? EXIT.INTERRUPTED
+    : all.some((c) => c.status === 'failed')
     ? EXIT.FAILED
     : all.some((c) => c.status === 'unreachable')
       ? EXIT.UNREACHABLE
@@ -186,6 +228,11 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
         ? EXIT.CHANGES
         : EXIT.OK;
   out.write(`\n${formatRecap(rc, o.check ?? false, useColor)}\n`);
+  if (interrupted) {
+    const notRun = plan.slice(plays.length).map((pp) => pp.play.name);
+    const why = formatInterrupted(rc);
+    out.write(`\nINTERRUPTED (Ctrl-C${engine.aborted ? ' twice: running commands were killed' : ''})${why ? `\n${why}` : ''}${notRun.length ? `\nplays not started: ${notRun.join(', ')}` : ''}\n`);
+  }
   if (o.json) {
     const report: JsonReport = {
       playbook: pb.name,

@@ -1,6 +1,6 @@
 // Runs a plan: the hosts of a play concurrently (capped by forks), a host's tasks in order,
 // then the handlers its changed tasks notified. A failure stops only its host.
-import { ConnectionPool, ConnectionError, type Connection, type ExecOptions } from './connection/index.ts';
+import { AbortedError, ConnectionPool, ConnectionError, type Connection, type ExecOptions } from './connection/index.ts';
 import type { Handler, Task, TaskEnv, ActionSpec } from './dsl.ts';
 import type { Host } from './inventory.ts';
 import { redact, redactDeep } from './secret.ts';
@@ -25,7 +25,8 @@ export interface TaskRecord {
   ignored?: boolean;
 }
 
-export type HostStatus = 'ok' | 'failed' | 'unreachable';
+/** "interrupted": Ctrl-C stopped the host before it ran all its tasks. */
+export type HostStatus = 'ok' | 'failed' | 'unreachable' | 'interrupted';
 
 export interface Counts {
   ok: number;
@@ -42,6 +43,8 @@ export interface HostRecord {
   status: HostStatus;
   counts: Counts;
   tasks: TaskRecord[];
+  /** Set when Ctrl-C stopped this host: where, and which notified handlers did not run. */
+  interrupted?: { before?: string; aborted?: string; handlersNotRun: string[] };
 }
 
 export interface PlayRecord {
@@ -114,6 +117,14 @@ export class Engine {
   readonly pool: ConnectionPool;
   /** Hosts that failed or were unreachable leave the rest of the playbook, as in Ansible. */
   readonly down = new Map<string, HostStatus>();
+  /** First Ctrl-C: no new task starts. */
+  stopping = false;
+  /** Second Ctrl-C: running commands are killed. */
+  aborted = false;
+  /** Per host, the task running now. */
+  readonly running = new Map<string, string>();
+  #abortWaiters = new Set<(e: Error) => void>();
+  #killing: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: EngineOptions) {
     this.pool = new ConnectionPool({ knownHosts: opts.knownHosts, acceptNewHostKeys: opts.acceptNewHostKeys });
@@ -130,7 +141,36 @@ export class Engine {
     return out;
   }
 
+  /** First Ctrl-C: finish the running tasks, start no new one. Returns how many are running. */
+  interrupt(): number {
+    this.stopping = true;
+    return this.running.size;
+  }
+
+  /**
+   * Second Ctrl-C: kill the process groups of the commands running on the hosts, and fail
+   * their tasks now. Resolves, once the kills are done, with the hosts and tasks that were
+   * cut short (they may be left half-done).
+   */
+  async abort(): Promise<{ host: string; task: string }[]> {
+    this.stopping = true;
+    this.aborted = true;
+    const cut = [...this.running].map(([host, task]) => ({ host, task }));
+    const kills = Promise.all(
+      cut.map(async ({ host }) => {
+        const c = await this.pool.opened(host);
+        // Bounded: a frozen host must not hold the abort up.
+        if (c) await Promise.race([c.abort(), new Promise((r) => setTimeout(r, 15_000).unref())]);
+      }),
+    );
+    this.#killing = kills;
+    for (const w of this.#abortWaiters) w(new AbortedError('aborted by a second Ctrl-C'));
+    await kills;
+    return cut;
+  }
+
   async close(): Promise<void> {
+    await this.#killing.catch(() => undefined);
     await this.pool.closeAll();
   }
 
@@ -154,7 +194,12 @@ export class Engine {
     let pending = false;
     let failed = false;
     let unreachable = false;
+    // In an object: closures set it, and TypeScript would narrow a plain `let` to undefined.
+    const stop: { interrupted?: HostRecord['interrupted'] } = {};
     let conn: Connection | undefined;
+    const stopHere = (before?: string) => {
+      stop.interrupted = { before, handlersNotRun: notified.map((h) => h.name) };
+    };
 
     const push = (rec: TaskRecord) => {
       const clean = redactDeep(rec);
@@ -178,6 +223,14 @@ export class Engine {
       ev.taskStart(name);
       const start = Date.now();
       const base = { play: pp.play.name, role: roleName, task: name, handler: isHandler };
+      this.running.set(host.name, name);
+      let onAbort: ((e: Error) => void) | undefined;
+      // A second Ctrl-C fails the task at once, whatever it waits for (a command, a connect, a poll).
+      const aborted = new Promise<never>((_, rej) => {
+        onAbort = rej;
+        this.#abortWaiters.add(rej);
+      });
+      aborted.catch(() => undefined);
       try {
         const c = await connect();
         const run = (cmd: string, o: ExecOptions = {}) => c.exec(cmd, { become: t?.become, ...o });
@@ -197,10 +250,21 @@ export class Engine {
           roleDir,
           delegate: (name) => this.delegate(name),
         };
-        const r = await action.run(ctx);
+        const r = await Promise.race([action.run(ctx), aborted]);
         push({ ...base, module: action.module, status: statusOf(r), changed: r.changed, msg: r.msg, diff: r.diff, durationMs: Date.now() - start });
         return r;
       } catch (e) {
+        if (e instanceof AbortedError || this.aborted) {
+          stop.interrupted = { aborted: name, handlersNotRun: notified.map((h) => h.name) };
+          push({
+            ...base,
+            status: 'failed',
+            changed: 'unknown',
+            error: { message: 'aborted by a second Ctrl-C: its commands on the host were killed; the host may be left half-done' },
+            durationMs: Date.now() - start,
+          });
+          return undefined;
+        }
         if (e instanceof ConnectionError) {
           unreachable = true;
           push({ ...base, status: 'unreachable', changed: false, error: { message: redact(e.message) }, durationMs: Date.now() - start });
@@ -216,13 +280,18 @@ export class Engine {
           ...(t?.ignoreErrors ? { ignored: true, msg: 'ignored' } : {}),
         });
         throw e;
+      } finally {
+        this.running.delete(host.name);
+        if (onAbort) this.#abortWaiters.delete(onAbort);
       }
     };
 
     for (const { role, task: t } of pp.tasks) {
+      if (this.stopping && !stop.interrupted) stopHere(t.name);
+      if (stop.interrupted) break;
       try {
         const r = await runOne(t.name, role.name, t.do, t, role.dir, false);
-        if (unreachable) break;
+        if (unreachable || stop.interrupted) break;
         if (!r) continue;
         if (t.register) registered[t.register] = { changed: r.changed, msg: r.msg, data: r.data, skipped: r.skipped ?? false };
         if (r.changed !== false && !r.skipped) {
@@ -236,18 +305,26 @@ export class Engine {
       }
     }
 
-    if (!unreachable && notified.length && (!failed || pp.play.forceHandlers)) {
-      for (const h of notified) {
+    if (!unreachable && !stop.interrupted && notified.length && (!failed || pp.play.forceHandlers)) {
+      for (const [i, h] of notified.entries()) {
+        if (this.stopping) {
+          stop.interrupted = { before: `handler: ${h.name}`, handlersNotRun: notified.slice(i).map((x) => x.name) };
+          break;
+        }
         const role = pp.tasks.find((x) => x.role.handlers.includes(h))?.role;
         try {
           await runOne(h.name, role?.name ?? '', h.action, { become: h.become }, role?.dir, true);
-          if (unreachable) break;
+          const cut = stop.interrupted as HostRecord['interrupted']; // set by runOne on abort
+          if (cut) cut.handlersNotRun = notified.slice(i + 1).map((x) => x.name);
+          if (unreachable || cut) break;
         } catch {
           failed = true;
           break;
         }
       }
     }
-    return { host: host.name, status: unreachable ? 'unreachable' : failed ? 'failed' : 'ok', counts: count(recs), tasks: recs };
+    const { interrupted } = stop;
+    const status: HostStatus = interrupted ? 'interrupted' : unreachable ? 'unreachable' : failed ? 'failed' : 'ok';
+    return { host: host.name, status, counts: count(recs), tasks: recs, ...(interrupted ? { interrupted } : {}) };
   }
 }

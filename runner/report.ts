@@ -90,6 +90,7 @@ export class ListrRunner implements PlayRunner {
                   });
                   results.set(h.name, rec);
                   if (rec.status !== 'ok') {
+                    if (rec.status === 'interrupted') throw new Error(`${h.name}: interrupted`);
                     const last = rec.tasks.findLast((x) => x.status === 'failed' || x.status === 'unreachable');
                     throw new Error(`${h.name}: ${last?.status ?? rec.status}${last ? ` at "${last.task}": ${last.error?.message ?? ''}` : ''}`);
                   }
@@ -99,7 +100,8 @@ export class ListrRunner implements PlayRunner {
             ),
         },
       ],
-      { exitOnError: false, rendererOptions: { collapseSubtasks: false, collapseErrors: false } },
+      // Ctrl-C is phoenix's to handle (cli.ts): listr2's own handler would exit at once.
+      { exitOnError: false, registerSignalListeners: false, rendererOptions: { collapseSubtasks: false, collapseErrors: false } },
     );
     await list.run().catch(() => undefined);
     // Details that do not fit a progress line: changes, diffs and errors.
@@ -113,16 +115,36 @@ export class ListrRunner implements PlayRunner {
   }
 }
 
-export function recap(plays: PlayRecord[]): Record<string, Counts & { status: string }> {
-  const per: Record<string, Counts & { status: string }> = {};
+export type RecapLine = Counts & { status: string; interrupted?: NonNullable<HostRecord['interrupted']> & { play: string } };
+
+export function recap(plays: PlayRecord[]): Record<string, RecapLine> {
+  const per: Record<string, RecapLine> = {};
   for (const p of plays) {
     for (const [name, r] of Object.entries(p.hosts)) {
       const c = (per[name] ??= { ok: 0, changed: 0, unknown: 0, failed: 0, skipped: 0, unreachable: 0, ignored: 0, status: 'ok' });
       for (const k of Object.keys(r.counts) as (keyof Counts)[]) c[k] += r.counts[k];
       if (r.status !== 'ok') c.status = r.status;
+      if (r.interrupted) c.interrupted = { ...r.interrupted, play: p.play };
     }
   }
   return per;
+}
+
+/** After Ctrl-C: per interrupted host, where it stopped and what did not run. */
+export function formatInterrupted(r: ReturnType<typeof recap>): string {
+  const lines: string[] = [];
+  for (const [name, c] of Object.entries(r)) {
+    const i = c.interrupted;
+    if (c.status !== 'interrupted' || !i) continue;
+    let line = i.aborted
+      ? `${name}: aborted during "${i.aborted}" (play "${i.play}"): its commands were killed; the host may be left half-done`
+      : i.before
+        ? `${name}: stopped before "${i.before}" (play "${i.play}")`
+        : `${name}: not started (play "${i.play}")`;
+    if (i.handlersNotRun.length) line += `; notified handlers not run: ${i.handlersNotRun.join(', ')}`;
+    lines.push(line);
+  }
+  return lines.join('\n');
 }
 
 export function formatRecap(r: ReturnType<typeof recap>, check: boolean, useColor: boolean): string {
@@ -131,9 +153,9 @@ export function formatRecap(r: ReturnType<typeof recap>, check: boolean, useColo
   const lines = [`RECAP${check ? ' (check mode: nothing was changed)' : ''}`];
   for (const n of names) {
     const c = r[n]!;
-    const col = c.failed || c.unreachable ? 31 : c.changed ? 33 : 32;
+    const col = c.failed || c.unreachable || c.status === 'interrupted' ? 31 : c.changed ? 33 : 32;
     lines.push(
-      `${color(col, n.padEnd(w), useColor)}  ok=${c.ok}  changed=${c.changed}  ${check || c.unknown ? `unknown=${c.unknown}  ` : ''}failed=${c.failed}  skipped=${c.skipped}  unreachable=${c.unreachable}${c.ignored ? `  ignored=${c.ignored}` : ''}`,
+      `${color(col, n.padEnd(w), useColor)}  ok=${c.ok}  changed=${c.changed}  ${check || c.unknown ? `unknown=${c.unknown}  ` : ''}failed=${c.failed}  skipped=${c.skipped}  unreachable=${c.unreachable}${c.ignored ? `  ignored=${c.ignored}` : ''}${c.status === 'interrupted' ? `  ${color(31, 'INTERRUPTED', useColor)}` : ''}`,
     );
   }
   if (!names.length) lines.push('(no host ran)');

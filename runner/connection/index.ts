@@ -5,7 +5,7 @@ import { JumpPool, SshConnection, type SshOptions } from './ssh.ts';
 import type { Connection } from './types.ts';
 
 export * from './types.ts';
-export { shQuote } from './shell.ts';
+export { shQuote, AbortedError } from './shell.ts';
 
 export class ConnectionPool {
   #conns = new Map<string, Promise<Connection>>();
@@ -19,6 +19,11 @@ export class ConnectionPool {
       this.#conns.set(host.name, p);
     }
     return p;
+  }
+
+  /** The connection of a host if it was opened (and did not fail). */
+  async opened(hostName: string): Promise<Connection | undefined> {
+    return this.#conns.get(hostName)?.catch(() => undefined);
   }
 
   async closeAll(): Promise<void> {

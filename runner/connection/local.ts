@@ -1,10 +1,12 @@
 // The control machine itself, through the same long-lived shell protocol as SSH.
 import { spawn } from 'node:child_process';
-import { ShellSession, type ShellStreams } from './shell.ts';
+import { killGroupScript, ShellSession, type ShellStreams } from './shell.ts';
 import type { Connection, ExecOptions, ExecResult } from './types.ts';
 
 export function spawnShell(argv: string[], label: string): ShellSession {
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+  // detached: a process group of its own, so the terminal's Ctrl-C reaches phoenix (which
+  // decides what to stop), not the shell and its commands directly.
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   const closed = new Promise<void>((res) => child.once('close', () => res()));
   child.on('error', () => undefined);
   const streams: ShellStreams = {
@@ -13,6 +15,15 @@ export function spawnShell(argv: string[], label: string): ShellSession {
     stderr: child.stderr!,
     kill: () => child.kill('SIGKILL'),
     closed,
+    // With the same privileges as the shell: through sudo when it runs through sudo.
+    killGroup: (pgid) =>
+      new Promise<void>((res) => {
+        const script = killGroupScript(pgid);
+        const k = spawn(argv[0] === 'sudo' ? 'sudo' : '/bin/sh', argv[0] === 'sudo' ? ['-n', '/bin/sh', '-c', script] : ['-c', script], { stdio: 'ignore', detached: true });
+        const t = setTimeout(() => k.kill('SIGKILL'), 10_000);
+        k.once('close', () => (clearTimeout(t), res()));
+        k.once('error', () => (clearTimeout(t), res()));
+      }),
   };
   return new ShellSession(streams, label);
 }
@@ -36,6 +47,11 @@ export class LocalConnection implements Connection {
 
   exec(cmd: string, opts: ExecOptions = {}): Promise<ExecResult> {
     return this.#shell(opts.become ?? this.become).exec(cmd, opts);
+  }
+
+  async abort(): Promise<boolean> {
+    const r = await Promise.all([...this.#shells.values()].map((s) => s.abort()));
+    return r.some(Boolean);
   }
 
   async close(): Promise<void> {

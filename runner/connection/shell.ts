@@ -3,6 +3,10 @@
 // into a shell that is already running costs a fork. Each command runs in a subshell through
 // `eval` of a single-quoted string, so `exit`, `cd` or a syntax error cannot hurt the shell,
 // and it is framed by a random marker on stdout and on stderr that carries its exit status.
+// Each command also runs in a process group (and session) of its own, through `setsid`, and
+// says its group id first on stderr: a timeout or an abort then kills the whole group on
+// the host (`kill -TERM -PGID`, as root for a become shell), not just the shell, so nothing
+// the command started (apt-get, dpkg, ...) is left running.
 import { randomBytes } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { isSecret } from '../secret.ts';
@@ -21,6 +25,28 @@ export interface ShellStreams {
   kill(): void;
   /** Resolves when the shell is gone. */
   closed: Promise<void>;
+  /**
+   * Kills a process group on the host with the privileges of this shell (TERM, then KILL
+   * after a grace period). Resolves whether or not it worked; never hangs for long.
+   */
+  killGroup?(pgid: number): Promise<void>;
+  /** Why the shell went away, when it is more than "it exited" (e.g. the connection was lost). */
+  closedReason?(): Error | undefined;
+}
+
+/** The script that kills a process group: TERM, up to 2 s for it to go, then KILL. */
+export function killGroupScript(pgid: number): string {
+  // dash's kill takes no "--": "-TERM -123" is a signal, then a process group.
+  const g = `-${Math.trunc(pgid)}`;
+  return `kill -TERM ${g} 2>/dev/null || exit 0; i=0; while [ $i -lt 20 ] && kill -0 ${g} 2>/dev/null; do sleep 0.1; i=$((i+1)); done; kill -KILL ${g} 2>/dev/null; exit 0`;
+}
+
+/** A command abandoned by a second Ctrl-C: its process group on the host was killed. */
+export class AbortedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AbortedError';
+  }
 }
 
 interface Pending {
@@ -29,6 +55,10 @@ interface Pending {
   err: Buffer[];
   outDone?: number;
   errDone: boolean;
+  /** The command's process group on the host, once it has said it. */
+  pgid?: number;
+  /** A timeout or abort is killing it. */
+  stopping?: boolean;
   resolve(r: ExecResult): void;
   reject(e: Error): void;
   timer?: NodeJS.Timeout;
@@ -47,9 +77,10 @@ export class ShellSession {
   ) {
     streams.stdout.on('data', (d: Buffer) => this.#onOut(d));
     streams.stderr.on('data', (d: Buffer) => this.#onErr(d));
-    streams.closed.then(() => this.#die(new Error(`${label}: the remote shell exited`)));
-    streams.stdin.on('error', (e: Error) => this.#die(e));
-    streams.stdin.write('export LC_ALL=C; umask 022; unset HISTFILE\n');
+    streams.closed.then(() => this.#die(streams.closedReason?.() ?? new Error(`${label}: the remote shell exited`)));
+    streams.stdin.on('error', (e: Error) => this.#die(streams.closedReason?.() ?? e));
+    // PHX_SETSID: util-linux setsid where there is one (Debian always has it), else none.
+    streams.stdin.write('export LC_ALL=C; umask 022; unset HISTFILE; PHX_SETSID=; command -v setsid >/dev/null 2>&1 && PHX_SETSID=setsid\n');
   }
 
   get alive(): boolean {
@@ -87,6 +118,16 @@ export class ShellSession {
     const p = this.#pending;
     if (!p) return;
     this.#errBuf = Buffer.concat([this.#errBuf, d]);
+    if (p.pgid === undefined) {
+      const tag = Buffer.from(`${p.marker}-pg:`);
+      const i = this.#errBuf.indexOf(tag);
+      if (i >= 0) {
+        const nl = this.#errBuf.indexOf(10, i + tag.length);
+        if (nl < 0) return;
+        p.pgid = Number(this.#errBuf.subarray(i + tag.length, nl).toString());
+        this.#errBuf = Buffer.concat([this.#errBuf.subarray(0, i), this.#errBuf.subarray(nl + 1)]);
+      }
+    }
     const tag = Buffer.from(`\n${p.marker}\n`);
     const i = this.#errBuf.indexOf(tag);
     if (i >= 0) {
@@ -99,7 +140,8 @@ export class ShellSession {
 
   #settle() {
     const p = this.#pending;
-    if (!p || p.outDone === undefined || !p.errDone) return;
+    // A command being killed fails with its timeout or abort, not with the status the kill gave it.
+    if (!p || p.outDone === undefined || !p.errDone || p.stopping) return;
     this.#pending = undefined;
     clearTimeout(p.timer);
     const out = Buffer.concat(p.out);
@@ -138,13 +180,18 @@ export class ShellSession {
       }
     }
     if (opts.cwd) script += `cd ${shQuote(opts.cwd)} || exit 1\n`;
+    // The command reaches its own shell on fd 3 (a heredoc), never on a command line; that
+    // shell says its pid (= its process group, thanks to setsid) on stderr, then runs it.
+    const cd = `PHXCMD_${randomBytes(6).toString('hex')}`;
+    if (cmd.split('\n').includes(cd)) return Promise.reject(new Error('command collides with heredoc delimiter'));
+    const inner = `$PHX_SETSID /bin/sh -c ${shQuote(`printf '%s:%d\\n' ${marker}-pg $$ >&2; c=$(cat <&3); exec 3<&-; eval "$c"`)}`;
     if (opts.stdin !== undefined) {
       const data = isSecret(opts.stdin) ? Buffer.from(opts.stdin.reveal()) : Buffer.isBuffer(opts.stdin) ? opts.stdin : Buffer.from(opts.stdin);
       const d = `PHXIN_${randomBytes(6).toString('hex')}`;
       const b64 = data.toString('base64').replace(/.{1,76}/g, '$&\n');
-      script += `base64 -d <<'${d}' | ( eval ${shQuote(cmd)} )\n${b64}${d}\n`;
+      script += `base64 -d <<'${d}' | ${inner} 3<<'${cd}'\n${b64}${d}\n${cmd}\n${cd}\n`;
     } else {
-      script += `( eval ${shQuote(cmd)} ) </dev/null\n`;
+      script += `${inner} </dev/null 3<<'${cd}'\n${cmd}\n${cd}\n`;
     }
     script += ')\n';
     script += `printf '\\n%s:%d\\n' ${marker} $?; printf '\\n%s\\n' ${marker} >&2\n`;
@@ -155,12 +202,37 @@ export class ShellSession {
       this.#errBuf = Buffer.alloc(0);
       const seconds = opts.timeout ?? 600;
       p.timer = setTimeout(() => {
-        const e = new Error(`${this.label}: command timed out after ${seconds}s`);
-        this.#die(e);
-        this.streams.kill();
+        void this.#stop(p, new Error(`${this.label}: command timed out after ${seconds}s; its process group on the host was killed`));
       }, seconds * 1000);
       this.streams.stdin.write(script);
     });
+  }
+
+  /** Kills the running command's process group on the host, then this shell. */
+  async #stop(p: Pending, e: Error): Promise<void> {
+    if (this.#pending !== p || p.stopping) return;
+    p.stopping = true;
+    clearTimeout(p.timer);
+    // The group goes first (on another channel), so the next task never meets it (a dpkg lock).
+    try {
+      if (p.pgid && this.streams.killGroup) await this.streams.killGroup(p.pgid);
+    } finally {
+      this.#die(e);
+      this.streams.kill();
+    }
+  }
+
+  /** True while a command runs. */
+  get busy(): boolean {
+    return !!this.#pending;
+  }
+
+  /** Second Ctrl-C: the running command (if any) fails with AbortedError and its process group is killed. */
+  async abort(): Promise<boolean> {
+    const p = this.#pending;
+    if (!p) return false;
+    await this.#stop(p, new AbortedError(`${this.label}: aborted: the command's process group was killed`));
+    return true;
   }
 
   close(): void {

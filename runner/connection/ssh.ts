@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { Host, JumpSpec } from '../inventory.ts';
 import { randomBytes } from 'node:crypto';
 import { redact } from '../secret.ts';
-import { ShellSession, shQuote, type ShellStreams } from './shell.ts';
+import { killGroupScript, ShellSession, shQuote, type ShellStreams } from './shell.ts';
 import { appendKnownHost, fingerprint, hostPattern, keyType, lookupKnownHosts } from './knownhosts.ts';
 import { ConnectionError, type Connection, type ExecOptions, type ExecResult } from './types.ts';
 
@@ -116,9 +116,10 @@ function connectClient(t: Target, opts: SshOptions, sock?: Duplex): Promise<Clie
   });
 }
 
-function channelStreams(ch: ClientChannel): ShellStreams {
+function channelStreams(ch: ClientChannel, extra: Pick<ShellStreams, 'killGroup' | 'closedReason'> = {}): ShellStreams {
   const closed = new Promise<void>((res) => ch.once('close', () => res()));
   return {
+    ...extra,
     stdin: ch,
     stdout: ch,
     stderr: ch.stderr,
@@ -199,7 +200,8 @@ export class SshConnection implements Connection {
     return new Promise((resolve, reject) => {
       this.#client!.exec(cmd, (err, ch) => {
         if (err) return reject(new ConnectionError(this.hostName, `cannot open a shell: ${err.message}`));
-        if (!needSudo) return resolve(new ShellSession(channelStreams(ch), this.hostName));
+        const streams = () => channelStreams(ch, { killGroup: (pgid) => this.#killGroup(root, pgid) });
+        if (!needSudo) return resolve(new ShellSession(streams(), this.hostName));
         let out = '';
         let errText = '';
         let prompts = 0;
@@ -219,7 +221,7 @@ export class SshConnection implements Connection {
           out += d.toString();
           if (out.includes(ready)) {
             done();
-            resolve(new ShellSession(channelStreams(ch), this.hostName));
+            resolve(new ShellSession(streams(), this.hostName));
           }
         };
         const onErr = (d: Buffer) => {
@@ -239,6 +241,25 @@ export class SshConnection implements Connection {
         ch.once('close', onClose);
       });
     });
+  }
+
+  /** Kills a process group through a fresh shell with the same privileges (sudo included). */
+  async #killGroup(root: boolean, pgid: number): Promise<void> {
+    const shell = await this.#openShell(root).catch(() => undefined);
+    if (!shell) return;
+    try {
+      await shell.exec(killGroupScript(pgid), { timeout: 10 });
+    } catch {
+      /* the connection is gone: nothing more can be done from here */
+    } finally {
+      shell.close();
+    }
+  }
+
+  async abort(): Promise<boolean> {
+    const shells = await Promise.all([...this.#shells.values()].map((p) => p.catch(() => undefined)));
+    const r = await Promise.all(shells.map((s) => s?.abort() ?? false));
+    return r.some(Boolean);
   }
 
   async exec(cmd: string, opts: ExecOptions = {}): Promise<ExecResult> {

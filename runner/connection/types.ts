@@ -23,6 +23,8 @@ export interface ExecResult {
 export interface Connection {
   readonly hostName: string;
   exec(cmd: string, opts?: ExecOptions): Promise<ExecResult>;
+  /** Kills the process groups of the commands running now (second Ctrl-C); true if there were any. */
+  abort(): Promise<boolean>;
   close(): Promise<void>;
 }
 
