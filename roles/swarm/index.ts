@@ -35,7 +35,8 @@ export async function swarmState(run: Run, where: string): Promise<SwarmState | 
 
 function halfJoined(host: string, s: SwarmState): TaskError {
   return new TaskError(
-    `${host} is half-joined to a swarm (LocalNodeState ${s.state}${s.error ? `: ${s.error}` : ''}); ` +
+    `${host} is half-joined to a swarm (LocalNodeState ${s.state}${s.error ? `: ${s.error}` : ''}` +
+      `${s.remoteManagers.length ? `; joining via ${s.remoteManagers.map((m) => m.addr).join(', ')}` : ''}); ` +
       `phoenix does not force it out: check the manager, then run \`docker swarm leave --force\` on ${host} by hand and re-run`,
   );
 }

@@ -228,6 +228,24 @@ E('a worker already in another swarm fails, naming both swarm IDs; nothing force
   }
 });
 
+E('a half-joined worker (LocalNodeState pending, ansible#57951) is reported, not skipped or forced out', async () => {
+  // Docker's documentation example token: a join to an address nobody answers stays pending.
+  const fake = 'SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx';
+  const state = await on('vm1002', `docker swarm leave --force >/dev/null 2>&1; timeout 5 docker swarm join --token ${fake} 192.168.201.99:2377 >/dev/null 2>&1; docker info --format '{{.Swarm.LocalNodeState}}'`);
+  assert.is(state.trim(), 'pending');
+  try {
+    const { r, text } = await site2({ tags: ['swarm'], limit: ['vm1002'] });
+    assert.is(r.exitCode, 2, text);
+    assert.match(errors(r).join('\n'), /vm1002: swarm joined by the worker: vm1002 is half-joined to a swarm \(LocalNodeState pending; joining via 192\.168\.201\.99:2377\)/);
+    assert.is((await on('vm1002', "docker info --format '{{.Swarm.LocalNodeState}}'")).trim(), 'pending', 'phoenix left the node as it was');
+  } finally {
+    await on('vm1002', 'docker swarm leave --force >/dev/null 2>&1 || true');
+    await on('vm1001', "for n in $(docker node ls --format '{{.ID}} {{.Hostname}} {{.Status}}' | awk '$2==\"vm1002\" && $3==\"Down\" {print $1}'); do docker node rm --force $n >/dev/null 2>&1; done; true");
+    const { r, text } = await site2();
+    assert.is(r.exitCode, 0, `${text}\n${errors(r).join('\n')}`);
+  }
+});
+
 E("Docker's TLS API: a client without a certificate is refused; Traefik's client certificate is served", async () => {
   // The client certificate on lxc102 (the docker api client play; issued once, then ok).
   const c = await site2({ tags: ['docker-api'], limit: ['lxc102', 'vm1001'] });
