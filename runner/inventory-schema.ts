@@ -24,6 +24,8 @@ const connectionProps = {
   becomePassword: { type: 'object' },
   connection: { enum: ['ssh', 'local'] },
   connectTimeout: { type: 'number', exclusiveMinimum: 0 },
+  keepaliveInterval: { type: 'number', exclusiveMinimum: 0 },
+  keepaliveCountMax: { type: 'integer', minimum: 1 },
 } as const;
 
 export const inventorySchema = {

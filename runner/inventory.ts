@@ -34,6 +34,13 @@ export interface ConnectionSpec {
   connection?: 'ssh' | 'local';
   /** Seconds to wait for the TCP connect and SSH handshake. */
   connectTimeout?: number;
+  /**
+   * Seconds between SSH keepalive probes once connected (default 15). A host that answers
+   * none of `keepaliveCountMax` probes in a row (default 3) is unreachable: the connection
+   * is given up after about interval x (count + 1) seconds of silence.
+   */
+  keepaliveInterval?: number;
+  keepaliveCountMax?: number;
 }
 
 export interface HostSpec<V extends Vars = Vars> extends ConnectionSpec {
@@ -68,6 +75,8 @@ export interface Host<V extends Vars = Vars> {
   becomePassword?: Secret;
   connection: 'ssh' | 'local';
   connectTimeout: number;
+  keepaliveInterval: number;
+  keepaliveCountMax: number;
   groups: string[];
   vars: V;
 }
@@ -367,6 +376,8 @@ export function resolveInventory<V extends Vars>(inv: Inventory<V>, source = '<i
       becomePassword: merged.becomePassword,
       connection: merged.connection ?? 'ssh',
       connectTimeout: merged.connectTimeout ?? 10,
+      keepaliveInterval: merged.keepaliveInterval ?? 15,
+      keepaliveCountMax: merged.keepaliveCountMax ?? 3,
       groups: memberOf,
       vars: vars as V,
     });

@@ -47,6 +47,9 @@ interface Target {
   user: string;
   key?: string;
   connectTimeout: number;
+  /** Seconds between keepalive probes, and how many may go unanswered. */
+  keepaliveInterval: number;
+  keepaliveCountMax: number;
 }
 
 /** Opens and authenticates one ssh2 client, over `sock` when it goes through a jump host. */
@@ -59,7 +62,8 @@ function connectClient(t: Target, opts: SshOptions, sock?: Duplex): Promise<Clie
     port: t.port,
     username: t.user,
     readyTimeout: t.connectTimeout * 1000,
-    keepaliveInterval: 15000,
+    keepaliveInterval: t.keepaliveInterval * 1000,
+    keepaliveCountMax: t.keepaliveCountMax,
     sock: sock as ConnectConfig['sock'],
     hostVerifier: (key: Buffer) => {
       if (known.length === 0) {
@@ -138,14 +142,25 @@ function channelStreams(ch: ClientChannel, extra: Pick<ShellStreams, 'killGroup'
 /** Shared jump-host clients: one per jump host for the whole run. */
 export class JumpPool {
   #clients = new Map<string, Promise<ClientT>>();
-  get(forHost: string, j: JumpSpec & { name: string }, opts: SshOptions, timeout: number): Promise<ClientT> {
+  get(forHost: Host, j: JumpSpec & { name: string }, opts: SshOptions): Promise<ClientT> {
     const id = `${j.user}@${j.address}:${j.port}`;
     let p = this.#clients.get(id);
     if (!p) {
       p = connectClient(
-        { hostName: `${forHost} (via jump host ${j.name})`, address: j.address, port: j.port ?? 22, user: j.user ?? 'root', key: j.key, connectTimeout: timeout },
+        {
+          hostName: `${forHost.name} (via jump host ${j.name})`,
+          address: j.address,
+          port: j.port ?? 22,
+          user: j.user ?? 'root',
+          key: j.key,
+          connectTimeout: forHost.connectTimeout,
+          keepaliveInterval: forHost.keepaliveInterval,
+          keepaliveCountMax: forHost.keepaliveCountMax,
+        },
         opts,
       );
+      // A lost jump host closes the forwarded connections; each says so itself.
+      p.then((c) => c.on('error', () => undefined), () => undefined);
       this.#clients.set(id, p);
     }
     return p;
@@ -160,6 +175,9 @@ export class SshConnection implements Connection {
   readonly hostName: string;
   #client?: ClientT;
   #shells = new Map<boolean, Promise<ShellSession>>();
+  /** Set once the connection is gone under us (not by close()). */
+  #lost?: ConnectionError;
+  #closing = false;
 
   private constructor(private readonly host: Host) {
     this.hostName = host.name;
@@ -169,20 +187,44 @@ export class SshConnection implements Connection {
     const c = new SshConnection(host);
     let sock: Duplex | undefined;
     if (host.jump) {
-      const jc = await jumps.get(host.name, host.jump, opts, host.connectTimeout);
+      const jc = await jumps.get(host, host.jump, opts);
       sock = await new Promise<Duplex>((res, rej) =>
         jc.forwardOut('127.0.0.1', 0, host.address, host.port, (err, stream) =>
           err ? rej(new ConnectionError(host.name, `jump host ${host.jump!.name} could not reach ${hostPattern(host.address, host.port)}: ${err.message}`)) : res(stream),
         ),
       );
     }
-    c.#client = await connectClient(
-      { hostName: host.name, address: host.address, port: host.port, user: host.user, key: host.key, connectTimeout: host.connectTimeout },
-      opts,
-      sock,
-    );
-    c.#client.on('error', () => undefined); // later errors surface through the shell
+    const { name: hostName, address, port, user, key, connectTimeout, keepaliveInterval, keepaliveCountMax } = host;
+    c.#client = await connectClient({ hostName, address, port, user, key, connectTimeout, keepaliveInterval, keepaliveCountMax }, opts, sock);
+    c.#watch();
     return c;
+  }
+
+  /**
+   * Notices a lost connection: keepalive probes unanswered (a frozen host, a dead network) or
+   * the connection closed under us. Commands then fail as "unreachable", not as task errors,
+   * with how long the host had been silent.
+   */
+  #watch() {
+    const client = this.#client!;
+    const where = `${this.host.user}@${hostPattern(this.host.address, this.host.port)}`;
+    let lastHeard = Date.now();
+    // ssh2 keeps its socket private; it is the only way to know when the host last spoke.
+    const sock = (client as unknown as { _sock?: Duplex })._sock;
+    sock?.on('data', () => (lastHeard = Date.now()));
+    const silent = () => `${Math.round((Date.now() - lastHeard) / 1000)}s`;
+    client.on('error', (e: Error & { level?: string }) => {
+      if (this.#closing || this.#lost) return;
+      const ka = `keepalive every ${this.host.keepaliveInterval}s, ${this.host.keepaliveCountMax} unanswered allowed`;
+      this.#lost =
+        e.level === 'client-timeout' || /keepalive/i.test(e.message)
+          ? new ConnectionError(this.hostName, `connection lost: no answer from ${where} for ${silent()} (${ka}); the host may be frozen or the network down`)
+          : new ConnectionError(this.hostName, `connection lost to ${where} after ${silent()} of silence: ${e.message}`);
+    });
+    client.on('close', () => {
+      if (this.#closing) return;
+      this.#lost ??= new ConnectionError(this.hostName, `connection lost: ${where} closed the connection (last heard from ${silent()} before)`);
+    });
   }
 
   #openShell(root: boolean): Promise<ShellSession> {
@@ -200,7 +242,7 @@ export class SshConnection implements Connection {
     return new Promise((resolve, reject) => {
       this.#client!.exec(cmd, (err, ch) => {
         if (err) return reject(new ConnectionError(this.hostName, `cannot open a shell: ${err.message}`));
-        const streams = () => channelStreams(ch, { killGroup: (pgid) => this.#killGroup(root, pgid) });
+        const streams = () => channelStreams(ch, { killGroup: (pgid) => this.#killGroup(root, pgid), closedReason: () => this.#lost });
         if (!needSudo) return resolve(new ShellSession(streams(), this.hostName));
         let out = '';
         let errText = '';
@@ -263,6 +305,7 @@ export class SshConnection implements Connection {
   }
 
   async exec(cmd: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    if (this.#lost) throw this.#lost;
     const root = opts.become ?? this.host.become;
     let p = this.#shells.get(root);
     if (p) {
@@ -278,6 +321,7 @@ export class SshConnection implements Connection {
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     for (const p of this.#shells.values()) p.then((s) => s.close(), () => undefined);
     this.#shells.clear();
     this.#client?.end();

@@ -313,6 +313,14 @@ function withDescendants(roots: number[]): number[] {
   return [...out];
 }
 
+/**
+ * The processes serving a host's connections (sshd's per-connection children and whatever
+ * they run), not the listener: `kill -STOP` them to make the host "freeze" mid-run.
+ */
+export function sessionPids(host: Pick<SshdHost, 'pid'>): number[] {
+  return withDescendants([host.pid]).filter((p) => p !== host.pid);
+}
+
 function killAll(pids: number[], sig: NodeJS.Signals) {
   for (const p of pids) {
     try { process.kill(p, sig); } catch { /* gone */ }
