@@ -15,7 +15,7 @@ import { run, type Inventory, type RunResult } from '../../runner/index.ts';
 import { labInventory } from '../../lab/inventory.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { site } from '../../playbooks/site.ts';
-import { DOMAIN, onGuests, quiet, SNAPSHOT } from './helpers.ts';
+import { curl, DOMAIN, onGuests, quiet, SNAPSHOT } from './helpers.ts';
 
 const E = suite('swarm');
 const VMS = ['vm1001', 'vm1002'];
@@ -124,6 +124,18 @@ E('site forms the swarm: vm1001 manager, vm1002 worker, both Ready; stacks run w
   // No secret in the output, the compose files kept on the manager, or the service specs.
   const specs = await on('vm1001', 'cat /etc/phoenix/stacks/*.yml; docker service inspect $(docker service ls -q)');
   for (const s of SECRETS) assert.not.ok(specs.includes(s), 'a secret in a compose file or service spec');
+});
+
+E('through the gateway (nginx on lxc101 -> Traefik on lxc102 -> the VM), TLS verified: qdrant /readyz, portainer /api/system/status', () => {
+  const q = curl(`https://qdrant.${DOMAIN}/readyz`, 'lxc101', ['-D', '-']);
+  assert.is(q.code, 0, q.stderr);
+  assert.is(q.status, 200, q.body);
+  assert.match(q.body, /X-Phoenix-Standin: traefik-standin/i);
+  assert.match(q.body, /X-Phoenix-Standin: qdrant/i);
+  assert.match(q.body, /readyz check passed/);
+  const p = curl(`https://portainer.${DOMAIN}/api/system/status`, 'lxc101');
+  assert.is(p.status, 200, p.body);
+  assert.match(p.body, /"InstanceID":"portainer-standin"/);
 });
 
 E('a second run changes nothing', async () => {

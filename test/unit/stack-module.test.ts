@@ -1,0 +1,115 @@
+// docker_stack against a scripted manager (no host): what it decides and which commands it sends.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createHash } from 'node:crypto';
+import { dockerStack } from '../../runner/modules/docker_stack.ts';
+import { secret, Secret, TaskError, type ActionContext } from '../../runner/index.ts';
+import { qdrantStack } from '../../stacks/qdrant.ts';
+import { swarmDefaults } from '../../roles/swarm/vars.ts';
+import { qdrantDefaults } from '../../roles/qdrant/vars.ts';
+
+const KEY = 'module-test-api-key-0123456789';
+function stack() {
+  const v = { domain: 'example.test', ...swarmDefaults({ swarmManager: { address: '10.0.0.111' }, swarmWorker: { address: '10.0.0.102' } }, 'example.test'), ...qdrantDefaults() };
+  v.qdrant.apiKey = secret(KEY);
+  return qdrantStack(v);
+}
+
+interface Sent {
+  cmd: string;
+  stdin?: string;
+}
+
+/** A manager that knows files, whether the stack runs, and its secrets. */
+function manager(opts: { files?: Record<string, string>; deployed?: boolean; secrets?: string[]; check?: boolean }) {
+  const files = { ...(opts.files ?? {}) };
+  let deployed = opts.deployed ?? false;
+  const secrets = new Set(opts.secrets ?? []);
+  const sent: Sent[] = [];
+  const ok = (stdout = '') => ({ code: 0, stdout, stderr: '', stdoutBuffer: Buffer.from(stdout) });
+  const run = async (cmd: string, o: { stdin?: string | Buffer | Secret } = {}) => {
+    const stdin = o.stdin instanceof Secret ? o.stdin.reveal() : o.stdin?.toString();
+    sent.push({ cmd, stdin });
+    let m: RegExpExecArray | null;
+    if ((m = /^if \[ -L '([^']+)'/.exec(cmd))) {
+      const c = files[m[1]!];
+      return ok(c === undefined ? 'absent\nparent\n' : `regular file|600|root|root|${c.length}\nsha:${createHash('sha256').update(c).digest('hex')}\nparent\n`);
+    }
+    if ((m = /^cat -- '([^']+)'$/.exec(cmd))) return ok(files[m[1]!]);
+    if (cmd.startsWith('docker info --format')) return ok('active true\n');
+    if (cmd.startsWith('ids=$(docker service ls -q')) return ok('');
+    if (cmd.startsWith("docker secret ls --format '{{.Name}}'")) return ok([...secrets].join('\n'));
+    if ((m = /^docker secret create .* '([^']+)' -$/.exec(cmd))) {
+      secrets.add(m[1]!);
+      return ok();
+    }
+    if ((m = /^umask 077 && cat > '([^']+)'$/.exec(cmd))) {
+      files[m[1]!] = stdin!;
+      return ok();
+    }
+    if (cmd.startsWith('docker stack deploy')) {
+      deployed = true;
+      return ok();
+    }
+    if ((m = /^mv -f '([^']+)' '([^']+)'$/.exec(cmd))) {
+      files[m[2]!] = files[m[1]!]!;
+      delete files[m[1]!];
+      return ok();
+    }
+    if (cmd.startsWith('docker service ls --filter label=com.docker.stack.namespace')) return ok(deployed ? 'qdrant_service_qdrant 1/1\n---\nqdrant_service_qdrant completed\n' : '---\n');
+    if (cmd.startsWith('curl ')) return ok('200');
+    if (cmd.startsWith('docker secret ls --filter')) return ok([...secrets].join('\n'));
+    return ok();
+  };
+  const ctx = { host: { name: 'vm1001' }, check: opts.check ?? false, diff: true, pendingChanges: false, run } as unknown as ActionContext;
+  return { ctx, sent, files };
+}
+
+const PATH = '/etc/phoenix/stacks/qdrant_service.yml';
+
+test('an invalid compose file fails naming the field, before any command reaches the host', async () => {
+  const d = stack();
+  (d.compose.services.qdrant as unknown as { ports: unknown[] }).ports = [{ target: 6333, mode: 7 }];
+  const m = manager({});
+  try {
+    await dockerStack({ stack: d }).run(m.ctx);
+    assert.unreachable('no error');
+  } catch (e) {
+    assert.instance(e, TaskError);
+    assert.match((e as Error).message, /stack qdrant_service: invalid compose file[\s\S]*services\.qdrant\.ports\[0\]\.mode: must be string/);
+  }
+  assert.equal(m.sent, []);
+});
+
+test('check mode on a manager without the stack: would deploy, shows the compose diff, changes nothing', async () => {
+  const m = manager({ check: true });
+  const r = await dockerStack({ stack: stack() }).run(m.ctx);
+  assert.is(r.changed, true);
+  assert.match(r.msg!, /secret\(s\) to create: qdrant_service_api_key_[0-9a-f]{10}; not deployed/);
+  assert.is(r.diff?.[0]?.path, PATH);
+  assert.match(r.diff![0]!.text, /^\+\s+image: qdrant\/qdrant:/m);
+  assert.not.ok(m.sent.some((s) => /secret create|stack deploy|mv -f|cat >|install -d/.test(s.cmd)), m.sent.map((s) => s.cmd).join('\n'));
+});
+
+test('a deploy: the secret from stdin (never in a command), deploy --resolve-image never --prune, then the record; a second run does nothing', async () => {
+  const m = manager({});
+  const r = await dockerStack({ stack: stack() }).run(m.ctx);
+  assert.is(r.changed, true);
+  const cmds = m.sent.map((s) => s.cmd);
+  assert.not.ok(cmds.some((c) => c.includes(KEY)), 'the key in a command');
+  const create = m.sent.find((s) => s.cmd.startsWith('docker secret create'))!;
+  assert.is(create.stdin, KEY);
+  const deploy = cmds.findIndex((c) => c === `docker stack deploy --resolve-image never --prune -c '${PATH}.new' 'qdrant_service'`);
+  const record = cmds.findIndex((c) => c === `mv -f '${PATH}.new' '${PATH}'`);
+  assert.ok(deploy > 0 && record > deploy, cmds.join('\n'));
+  assert.not.ok(m.files[PATH]!.includes(KEY));
+  assert.match(r.msg!, /1 service\(s\) running; qdrant \/readyz ok/);
+  // The same stack again: the record matches and the secret exists (live services: see stack-drift.test.ts).
+  const again = manager({ files: m.files, secrets: [stack().secrets!.api_key!.name] });
+  // (no live services in this fake: the record alone says "deployed"; drift is the e2e's part)
+  const r2 = await dockerStack({ stack: stack() }).run(again.ctx);
+  assert.is(r2.changed, true, 'the fake reports no live services, which is drift');
+  assert.match(r2.msg!, /live services differ: qdrant_service_qdrant: not running/);
+});
+
+test.run();
