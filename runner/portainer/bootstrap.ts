@@ -129,6 +129,9 @@ export function portainerHandover(o: { api: SyncApiOptions; stack: string; oneOf
       if (ctx.check) return { changed: true, msg: `would remove the one-off Portainer and wait for ${o.stack}` };
       const r = await ctx.run(`docker rm -f ${shQuote(o.oneOff)} >/dev/null 2>&1; rm -rf ${FILES_DIR}`, { become: true });
       if (r.code !== 0) throw new TaskError(`removing the one-off Portainer: ${r.stderr.trim()}`);
+      if (!(await stackInSwarm(ctx, o.stack))) throw new TaskError(`one-off Portainer removed, but stack ${o.stack} was not created: no Portainer is left`);
+      // The stack's own server may still be starting (real Portainer opens the database only now).
+      await untilAnswers(clientFor(o.api), o.timeout ?? 180, `Portainer (stack ${o.stack}) at ${new URL(o.api.url).origin}`);
       const ready = await stackReady({ api: o.api, name: o.stack, health: o.health, readinessTimeout: o.timeout }).run(ctx);
       return { changed: true, msg: `one-off Portainer removed; ${ready.msg}` };
     },

@@ -46,12 +46,12 @@ const manager = async (cmd: string) => {
   return r.out.trim();
 };
 
-/** `npx phoenix ...` as a user runs it (the bin registers tsx itself). */
+/** `npx phoenix ...`, as a user runs it from the checkout (the bin registers tsx itself). */
 function phoenix(args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
     delete env.NODE_OPTIONS;
-    const p = spawn(process.execPath, [join(ROOT, 'bin/phoenix.mjs'), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('npx', ['--no-install', 'phoenix', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (out += d));
