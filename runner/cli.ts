@@ -175,7 +175,10 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
     hosts: inv.hosts,
   });
   const fmt = { diff: o.diff ?? false, color: useColor };
-  const runner = !o.plain && !o.out && process.stdout.isTTY ? new ListrRunner(out, fmt) : new PlainRunner(out, fmt);
+  // listr2 needs a terminal of usable width: some CI ptys report 0 columns, which it would
+  // draw as one character per line. Plain lines then.
+  const wide = (process.stdout.columns ?? 0) >= 20;
+  const runner = !o.plain && !o.out && process.stdout.isTTY && wide ? new ListrRunner(out, fmt) : new PlainRunner(out, fmt);
   const plays: PlayRecord[] = [];
   const err = o.err ?? { write: (s: string) => void process.stderr.write(s) };
   let sigints = 0;

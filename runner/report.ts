@@ -78,14 +78,16 @@ export class ListrRunner implements PlayRunner {
                 task: async (_c: unknown, t: { title: string; output: string }) => {
                   let n = 0;
                   let changed = 0;
+                  let handlers = 0; // handlers that ran count in the total too ("10/10", not "10/9")
                   const rec = await runHost(h, {
                     taskStart: (name) => {
                       t.output = `${name}`;
                     },
                     taskEnd: (r) => {
                       n++;
+                      if (r.handler) handlers++;
                       if (r.status === 'changed') changed++;
-                      t.title = `${h.name}  ${n}/${pp.tasks.length} tasks, ${changed} changed`;
+                      t.title = `${h.name}  ${n}/${pp.tasks.length + handlers} tasks${handlers ? ` (${handlers} handler${handlers > 1 ? 's' : ''})` : ''}, ${changed} changed`;
                     },
                   });
                   results.set(h.name, rec);

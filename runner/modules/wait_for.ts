@@ -53,7 +53,7 @@ export function waitFor(o: WaitForOptions): Action {
             ok = r?.status === (o.status ?? 200);
           } else ok = await tcpOnce(o.host ?? ctx.host.address, o.port!);
           if (ok) return { changed: false };
-          if (ctx.check && ctx.pendingChanges) return { changed: false, msg: `${what} not ready yet (earlier changes not applied in check mode)` };
+          if (ctx.check && ctx.pendingChanges) return { changed: 'unknown', msg: `${what} not ready yet (earlier changes not applied in check mode)` };
           if (Date.now() > deadline) throw new TaskError(`wait_for: ${what} not ready after ${timeout}s`);
           await new Promise((r) => setTimeout(r, 250));
         }
@@ -70,7 +70,8 @@ export function waitFor(o: WaitForOptions): Action {
         : `end=$(( $(date +%s) + ${Math.ceil(timeout)} )); while :; do if ${probe}; then exit 0; fi; [ "$(date +%s)" -ge "$end" ] && exit 1; sleep 0.25; done`;
       const r = await ctx.run(loop, { timeout: timeout + each + 30 });
       if (r.code === 0) return { changed: false };
-      if (once) return { changed: false, msg: `${what} not ready yet (earlier changes not applied in check mode)` };
+      // It cannot know: the changes it may wait for were not made. Not "ok", not a failure.
+      if (once) return { changed: 'unknown', msg: `${what} not ready yet (earlier changes not applied in check mode)` };
       throw new TaskError(`wait_for: ${what} not ready after ${timeout}s`, { command: probe, stderr: r.stderr, code: r.code });
     },
   };
