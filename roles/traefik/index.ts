@@ -28,7 +28,7 @@ export function deployHookScript(t: V['traefik']): string {
   return `#!/bin/sh
 # Managed by phoenix (roles/traefik): certbot's deploy hook for Traefik's certificate
 # (also run by phoenix when the copies differ). Copies ${live}/{fullchain,privkey}.pem to
-# ${dir}/ readable by the ${t.user} user only, then touches ${tlsFile} so Traefik reloads them.
+# ${dir}/ (root:${t.user}, 0640), then touches ${tlsFile} so Traefik reloads them.
 set -eu
 live=${live}
 dest=${dir}

@@ -172,6 +172,19 @@ E('a second run changes nothing and keeps the certificate', async () => {
   assert.is(await onGuest('systemctl show -p MainPID --value traefik'), pid);
 });
 
+E("unattended renewal (certbot renew, as its timer runs it) reaches Traefik through the deploy hook, without a restart", async () => {
+  const serial = (await tlsGet('/', NAME)).serial;
+  const pid = await onGuest('systemctl show -p MainPID --value traefik');
+  await onGuest('env -u REQUESTS_CA_BUNDLE certbot renew --cert-name traefik --force-renewal --quiet', false);
+  const hex = (x: string) => x.replace(/^serial=/, '').replace(/^0+/, '').toUpperCase();
+  const live = hex(await onGuest('openssl x509 -in /etc/letsencrypt/live/traefik/cert.pem -noout -serial'));
+  assert.is.not(live, hex(serial));
+  await until('the renewed certificate served', () => tlsGet('/', NAME), (x) => hex(x.serial) === live);
+  assert.is(await onGuest('systemctl show -p MainPID --value traefik'), pid);
+  const { r, text } = await runTraefik();
+  assert.is(r.recap[HOST]!.changed, 0, text);
+});
+
 // Routers of the test's own, to upstreams this test can count on: step-ca's HTTPS API (its
 // certificate names ca.<domain>, not lxc103.<domain>: the second must be refused).
 const withTestRouters = (caHost: string) =>
