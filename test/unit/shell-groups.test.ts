@@ -1,0 +1,41 @@
+// Each command runs in a process group of its own; a timeout or an abort kills the whole
+// group (issue 10, item 1), here on the local connection (the SSH one: test/integration/interrupt.test.ts).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { LocalConnection } from '../../runner/connection/local.ts';
+import { AbortedError } from '../../runner/connection/index.ts';
+
+const c = new LocalConnection('local');
+const alive = (arg: string) => spawnSync('pgrep', ['-xf', `sleep ${arg}`]).status === 0;
+
+test('a command runs in a session and process group of its own', async () => {
+  const r = await c.exec('ps -o pid=,pgid=,sid= -p $$; echo $$');
+  const [pid, pgid, sid] = r.stdout.trim().split('\n')[0]!.trim().split(/\s+/).map(Number);
+  assert.is(pgid, pid);
+  assert.is(sid, pid);
+  assert.is.not(pgid, process.pid);
+});
+
+test('a timeout kills the background children too, and says so', async () => {
+  const err = await c.exec('sleep 4061 & sleep 406', { timeout: 0.5 }).then(() => undefined, (e: Error) => e);
+  assert.match(err?.message ?? '', 'command timed out after 0.5s; its process group on the host was killed');
+  assert.not.ok(alive('406'));
+  assert.not.ok(alive('4061'));
+  assert.is((await c.exec('echo next')).stdout, 'next\n');
+});
+
+test('abort kills the running command\'s group and fails it with AbortedError', async () => {
+  const running = c.exec('sleep 4071 & sleep 407');
+  const end = Date.now() + 10_000;
+  while (!alive('407') && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(await c.abort());
+  const err = await running.then(() => undefined, (e: Error) => e);
+  assert.instance(err, AbortedError);
+  assert.not.ok(alive('407'));
+  assert.not.ok(alive('4071'));
+  assert.not.ok(await c.abort(), 'nothing left running');
+});
+
+test.after(() => c.close());
+test.run();
