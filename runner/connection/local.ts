@@ -1,6 +1,6 @@
 // The control machine itself, through the same long-lived shell protocol as SSH.
 import { spawn } from 'node:child_process';
-import { killGroupScript, ShellSession, type ShellStreams } from './shell.ts';
+import { AbortedError, killGroupScript, ShellSession, type ShellStreams } from './shell.ts';
 import type { Connection, ExecOptions, ExecResult } from './types.ts';
 
 export function spawnShell(argv: string[], label: string): ShellSession {
@@ -46,10 +46,14 @@ export class LocalConnection implements Connection {
   }
 
   exec(cmd: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    if (this.#aborted) return Promise.reject(new AbortedError(`${this.hostName}: aborted: no new command is started`));
     return this.#shell(opts.become ?? this.become).exec(cmd, opts);
   }
 
+  #aborted = false;
+
   async abort(): Promise<boolean> {
+    this.#aborted = true;
     const r = await Promise.all([...this.#shells.values()].map((s) => s.abort()));
     return r.some(Boolean);
   }

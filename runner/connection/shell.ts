@@ -79,8 +79,8 @@ export class ShellSession {
     streams.stderr.on('data', (d: Buffer) => this.#onErr(d));
     streams.closed.then(() => this.#die(streams.closedReason?.() ?? new Error(`${label}: the remote shell exited`)));
     streams.stdin.on('error', (e: Error) => this.#die(streams.closedReason?.() ?? e));
-    // PHX_SETSID: util-linux setsid where there is one (Debian always has it), else none.
-    streams.stdin.write('export LC_ALL=C; umask 022; unset HISTFILE; PHX_SETSID=; command -v setsid >/dev/null 2>&1 && PHX_SETSID=setsid\n');
+    // PHX_SETSID: util-linux setsid's path where there is one (Debian always has it), else empty.
+    streams.stdin.write('export LC_ALL=C; umask 022; unset HISTFILE; PHX_SETSID=$(command -v setsid 2>/dev/null)\n');
   }
 
   get alive(): boolean {
@@ -180,18 +180,17 @@ export class ShellSession {
       }
     }
     if (opts.cwd) script += `cd ${shQuote(opts.cwd)} || exit 1\n`;
-    // The command reaches its own shell on fd 3 (a heredoc), never on a command line; that
-    // shell says its pid (= its process group, thanks to setsid) on stderr, then runs it.
-    const cd = `PHXCMD_${randomBytes(6).toString('hex')}`;
-    if (cmd.split('\n').includes(cd)) return Promise.reject(new Error('command collides with heredoc delimiter'));
-    const inner = `$PHX_SETSID /bin/sh -c ${shQuote(`printf '%s:%d\\n' ${marker}-pg $$ >&2; c=$(cat <&3); exec 3<&-; eval "$c"`)}`;
+    // The command reaches its own shell in a variable of that shell's environment (never on a
+    // command line, and unset before it runs, so its children do not inherit it); that shell
+    // says its pid (= its process group, thanks to setsid) on stderr, then runs it.
+    const inner = `PHX_CMD=${shQuote(cmd)} $PHX_SETSID /bin/sh -c ${shQuote(`printf '%s:%d\\n' ${marker}-pg $$ >&2; c=$PHX_CMD; unset PHX_CMD; eval "$c"`)}`;
     if (opts.stdin !== undefined) {
       const data = isSecret(opts.stdin) ? Buffer.from(opts.stdin.reveal()) : Buffer.isBuffer(opts.stdin) ? opts.stdin : Buffer.from(opts.stdin);
       const d = `PHXIN_${randomBytes(6).toString('hex')}`;
       const b64 = data.toString('base64').replace(/.{1,76}/g, '$&\n');
-      script += `base64 -d <<'${d}' | ${inner} 3<<'${cd}'\n${b64}${d}\n${cmd}\n${cd}\n`;
+      script += `base64 -d <<'${d}' | ${inner}\n${b64}${d}\n`;
     } else {
-      script += `${inner} </dev/null 3<<'${cd}'\n${cmd}\n${cd}\n`;
+      script += `${inner} </dev/null\n`;
     }
     script += ')\n';
     script += `printf '\\n%s:%d\\n' ${marker} $?; printf '\\n%s\\n' ${marker} >&2\n`;

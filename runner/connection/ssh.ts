@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { Host, JumpSpec } from '../inventory.ts';
 import { randomBytes } from 'node:crypto';
 import { redact } from '../secret.ts';
-import { killGroupScript, ShellSession, shQuote, type ShellStreams } from './shell.ts';
+import { AbortedError, killGroupScript, ShellSession, shQuote, type ShellStreams } from './shell.ts';
 import { appendKnownHost, fingerprint, hostPattern, keyType, lookupKnownHosts } from './knownhosts.ts';
 import { ConnectionError, type Connection, type ExecOptions, type ExecResult } from './types.ts';
 
@@ -178,6 +178,7 @@ export class SshConnection implements Connection {
   /** Set once the connection is gone under us (not by close()). */
   #lost?: ConnectionError;
   #closing = false;
+  #aborted = false;
 
   private constructor(private readonly host: Host) {
     this.hostName = host.name;
@@ -299,6 +300,8 @@ export class SshConnection implements Connection {
   }
 
   async abort(): Promise<boolean> {
+    // A task cut short must not go on to its next command (a rename after the killed probe).
+    this.#aborted = true;
     const shells = await Promise.all([...this.#shells.values()].map((p) => p.catch(() => undefined)));
     const r = await Promise.all(shells.map((s) => s?.abort() ?? false));
     return r.some(Boolean);
@@ -306,6 +309,7 @@ export class SshConnection implements Connection {
 
   async exec(cmd: string, opts: ExecOptions = {}): Promise<ExecResult> {
     if (this.#lost) throw this.#lost;
+    if (this.#aborted) throw new AbortedError(`${this.hostName}: aborted: no new command is started`);
     const root = opts.become ?? this.host.become;
     let p = this.#shells.get(root);
     if (p) {
