@@ -86,4 +86,21 @@ S('--diff of secret-bearing content prints one line saying it changed', async ()
   assert.not.match(c.text(), /rotated-token|s3cr3t/);
 });
 
+S('--diff of one changed line in a 3,000-line file on a host is one small hunk', async () => {
+  const lines = Array.from({ length: 3000 }, (_, i) => `option_${i} = ${i}`);
+  const path = join(lab.hosts[0]!.root, 'big.conf');
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  lines[1500] = 'option_1500 = tuned';
+  const content = `${lines.join('\n')}\n`;
+  const book = playbook<TestVars>('big', [play({ hosts: 'test', roles: [role<TestVars>({ name: 'b', tasks: [task({ name: 'big config', do: ({ vars }) => copy({ dest: `${vars.root}/big.conf`, content }) })] })] })]);
+  const c = capture();
+  const res = await run(book, { inventory: inventoryFor(lab), limit: ['host0'], check: true, diff: true, out: c.out });
+  assert.is(res.exitCode, 0);
+  const diff = c.text().slice(c.text().indexOf(`--- ${path}`), c.text().indexOf('\nRECAP'));
+  assert.is(
+    diff.trim(),
+    `--- ${path} (before)\n+++ ${path} (after)\n@@ -1498,7 +1498,7 @@\n option_1497 = 1497\n option_1498 = 1498\n option_1499 = 1499\n-option_1500 = 1500\n+option_1500 = tuned\n option_1501 = 1501\n option_1502 = 1502\n option_1503 = 1503`,
+  );
+});
+
 S.run();
