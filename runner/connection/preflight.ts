@@ -1,7 +1,7 @@
 // Checks made before any host is contacted: every selected host's private key (present, a
-// file, not readable by others) and the known_hosts file. A mistake here is the user's
+// file, not readable by others) or ssh-agent, and the known_hosts file. A mistake here is the user's
 // inventory, not an unreachable host: all of them are listed at once, and nothing runs.
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import type { Host } from '../inventory.ts';
 
 export interface PreflightOptions {
@@ -42,6 +42,8 @@ export function preflight(hosts: Host[], o: PreflightOptions): string[] {
       const p = keyProblem(h.key);
       if (p) add(`field "key": ${p}`, h.name);
     } else if (!process.env.SSH_AUTH_SOCK) add('field "key": no key configured and no ssh-agent ($SSH_AUTH_SOCK) available', h.name);
+    else if (!existsSync(process.env.SSH_AUTH_SOCK))
+      add(`field "key": no key configured, and the ssh-agent socket $SSH_AUTH_SOCK (${process.env.SSH_AUTH_SOCK}) does not exist`, h.name);
     if (h.jump?.key) {
       const p = keyProblem(h.jump.key);
       if (p) add(`field "jump": jump host ${h.jump.name}: ${p}`, h.name);
