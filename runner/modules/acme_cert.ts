@@ -23,6 +23,8 @@ export interface AcmeCertOptions {
   /** Trusted roots for the ACME server and for checking the chain (default: the system store). */
   caBundle?: string;
   email?: string;
+  /** Seconds to wait while another certbot holds its lock (default 120). */
+  lockTimeout?: number;
 }
 
 export interface CertState {
@@ -117,7 +119,13 @@ export function acmeCert(o: AcmeCertOptions): Action {
         st.exists ? '--force-renewal' : '',
       ].filter(Boolean);
       const cmd = args.join(' ');
-      const r = await ctx.run(cmd, { env: { REQUESTS_CA_BUNDLE: caBundle }, timeout: 180 });
+      // certbot holds a lock while it runs (its timer's `certbot renew`, another lineage's task):
+      // wait for it, bounded, as apt waits for dpkg's lock.
+      let r = await ctx.run(cmd, { env: { REQUESTS_CA_BUNDLE: caBundle }, timeout: 180 });
+      for (const end = Date.now() + (o.lockTimeout ?? 120) * 1000; r.code !== 0 && /Another instance of Certbot is already running/.test(r.stderr) && Date.now() < end; ) {
+        await new Promise((res) => setTimeout(res, 1000));
+        r = await ctx.run(cmd, { env: { REQUESTS_CA_BUNDLE: caBundle }, timeout: 180 });
+      }
       if (r.code !== 0) {
         const log = await ctx.run('tail -n 15 /var/log/letsencrypt/letsencrypt.log 2>/dev/null | grep -iE "error|detail|problem" | tail -n 3; true');
         throw new TaskError(`${where}: certbot failed`, { command: cmd, stderr: `${r.stderr}${log.stdout}`, code: r.code });
