@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import type { ErrorObject } from 'ajv';
 import validateSchema from './inventory-validator.generated.js';
-import { Secret } from './secret.ts';
+import { Secret, SecretError } from './secret.ts';
 
 /** Vars are any object type; interfaces work (a Record index signature is not required). */
 export type Vars = object;
@@ -304,9 +304,16 @@ export async function loadInventory(spec?: string): Promise<ResolvedInventory> {
     if (!problems.length) raw = materializeSecrets(raw, dirname(file), [], problems);
     if (problems.length) throw new InventoryError(`invalid inventory ${file}:\n  - ${problems.join('\n  - ')}`);
   } else {
-    const mod = (await import(pathToFileURL(file).href)) as { default?: unknown; inventory?: unknown };
-    raw = mod.default ?? mod.inventory;
-    if (typeof raw === 'function') raw = await (raw as () => unknown)();
+    try {
+      const mod = (await import(pathToFileURL(file).href)) as { default?: unknown; inventory?: unknown };
+      raw = mod.default ?? mod.inventory;
+      if (typeof raw === 'function') raw = await (raw as () => unknown)();
+    } catch (e) {
+      // secretFromEnv() of an unset variable, evaluated as the inventory module loads.
+      // By name: an inventory outside this package may load its own copy of secret.ts.
+      if (e instanceof SecretError || (e as Error)?.name === 'SecretError') throw new InventoryError(`invalid inventory ${file}: ${(e as Error).message}`);
+      throw e;
+    }
     if (!raw) throw new InventoryError(`inventory ${file} exports no default inventory`);
   }
   return resolveInventory(raw as Inventory, file);

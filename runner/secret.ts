@@ -39,10 +39,18 @@ export function secret(value: string, name?: string): Secret {
   return new Secret(value, name);
 }
 
+/** A secret that cannot be had (an unset variable): a mistake in the inventory, not a crash. */
+export class SecretError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SecretError';
+  }
+}
+
 /** Reads a secret from an environment variable; a missing variable is an error naming it. */
 export function secretFromEnv(variable: string): Secret {
   const v = process.env[variable];
-  if (v === undefined || v === '') throw new Error(`secret: environment variable ${variable} is not set`);
+  if (v === undefined || v === '') throw new SecretError(`secret: environment variable ${variable} is not set`);
   return new Secret(v, variable);
 }
 
