@@ -156,13 +156,9 @@ export class Engine {
     this.stopping = true;
     this.aborted = true;
     const cut = [...this.running].map(([host, task]) => ({ host, task }));
-    const kills = Promise.all(
-      cut.map(async ({ host }) => {
-        const c = await this.pool.opened(host);
-        // Bounded: a frozen host must not hold the abort up.
-        if (c) await Promise.race([c.abort(), new Promise((r) => setTimeout(r, 15_000).unref())]);
-      }),
-    );
+    // Every open connection, not only the running hosts': a task may be running a command on
+    // another host (delegate). Bounded: a frozen host must not hold the abort up.
+    const kills = Promise.race([this.pool.abortAll(), new Promise((r) => setTimeout(r, 15_000).unref())]);
     this.#killing = kills;
     for (const w of this.#abortWaiters) w(new AbortedError('aborted by a second Ctrl-C'));
     await kills;

@@ -21,9 +21,9 @@ export class ConnectionPool {
     return p;
   }
 
-  /** The connection of a host if it was opened (and did not fail). */
-  async opened(hostName: string): Promise<Connection | undefined> {
-    return this.#conns.get(hostName)?.catch(() => undefined);
+  /** Second Ctrl-C: every open connection kills its running commands' process groups and starts no more. */
+  async abortAll(): Promise<void> {
+    await Promise.all([...this.#conns.values()].map((p) => p.then((c) => c.abort(), () => false)));
   }
 
   async closeAll(): Promise<void> {
