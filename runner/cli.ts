@@ -182,14 +182,8 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
   const plays: PlayRecord[] = [];
   const err = o.err ?? { write: (s: string) => void process.stderr.write(s) };
   let sigints = 0;
-  let lastSigint = 0;
   let aborting: Promise<unknown> | undefined;
   const onSigint = () => {
-    const now = Date.now();
-    // `npx` forwards the terminal's SIGINT to the playbook, which also gets it from the
-    // terminal: two signals within a second are one key press.
-    if (now - lastSigint < 1000) return;
-    lastSigint = now;
     sigints++;
     if (sigints === 1) {
       const n = engine.interrupt();
