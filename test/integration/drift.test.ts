@@ -9,6 +9,12 @@ import { join } from 'node:path';
 import type { SshdLab } from '../harness/sshd.ts';
 import { hosts, snapshot } from './helpers.ts';
 
+/** NO_COLOR without the runner's FORCE_COLOR: Node 24 warns on stderr when both are set. */
+function plainEnv(): NodeJS.ProcessEnv {
+  const { FORCE_COLOR: _, ...env } = process.env;
+  return { ...env, NO_COLOR: '1' };
+}
+
 const D = suite('drift exit codes');
 let lab: SshdLab;
 let inv: string;
@@ -29,7 +35,7 @@ D.after(async () => {
 });
 
 function phoenix(...args: string[]) {
-  const r = spawnSync('node', ['--import=tsx', 'test/fixtures/two-roles.ts', ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } });
+  const r = spawnSync('node', ['--import=tsx', 'test/fixtures/two-roles.ts', ...args], { encoding: 'utf8', timeout: 120_000, env: plainEnv() });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 const both = () => ({ ...snapshot(lab.hosts[0]!.root), ...snapshot(lab.hosts[1]!.root) });

@@ -10,6 +10,12 @@ import type { SshdLab } from '../harness/sshd.ts';
 import { run, shell, task, role, play, playbook } from '../../runner/index.ts';
 import { capture, hosts, inventoryFor, type TestVars } from './helpers.ts';
 
+/** NO_COLOR without the runner's FORCE_COLOR: Node 24 warns on stderr when both are set. */
+function plainEnv(): NodeJS.ProcessEnv {
+  const { FORCE_COLOR: _, ...env } = process.env;
+  return { ...env, NO_COLOR: '1' };
+}
+
 const I = suite('interrupts and timeouts');
 let lab: SshdLab;
 let inv: string;
@@ -43,7 +49,7 @@ async function until(what: string, ok: () => boolean, seconds = 60) {
 
 function start(sleep: string): { child: ChildProcess; out: () => string; err: () => string; exit: Promise<number | null> } {
   const child = spawn('node', ['--import=tsx', 'test/fixtures/interrupt.ts', '--inventory', inv], {
-    env: { ...process.env, NO_COLOR: '1', PHX_TEST_SLEEP: sleep },
+    env: { ...plainEnv(), PHX_TEST_SLEEP: sleep },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -10,6 +10,12 @@ import { join } from 'node:path';
 import type { SshdLab } from '../harness/sshd.ts';
 import { hosts } from './helpers.ts';
 
+/** NO_COLOR without the runner's FORCE_COLOR: Node 24 warns on stderr when both are set. */
+function plainEnv(): NodeJS.ProcessEnv {
+  const { FORCE_COLOR: _, ...env } = process.env;
+  return { ...env, NO_COLOR: '1' };
+}
+
 const P = suite('pre-flight checks');
 let lab: SshdLab;
 P.before(async () => {
@@ -21,7 +27,7 @@ P.after(async () => {
 
 const FIXTURE = 'test/fixtures/two-roles.ts';
 function phoenix(...args: string[]) {
-  const r = spawnSync('node', ['--import=tsx', FIXTURE, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } });
+  const r = spawnSync('node', ['--import=tsx', FIXTURE, ...args], { encoding: 'utf8', timeout: 120_000, env: plainEnv() });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
