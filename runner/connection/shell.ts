@@ -164,8 +164,8 @@ export class ShellSession {
     //   NAME=$(cat <<'D' ... D
     //   ); export NAME          <- Secret env: a heredoc body, never an argument
     //   cd DIR || exit 1
-    //   base64 -d <<'D' | ( eval 'CMD' )   or   ( eval 'CMD' ) </dev/null
-    //   ...base64 stdin... D
+    //   base64 -d <<'D' | PHX_CMD='CMD' setsid /bin/sh -c '<say pgid>; eval "$PHX_CMD"'
+    //   ...base64 stdin... D                 (or the same with </dev/null, without stdin)
     //   )
     //   printf marker+status on stdout, marker on stderr
     let script = '(\n';
@@ -183,14 +183,22 @@ export class ShellSession {
     // The command reaches its own shell in a variable of that shell's environment (never on a
     // command line, and unset before it runs, so its children do not inherit it); that shell
     // says its pid (= its process group, thanks to setsid) on stderr, then runs it.
-    const inner = `PHX_CMD=${shQuote(cmd)} $PHX_SETSID /bin/sh -c ${shQuote(`printf '%s:%d\\n' ${marker}-pg $$ >&2; c=$PHX_CMD; unset PHX_CMD; eval "$c"`)}`;
+    // A command too long for one environment string (Linux: 128 KiB) comes on fd 3 instead,
+    // a heredoc read by cat: slower (one more process), but without a limit.
+    const big = Buffer.byteLength(cmd) > 64 * 1024;
+    const cd = `PHXCMD_${randomBytes(6).toString('hex')}`;
+    if (big && cmd.split('\n').includes(cd)) return Promise.reject(new Error('command collides with heredoc delimiter'));
+    const read = big ? 'c=$(cat <&3); exec 3<&-' : 'c=$PHX_CMD; unset PHX_CMD';
+    const inner = `${big ? '' : `PHX_CMD=${shQuote(cmd)} `}$PHX_SETSID /bin/sh -c ${shQuote(`printf '%s:%d\\n' ${marker}-pg $$ >&2; ${read}; eval "$c"`)}`;
+    const fd3 = big ? ` 3<<'${cd}'` : '';
+    const fd3Body = big ? `${cmd}\n${cd}\n` : '';
     if (opts.stdin !== undefined) {
       const data = isSecret(opts.stdin) ? Buffer.from(opts.stdin.reveal()) : Buffer.isBuffer(opts.stdin) ? opts.stdin : Buffer.from(opts.stdin);
       const d = `PHXIN_${randomBytes(6).toString('hex')}`;
       const b64 = data.toString('base64').replace(/.{1,76}/g, '$&\n');
-      script += `base64 -d <<'${d}' | ${inner}\n${b64}${d}\n`;
+      script += `base64 -d <<'${d}' | ${inner}${fd3}\n${b64}${d}\n${fd3Body}`;
     } else {
-      script += `${inner} </dev/null\n`;
+      script += `${inner} </dev/null${fd3}\n${fd3Body}`;
     }
     script += ')\n';
     script += `printf '\\n%s:%d\\n' ${marker} $?; printf '\\n%s\\n' ${marker} >&2\n`;

@@ -17,6 +17,17 @@ test('a command runs in a session and process group of its own', async () => {
   assert.is.not(pgid, process.pid);
 });
 
+test('a command longer than an environment string may be (128 KiB) still runs, in its own group', async () => {
+  const big = `x=${'a'.repeat(200 * 1024)}; echo \${#x}; ps -o pid=,pgid= -p $$`;
+  const r = await c.exec(big, { stdin: 'in' });
+  assert.is(r.code, 0, r.stderr);
+  const [len, ids] = r.stdout.trim().split('\n').map((l) => l.trim());
+  assert.is(len, String(200 * 1024));
+  const [pid, pgid] = ids!.split(/\s+/);
+  assert.is(pgid, pid);
+  assert.is((await c.exec(big)).code, 0);
+});
+
 test('a timeout kills the background children too, and says so', async () => {
   const err = await c.exec('sleep 4061 & sleep 406', { timeout: 0.5 }).then(() => undefined, (e: Error) => e);
   assert.match(err?.message ?? '', 'command timed out after 0.5s; its process group on the host was killed');
