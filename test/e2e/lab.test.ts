@@ -8,6 +8,7 @@ import { copy, play, playbook, role, run, shell, task, type RunResult } from '..
 import { labInventory, readLabState } from '../../lab/inventory.ts';
 import { site } from '../../playbooks/site.ts';
 import nginx from '../../roles/nginx/index.ts';
+import { curl, DOMAIN } from './helpers.ts';
 
 const E = suite('lab');
 const GUESTS = ['lxc101', 'lxc102', 'lxc103', 'vm1001', 'vm1002'];
@@ -80,14 +81,13 @@ E('--check of the nginx role on a guest without nginx: no failure, nothing insta
   assert.is(await stateOf(), before);
 });
 
-E('site.ts through the CLI: nginx serves the inventory page, reachable from this machine', async () => {
-  const p = spawnSync('npx', ['zx', 'playbooks/site.ts', '--inventory', 'lab'], { encoding: 'utf8', timeout: 600_000, env: { ...process.env, NO_COLOR: '1' } });
+E('site.ts through the CLI: nginx serves the inventory page over TLS, reachable from this machine', async () => {
+  const p = spawnSync('npx', ['zx', 'playbooks/site.ts', '--inventory', 'lab'], { encoding: 'utf8', timeout: 900_000, env: { ...process.env, NO_COLOR: '1' } });
   assert.is(p.status, 0, `${p.stdout}\n${p.stderr}`);
   assert.match(p.stdout, /lxc101\s+ok=\d+\s+changed=\d+\s+failed=0/);
-  const state = readLabState();
-  const res = await fetch(`http://${state.hosts.lxc101!.address}/`);
-  assert.is(res.status, 200);
-  const body = await res.text();
+  const res = curl(`https://${DOMAIN}/`, 'lxc101');
+  assert.is(res.status, 200, res.stderr);
+  const body = res.body;
   assert.match(body, /<title>Phoenix Hypervisor<\/title>/);
   assert.match(body, /Gateway for internal\.thinkheads\.ai \(phoenix lab\)/);
   assert.match(body, /Served by lxc101 \(guest 101\)/);
@@ -95,18 +95,19 @@ E('site.ts through the CLI: nginx serves the inventory page, reachable from this
 
 E('a second run of the role changes nothing; --check after drift changes nothing and reports it', async () => {
   const inv = labInventory();
-  const again = await run(site, { inventory: inv, out: quiet().out });
-  assert.is(again.exitCode, 0);
+  const ao = quiet();
+  const again = await run(site, { inventory: inv, out: ao.out });
+  assert.is(again.exitCode, 0, ao.text());
   assert.is(again.recap.lxc101!.changed, 0);
   // Drift: someone edits the page by hand.
   const edit = role({ name: 'e', tasks: [task({ name: 'edit', do: shell("echo 'hand edit' >> /var/www/phoenix/index.html") })] });
   await run(playbook('e', [play({ hosts: 'lxc101', roles: [edit] })]), { inventory: inv, out: quiet().out });
-  const sum = role({ name: 's', tasks: [task({ name: 'sum', do: shell('sha256sum /var/www/phoenix/index.html /etc/nginx/sites-available/phoenix.conf | cut -c1-64 | tr "\\n" " "', { readOnly: true }) })] });
+  const sum = role({ name: 's', tasks: [task({ name: 'sum', do: shell('sha256sum /var/www/phoenix/index.html /etc/nginx/sites-available/phoenix-*.conf | cut -c1-64 | tr "\\n" " "', { readOnly: true }) })] });
   const sumOf = async () => registered(await run(playbook('s', [play({ hosts: 'lxc101', roles: [sum] })]), { inventory: inv, out: quiet().out }), 'lxc101', 'sum');
   const before = await sumOf();
   const o = quiet();
   const check = await run(site, { inventory: inv, check: true, diff: true, out: o.out });
-  assert.is(check.exitCode, 0);
+  assert.is(check.exitCode, 0, o.text());
   assert.is(await sumOf(), before, 'check mode changed a file on lxc101');
   assert.match(o.text(), /changed\s+lxc101 \| nginx \| landing page/);
   assert.match(o.text(), /-hand edit/);
@@ -115,8 +116,7 @@ E('a second run of the role changes nothing; --check after drift changes nothing
     fix.plays.flatMap((p) => p.hosts.lxc101!.tasks.filter((t) => t.status === 'changed').map((t) => t.task)),
     check.plays.flatMap((p) => p.hosts.lxc101!.tasks.filter((t) => t.status === 'changed').map((t) => t.task)),
   );
-  const res = await fetch(`http://${readLabState().hosts.lxc101!.address}/`);
-  assert.not.match(await res.text(), /hand edit/);
+  assert.not.match(curl(`https://${DOMAIN}/`, 'lxc101').body, /hand edit/);
 });
 
 E.run();
