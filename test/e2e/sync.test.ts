@@ -98,8 +98,8 @@ const formed = async () =>
 
 E('the lab is ready for sync: a swarm of vm1001 and vm1002, step-ca root exported, Portainer certificate on vm1001', async () => {
   assert.ok(existsSync(LAB_ROOT), `${LAB_ROOT} missing: run site.ts against the lab first`);
-  // Other suites reset the swarm (swarm.test.ts leaves vm1002 out of it at its end): form it
-  // the product's way, with site.ts's swarm plays (nothing changes when it is formed).
+  // Other suites reset the swarm (swarm.test.ts does, to test forming it): when it is not formed,
+  // form it the product's way, with site.ts's swarm plays.
   if (!(await formed())) {
     const r = await phoenix(['site', '--inventory', 'lab', '--limit', 'vm1001,vm1002', '--tags', 'swarm', '--plain']);
     assert.is(r.code, 0, r.out);
