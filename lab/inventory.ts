@@ -4,7 +4,6 @@
 // Used as `npx zx playbooks/site.ts --inventory lab`.
 import { readFileSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InventoryError, secret, type Inventory, type HostSpec } from '../runner/index.ts';
 import { phoenix, type PhoenixVars, type BaseVars } from '../inventory.ts';
@@ -14,7 +13,6 @@ import { swarmDefaults } from '../roles/swarm/vars.ts';
 export const LAB_STATE = fileURLToPath(new URL('../.lab/lab.json', import.meta.url));
 /** The lab's copy of the CA root, exported by site.ts (never a key). */
 export const LAB_ROOT = fileURLToPath(new URL('../.lab/phoenix-root-ca.crt', import.meta.url));
-const LAB_KEY_PASSWORD = fileURLToPath(new URL('../.lab/stepca-key-password', import.meta.url));
 
 export interface LabState {
   user: string;
@@ -41,24 +39,34 @@ export function readLabState(): LabState {
   return JSON.parse(readFileSync(LAB_STATE, 'utf8')) as LabState;
 }
 
-/** A lab-only random secret, made once on this machine in .lab/<name> (0600). */
-function labSecret(name: string) {
-  const f = fileURLToPath(new URL(`../.lab/${name}`, import.meta.url));
+/**
+ * Where the lab's own random secrets live: beside the lab's guests (which belong to this machine,
+ * not to one checkout), so a second clone's `lab:up` that reuses running guests also reuses the
+ * passwords their keys and databases were made with. Root-only; `lab:down --purge` removes them.
+ */
+export const LAB_SECRETS = process.env.PHOENIX_LAB_SECRETS ?? '/var/lib/phoenix-lab/secrets';
+
+/** The file of a lab-only secret (0600), made once on first use. */
+export function labSecretFile(name: string): string {
+  const f = `${LAB_SECRETS}/${name}`;
   if (!existsSync(f)) {
-    mkdirSync(dirname(f), { recursive: true });
-    writeFileSync(f, randomBytes(24).toString('base64url'), { mode: 0o600, flag: 'wx' });
+    mkdirSync(LAB_SECRETS, { recursive: true, mode: 0o700 });
+    try {
+      writeFileSync(f, randomBytes(24).toString('base64url'), { mode: 0o600, flag: 'wx' });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
   }
-  return secret(readFileSync(f, 'utf8').trim(), `lab ${name}`);
+  return f;
 }
 
-/** The lab CA's key password: made once on this machine (0600), handed to the role as a Secret. */
-function labKeyPassword() {
-  if (!existsSync(LAB_KEY_PASSWORD)) {
-    mkdirSync(dirname(LAB_KEY_PASSWORD), { recursive: true });
-    writeFileSync(LAB_KEY_PASSWORD, randomBytes(24).toString('base64url'), { mode: 0o600, flag: 'wx' });
-  }
-  return secret(readFileSync(LAB_KEY_PASSWORD, 'utf8').trim(), 'lab step-ca key password');
+/** A lab-only random secret, handed to the roles as a Secret. */
+function labSecret(name: string, label = `lab ${name}`) {
+  return secret(readFileSync(labSecretFile(name), 'utf8').trim(), label);
 }
+
+/** The lab CA's key password. */
+const labKeyPassword = () => labSecret('stepca-key-password', 'lab step-ca key password');
 
 export function labInventory(state: LabState = readLabState()): Inventory<PhoenixVars> {
   const addr = (name: string) => {

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { run, type Inventory, type RunResult } from '../../runner/index.ts';
-import { labInventory, LAB_ROOT } from '../../lab/inventory.ts';
+import { labInventory, labSecretFile, LAB_ROOT } from '../../lab/inventory.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { site } from '../../playbooks/site.ts';
 import { address, curl, DOMAIN, GUESTS, onGuests, quiet } from './helpers.ts';
@@ -222,7 +222,7 @@ E('no key password, private key or ACME account key in output, --json, --diff or
   assert.is(r.exitCode, 0, o.text());
   assert.match(o.text(), /key password/);
   const argv = await onGuests(GUESTS, 'cat /run/phx-argv.log; rm -f /run/phx-argv.log');
-  const secrets: [string, string][] = [['lab key password', readFileSync('.lab/stepca-key-password', 'utf8').trim()]];
+  const secrets: [string, string][] = [['lab key password', readFileSync(labSecretFile('stepca-key-password'), 'utf8').trim()]];
   const files = await onGuests(['lxc101', 'lxc103'], 'for f in /etc/letsencrypt/live/*/privkey.pem /etc/step-ca/secrets/*_key; do [ -f "$f" ] && sed -n 2p "$f"; done; find /etc/letsencrypt/accounts -name private_key.json -exec cat {} \\; 2>/dev/null');
   for (const [g, text] of Object.entries(files))
     for (const line of text.split('\n').filter((l) => l.length > 20)) {

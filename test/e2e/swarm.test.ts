@@ -12,7 +12,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, type Inventory, type RunResult } from '../../runner/index.ts';
-import { labInventory } from '../../lab/inventory.ts';
+import { labInventory, labSecretFile } from '../../lab/inventory.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { site } from '../../playbooks/site.ts';
 import { curl, DOMAIN, onGuests, quiet, SNAPSHOT } from './helpers.ts';
@@ -21,7 +21,7 @@ const E = suite('swarm');
 const VMS = ['vm1001', 'vm1002'];
 const LIMIT = VMS;
 const TAGS = ['swarm', 'portainer', 'qdrant'];
-const SECRETS = ['.lab/qdrant-api-key', '.lab/portainer-admin-password'].map((f) => readFileSync(new URL(`../../${f}`, import.meta.url), 'utf8').trim());
+const SECRETS = ['qdrant-api-key', 'portainer-admin-password'].map((f) => readFileSync(labSecretFile(f), 'utf8').trim());
 
 const tasksWith = (r: RunResult, status: string) =>
   r.plays.flatMap((p) => Object.values(p.hosts).flatMap((h) => h.tasks.filter((t) => t.status === status).map((t) => `${h.host}: ${t.task}`)));
