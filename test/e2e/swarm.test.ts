@@ -71,12 +71,10 @@ const site2 = (o: Parameters<typeof run>[1] = {}) => {
   return run(site, { inventory: labInventory(), tags: TAGS, limit: LIMIT, out: q.out, ...o }).then((r) => ({ r, text: q.text() }));
 };
 
-E.before(async () => {
-  // The worker first, while its manager still answers; then the manager.
-  for (const vm of ['vm1002', 'vm1001']) assert.is((await on(vm, RESET)).trim(), 'inactive', `${vm} left its swarm`);
-});
-
 E('--check on a fresh swarm state changes nothing on either VM (swarm state, services, secrets, files)', async () => {
+  // Setup here, not in a before hook (uvu does not show a hook's error): the worker first,
+  // while its manager still answers; then the manager.
+  for (const vm of ['vm1002', 'vm1001']) assert.is((await on(vm, RESET)).trim(), 'inactive', `${vm} left its swarm`);
   const before = await snapshot();
   const { r, text } = await site2({ check: true, diff: true });
   assert.is(r.exitCode, 0, text);
