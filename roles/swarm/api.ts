@@ -75,7 +75,7 @@ function daemonJson(v: V): Action<V> {
 }
 
 /** Restart dockerd (only when its files changed); when it does not come back, the previous files are restored. */
-function restartDocker(v: V): Action<V> {
+function restartDocker(v: V, dropInCreated: boolean): Action<V> {
   return {
     module: 'docker_restart',
     summary: 'restart docker (TLS API config changed)',
@@ -91,7 +91,8 @@ function restartDocker(v: V): Action<V> {
       }
       const log = (await ctx.run('journalctl -u docker --no-pager -n 15 -o cat 2>/dev/null')).stdout.trim();
       const rollback = await ctx.run(
-        `if [ -f ${DAEMON_JSON}${BACKUP} ]; then mv -f ${DAEMON_JSON}${BACKUP} ${DAEMON_JSON}; else rm -f ${DAEMON_JSON}; fi; rm -f ${DROP_IN}; systemctl daemon-reload; systemctl restart docker && docker info >/dev/null`,
+        // The drop-in goes only if this run made it: an older daemon.json may already name hosts.
+        `if [ -f ${DAEMON_JSON}${BACKUP} ]; then mv -f ${DAEMON_JSON}${BACKUP} ${DAEMON_JSON}; else rm -f ${DAEMON_JSON}; fi; ${dropInCreated ? `rm -f ${DROP_IN}; ` : ''}systemctl daemon-reload; systemctl restart docker && docker info >/dev/null`,
         { timeout: 120 },
       );
       throw new TaskError(
@@ -158,7 +159,7 @@ export const dockerApi = role<V>({
     task<V>({
       name: 'docker restarted for the TLS API',
       when: ({ registered }) => [registered.dockerDropIn, registered.dockerDaemonJson].some((r) => r !== undefined && (r as { changed: unknown }).changed !== false),
-      do: ({ vars }) => restartDocker(vars),
+      do: ({ vars, registered }) => restartDocker(vars, (registered.dockerDropIn as { msg?: string } | undefined)?.msg === 'created'),
     }),
     task<V>({ name: 'docker API refuses clients without a certificate', do: ({ vars }) => selfTest(vars) }),
   ],
