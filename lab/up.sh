@@ -307,9 +307,12 @@ provision_keys() {
     ldocker exec -i "$name" sh -ec '
       umask 077
       install -d -m 0700 /root/.ssh
-      printf "%s\n" "$1" >/root/.ssh/authorized_keys
+      # Added, not replaced: another checkout on this machine may be using the same guests.
+      touch /root/.ssh/authorized_keys
+      grep -qxF "$1" /root/.ssh/authorized_keys || printf "%s\n" "$1" >>/root/.ssh/authorized_keys
       install -d -m 0700 -o phoenix -g phoenix /home/phoenix/.ssh
-      printf "%s\n" "$1" >/home/phoenix/.ssh/authorized_keys
+      touch /home/phoenix/.ssh/authorized_keys
+      grep -qxF "$1" /home/phoenix/.ssh/authorized_keys || printf "%s\n" "$1" >>/home/phoenix/.ssh/authorized_keys
       chown phoenix:phoenix /home/phoenix/.ssh/authorized_keys' sh "$pub" &
     pids+=($!)
   done
