@@ -110,7 +110,13 @@ export function portainerBootstrap(o: BootstrapOptions): Action {
       const cmd = dockerRunArgs(o.oneOff).map(shQuote).join(' ');
       const r = await ctx.run(cmd, { become: true });
       if (r.code !== 0) throw new TaskError(`starting the one-off Portainer on ${ctx.host.name} failed`, { command: cmd, stderr: r.stderr, code: r.code });
-      await untilAnswers(clientFor({ ...o.api, url: o.bootstrapUrl }), timeout, `the one-off Portainer at ${o.bootstrapUrl}`);
+      try {
+        await untilAnswers(clientFor({ ...o.api, url: o.bootstrapUrl }), timeout, `the one-off Portainer at ${o.bootstrapUrl}`);
+      } catch (e) {
+        // Nothing was created through it: leave no one-off (nor its password file) behind.
+        await ctx.run(`docker rm -f ${shQuote(o.oneOff.name)} >/dev/null 2>&1; rm -rf ${FILES_DIR}`, { become: true });
+        throw e;
+      }
       return {
         changed: true,
         msg: `started a one-off Portainer (container ${o.oneOff.name}) at ${o.bootstrapUrl}`,

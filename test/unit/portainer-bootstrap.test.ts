@@ -73,6 +73,15 @@ test('no Portainer and no stack: the one-off is started (password from stdin, ne
   assert.ok(cmds.findIndex((x) => x.cmd.startsWith("'docker' 'run'")) > cmds.findIndex((x) => x === write), 'the file exists before the container');
 });
 
+test('the one-off does not answer (e.g. a certificate the root does not sign): removed again, with its password file', async () => {
+  const { c, cmds } = ctx();
+  const e = (await portainerBootstrap({ api: api(DEAD), bootstrapUrl: DEAD, stack: 'portainer_service', oneOff, timeout: 0.1 })
+    .run(c)
+    .catch((x: Error) => x)) as Error;
+  assert.match(e.message, /the one-off Portainer at https:\/\/127\.0\.0\.1:1 did not answer within 0\.1s/);
+  assert.match(cmds.at(-1)!.cmd, /^docker rm -f 'portainer-bootstrap' >\/dev\/null 2>&1; rm -rf \/run\/phoenix-portainer-bootstrap$/);
+});
+
 test('the stack is deployed but Portainer does not answer: an error naming it, never a one-off', async () => {
   const { c, cmds } = ctx({ stackInSwarm: true });
   const e = (await portainerBootstrap({ api: api(DEAD), bootstrapUrl: fake.url, stack: 'portainer_service', oneOff, timeout: 0.1 })
