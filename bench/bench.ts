@@ -119,6 +119,8 @@ interface Split {
   cpuS?: number[];
   tool?: ToolId;
   maxRssKb?: number[];
+  /** runs that exited non-zero (the probe is then not a measure of a working run) */
+  failed?: number;
 }
 interface Saved {
   samples: Sample[];
@@ -370,14 +372,15 @@ async function breakdown(t: Target) {
   for (const [probe, extra, env] of probes) {
     const wall: number[] = [];
     const cpu: number[] = [];
+    let failed = 0;
     for (let i = 0; i < SPLIT_RUNS; i++) {
       const c = command(tool, 'noop', t, undefined, env);
       const r = await timed([...c.argv, ...extra], c.env, join(WORK, 'logs', `${t.label}-split-${i}.log`));
-      if (r.exitCode !== 0) note(`breakdown probe "${probe}" on ${t.label} exited ${r.exitCode}`);
+      if (r.exitCode !== 0) (failed++, note(`breakdown probe "${probe}" on ${t.label} exited ${r.exitCode}`));
       wall.push(r.wallMs);
       cpu.push(r.userS + r.sysS);
     }
-    splits.push({ target: t.label, hosts: t.hosts.length, probe, wallMs: wall, cpuS: cpu, tool });
+    splits.push({ target: t.label, hosts: t.hosts.length, probe, wallMs: wall, cpuS: cpu, tool, failed });
     log(`breakdown ${t.label} ${probe}: median ${(median(wall) / 1000).toFixed(2)} s`);
   }
 }
@@ -418,14 +421,15 @@ async function startupProbes(inventory: string) {
     const wall: number[] = [];
     const cpu: number[] = [];
     const rss: number[] = [];
+    let failed = 0;
     for (let i = 0; i < STARTUP_RUNS; i++) {
       const r = await timed(argv, env, join(WORK, 'logs', `startup-${i}.log`));
-      if (r.exitCode !== 0) note(`start-up probe "${probe}" exited ${r.exitCode}`);
+      if (r.exitCode !== 0) (failed++, note(`start-up probe "${probe}" exited ${r.exitCode}`));
       wall.push(r.wallMs);
       cpu.push(r.userS + r.sysS);
       rss.push(r.maxRssKb);
     }
-    splits.push({ target: 'startup', hosts: 0, probe, wallMs: wall, cpuS: cpu, maxRssKb: rss });
+    splits.push({ target: 'startup', hosts: 0, probe, wallMs: wall, cpuS: cpu, maxRssKb: rss, failed });
     log(`startup ${probe}: median ${(median(wall) / 1000).toFixed(2)} s wall, ${median(cpu).toFixed(2)} s cpu`);
   }
 }
@@ -594,6 +598,7 @@ function report(extra: { lab: string; scale: string }, machineBy: Saved['machine
         const tb = med(b, tool, (s) => s.wallMs);
         const ha = a[0]!.hosts;
         const hb = b[0]!.hosts;
+        if (!Number.isFinite(ta) || !Number.isFinite(tb)) continue; // the tool did not run at both sizes
         scaleRows.push(`| ${TOOL_LABEL[tool]} | ${ha} → ${hb} | ${sec(ta)} → ${sec(tb)} | ${((tb - ta) / (hb - ha)).toFixed(1)} ms | ${(tb / ta).toFixed(2)}× time for ${(hb / ha).toFixed(1)}× hosts |`);
       }
     }
@@ -605,7 +610,7 @@ function report(extra: { lab: string; scale: string }, machineBy: Saved['machine
     splitRows.push('|---|---:|---|---|---:|---:|---:|---|');
     for (const s of splits)
       splitRows.push(
-        `| ${s.target} | ${s.hosts || '—'} | ${s.probe} | ${s.tool ? SHORT[s.tool] : s.target === 'startup' ? 'as named' : SHORT.tsx} | ${sec(median(s.wallMs))} | ${s.cpuS ? `${median(s.cpuS).toFixed(2)} s` : '—'} | ${s.maxRssKb ? mb(median(s.maxRssKb)) : '—'} | ${s.wallMs.map((x) => (x / 1000).toFixed(2)).join(', ')} |`,
+        `| ${s.target} | ${s.hosts || '—'} | ${s.probe}${s.failed ? ` **INVALID: ${s.failed} of ${s.wallMs.length} runs failed**` : ''} | ${s.tool ? SHORT[s.tool] : s.target === 'startup' ? 'as named' : SHORT.tsx} | ${sec(median(s.wallMs))} | ${s.cpuS ? `${median(s.cpuS).toFixed(2)} s` : '—'} | ${s.maxRssKb ? mb(median(s.maxRssKb)) : '—'} | ${s.wallMs.map((x) => (x / 1000).toFixed(2)).join(', ')} |`,
       );
   }
 
@@ -760,7 +765,7 @@ async function mainBench() {
     // Keep the part not being measured now.
     const old = JSON.parse(readFileSync(jsonOut, 'utf8')) as Saved;
     const keep = ONLY === 'lab' ? 'scale' : 'lab';
-    const isKept = (target: string) => (keep === 'lab') === (target === 'lab');
+    const isKept = (target: string) => (keep === 'lab') === (target === 'lab' || target === 'startup'); // start-up probes run with the lab part
     samples.push(...old.samples.filter((s) => isKept(s.target)));
     splits.push(...old.splits.filter((s) => isKept(s.target)));
     notes.push(...old.notes.filter((n) => n.part === keep));
