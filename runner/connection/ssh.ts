@@ -93,6 +93,10 @@ function connectClient(t: Target, opts: SshOptions, sock?: Duplex): Promise<Clie
     let settled = false;
     c.once('ready', () => {
       settled = true;
+      // Commands are small writes answered by small reads: with Nagle's algorithm on, each one
+      // waits ~40 ms for the peer's delayed ACK (bench/ANALYSIS.md, D0). ssh2 leaves it on.
+      const raw = (c as unknown as { _sock?: { setNoDelay?: (on: boolean) => void } })._sock;
+      raw?.setNoDelay?.(true);
       resolve(c);
     });
     // 'on', not 'once': ssh2 can emit a second error (e.g. "Connection lost before handshake")
