@@ -36,9 +36,9 @@ try {
   process.stderr.write('phoenix: the tsx package is missing: run `npm ci` in the checkout first\n');
   process.exit(1);
 }
-// tsx is registered here; an inherited NODE_OPTIONS --import=tsx (from .npmrc under npx) would
-// resolve "tsx" from the caller's directory, so it is dropped.
-const nodeOptions = (process.env.NODE_OPTIONS ?? '').replace(/--import[= ]tsx(?=\s|$)/g, '').trim();
+// tsx is registered here; an inherited NODE_OPTIONS --import of tsx or of the boot loader (from
+// .npmrc under npx) would resolve from the caller's directory, so it is dropped.
+const nodeOptions = (process.env.NODE_OPTIONS ?? '').replace(/--import[= ](tsx|phoenix-boot|phoenix\/boot)(?=\s|$)/g, '').trim();
 const env = { ...process.env };
 if (nodeOptions) env.NODE_OPTIONS = nodeOptions;
 else delete env.NODE_OPTIONS;
