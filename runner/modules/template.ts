@@ -24,10 +24,14 @@ function hb(): typeof HandlebarsNS {
 
 export class TemplateError extends TaskError {}
 
-/** Secrets render as their value inside the file; `usesSecret` says the output is sensitive. */
-function reveal(v: unknown, seen: { secret: boolean }): unknown {
+/**
+ * Secrets render as their value inside the file. The output is sensitive when a secret's value
+ * is in it: vars that merely carry Secrets the template does not use (an inventory's vars) leave
+ * a landing page diffable and its mode alone.
+ */
+function reveal(v: unknown, seen: { values: string[] }): unknown {
   if (v instanceof Secret) {
-    seen.secret = true;
+    seen.values.push(v.reveal());
     return v.reveal();
   }
   if (Array.isArray(v)) return v.map((x) => reveal(x, seen));
@@ -39,12 +43,13 @@ function reveal(v: unknown, seen: { secret: boolean }): unknown {
 
 /** Renders a template text strictly. `name` is used in errors. */
 export function renderTemplate(text: string, vars: object, name: string): { output: string; sensitive: boolean } {
-  const seen = { secret: false };
+  const seen = { values: [] as string[] };
   const data = reveal(vars, seen);
   let fn: HandlebarsTemplateDelegate;
   try {
     fn = hb().compile(text, { strict: true, noEscape: true });
-    return { output: fn(data), sensitive: seen.secret };
+    const output = fn(data);
+    return { output, sensitive: seen.values.some((v) => v !== '' && output.includes(v)) };
   } catch (e) {
     const m = (e as Error).message;
     const missing = /"([^"]+)" not defined in .* - (\d+):(\d+)/.exec(m);

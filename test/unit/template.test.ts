@@ -29,6 +29,14 @@ test('a Secret renders its value and marks the output sensitive', () => {
   assert.ok(r.sensitive);
 });
 
+test('vars that carry a Secret the template does not use leave the output not sensitive', () => {
+  const vars = { title: 'Phoenix', db: { password: new Secret('unused-s3cret-value') } };
+  const r = renderTemplate('<title>{{title}}</title>\n', vars, 'page');
+  assert.is(r.output, '<title>Phoenix</title>\n');
+  assert.not.ok(r.sensitive);
+  assert.ok(renderTemplate('pw={{db.password}}\n', vars, 'conf').sensitive);
+});
+
 test('the nginx role templates render from the default inventory vars', async () => {
   const { phoenix } = await import('../../inventory.ts');
   const vars = { ...phoenix.vars, hostName: 'lxc101', guestId: 101, webroot: '/var/www/phoenix' };
