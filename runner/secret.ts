@@ -82,4 +82,13 @@ export function redactDeep<T>(value: T): T {
   return value;
 }
 
+/** The opposite, for a request body sent to a server: Secrets inside plain objects and arrays become their values. */
+export function revealDeep(v: unknown): unknown {
+  if (v instanceof Secret) return v.reveal();
+  if (Array.isArray(v)) return v.map(revealDeep);
+  if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype)
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revealDeep(x)]));
+  return v;
+}
+
 export const SECRET_MASK = MASK;

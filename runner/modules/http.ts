@@ -3,21 +3,12 @@
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import type { Method } from 'axios';
-import { redact, redactDeep, Secret } from '../secret.ts';
+import { redact, redactDeep, revealDeep, Secret } from '../secret.ts';
 import type { Action, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
 
 export function httpsAgent(caPath: string): Agent {
   return new Agent({ ca: readFileSync(caPath), rejectUnauthorized: true });
-}
-
-/** Secrets inside a request body are sent as their values (axios would send the mask). */
-function revealDeep(v: unknown): unknown {
-  if (v instanceof Secret) return v.reveal();
-  if (Array.isArray(v)) return v.map(revealDeep);
-  if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype)
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revealDeep(x)]));
-  return v;
 }
 
 export interface HttpOptions {

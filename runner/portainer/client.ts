@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import type { AxiosInstance, Method } from 'axios';
-import { redact, Secret } from '../secret.ts';
+import { redact, revealDeep, Secret } from '../secret.ts';
 
 export interface PortainerApiOptions {
   /** Base URL of the server, e.g. https://portainer.internal.thinkheads.ai:9443 (no /api). */
@@ -93,14 +93,6 @@ export interface UpdateSwarmStackBody {
   Env: { name: string; value: string | Secret }[];
   Prune: boolean;
   PullImage: boolean;
-}
-
-function revealDeep(v: unknown): unknown {
-  if (v instanceof Secret) return v.reveal();
-  if (Array.isArray(v)) return v.map(revealDeep);
-  if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype)
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revealDeep(x)]));
-  return v;
 }
 
 /** Portainer's error body is {"message","details"}; anything else is shown shortened. */

@@ -5,11 +5,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
-import { run, type Inventory, type RunResult } from '../../runner/index.ts';
+import { run, type RunResult } from '../../runner/index.ts';
 import { labInventory, labSecretFile, LAB_ROOT } from '../../lab/inventory.ts';
-import type { PhoenixVars } from '../../inventory.ts';
 import { site } from '../../playbooks/site.ts';
-import { address, curl, DOMAIN, GUESTS, onGuests, quiet } from './helpers.ts';
+import { address, curl, DOMAIN, GUESTS, onGuests, quiet, labWith } from './helpers.ts';
 
 const E = suite('edge');
 
@@ -17,22 +16,6 @@ const changedTasks = (r: RunResult) =>
   r.plays.flatMap((p) => Object.values(p.hosts).flatMap((h) => h.tasks.filter((t) => t.status === 'changed').map((t) => `${h.host}: ${t.task}`)));
 const serial = async (guest: string, cert: string) =>
   (await onGuests(guest, `openssl x509 -in /etc/letsencrypt/live/${cert}/cert.pem -noout -serial`))[guest]!.trim();
-
-/** Plain objects and arrays copied, anything else (a Secret) kept as it is. */
-function clone<T>(v: T): T {
-  if (Array.isArray(v)) return v.map(clone) as T;
-  if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype)
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, clone(x)])) as T;
-  return v;
-}
-
-/** The lab inventory with some vars changed. */
-function labWith(change: (v: PhoenixVars) => void): Inventory<PhoenixVars> {
-  const inv = labInventory();
-  const vars = clone(inv.vars) as PhoenixVars;
-  change(vars);
-  return { ...inv, vars };
-}
 
 E('site on the lab ends with 0 failed; a second run changes nothing and keeps certificate serials', async () => {
   const o = quiet();

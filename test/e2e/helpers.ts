@@ -2,8 +2,9 @@
 // HTTPS requests from this machine with the exported step-ca root, and guest snapshots that
 // prove a --check run changed nothing.
 import { spawn, spawnSync } from 'node:child_process';
-import type { RunResult } from '../../runner/index.ts';
-import { LAB_ROOT, readLabState } from '../../lab/inventory.ts';
+import type { Inventory, RunResult } from '../../runner/index.ts';
+import { LAB_ROOT, labInventory, readLabState } from '../../lab/inventory.ts';
+import type { PhoenixVars } from '../../inventory.ts';
 
 export const GUESTS = ['lxc101', 'lxc102', 'lxc103', 'vm1001', 'vm1002'];
 export const DOMAIN = 'internal.thinkheads.ai';
@@ -64,3 +65,19 @@ export const SNAPSHOT =
   'find /etc /usr/local /var/www -xdev -type f -size -2M -print0 2>/dev/null | sort -z | xargs -0 sha256sum 2>/dev/null | sha256sum; ' +
   "dpkg-query -W -f='${Package} ${Status}\\n' | sha256sum; systemctl list-units --type=service --state=running --no-legend --plain | awk '{print $1}' | sort | sha256sum; " +
   "(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.NodeID}}' 2>/dev/null || echo no-docker)";
+
+/** Plain objects and arrays copied, anything else (a Secret) kept as it is. */
+function clone<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(clone) as T;
+  if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype)
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, clone(x)])) as T;
+  return v;
+}
+
+/** The lab inventory with some vars changed. */
+export function labWith(change: (v: PhoenixVars) => void): Inventory<PhoenixVars> {
+  const inv = labInventory();
+  const vars = clone(inv.vars) as PhoenixVars;
+  change(vars);
+  return { ...inv, vars };
+}

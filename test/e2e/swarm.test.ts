@@ -11,11 +11,10 @@ import * as assert from 'uvu/assert';
 import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, type Inventory, type RunResult } from '../../runner/index.ts';
+import { run, type RunResult } from '../../runner/index.ts';
 import { labInventory, labSecretFile } from '../../lab/inventory.ts';
-import type { PhoenixVars } from '../../inventory.ts';
 import { site } from '../../playbooks/site.ts';
-import { curl, DOMAIN, onGuests, quiet, SNAPSHOT } from './helpers.ts';
+import { curl, DOMAIN, onGuests, quiet, SNAPSHOT, labWith } from './helpers.ts';
 
 const E = suite('swarm');
 const VMS = ['vm1001', 'vm1002'];
@@ -26,18 +25,6 @@ const SECRETS = ['qdrant-api-key', 'portainer-admin-password'].map((f) => readFi
 const tasksWith = (r: RunResult, status: string) =>
   r.plays.flatMap((p) => Object.values(p.hosts).flatMap((h) => h.tasks.filter((t) => t.status === status).map((t) => `${h.host}: ${t.task}`)));
 const errors = (r: RunResult) => r.plays.flatMap((p) => Object.values(p.hosts).flatMap((h) => h.tasks.filter((t) => t.error).map((t) => `${h.host}: ${t.task}: ${t.error!.message}`)));
-
-function clone<T>(v: T): T {
-  if (Array.isArray(v)) return v.map(clone) as T;
-  if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, clone(x)])) as T;
-  return v;
-}
-function labWith(change: (v: PhoenixVars) => void): Inventory<PhoenixVars> {
-  const inv = labInventory();
-  const vars = clone(inv.vars) as PhoenixVars;
-  change(vars);
-  return { ...inv, vars };
-}
 
 async function on(guest: string, cmd: string): Promise<string> {
   return (await onGuests(guest, cmd))[guest]!;
