@@ -3,7 +3,7 @@
 # only: PyPI is not reachable here, so its Python dependencies come from Debian and the source
 # from the tarball beside this script. Usage: install-pyinfra.sh [VENV_DIR]  (default /opt/pyinfra)
 # Then: VENV_DIR/bin/pyinfra --version
-# Copied from ../shared/tools (the bench must not depend on it); python3-winrm added: pyinfra
+# A copy of the project-provided offline installer (kept in this repo so the bench stands alone); python3-winrm added: pyinfra
 # loads every connector by entry point at start, the winrm one included.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
