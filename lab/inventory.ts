@@ -127,6 +127,8 @@ export function labInventory(state: LabState = readLabState()): Inventory<Phoeni
         // Traefik cannot be had in the lab: its stand-in (lab/standins/traefik/) goes where the binary goes.
         source: state.traefikStandin ? { localPath: state.traefikStandin.binary, sha256: builtSha256(state.traefikStandin) } : base.traefik.source,
         dashboard: { ...base.traefik.dashboard, allowFrom: ['127.0.0.1/32', '192.168.201.0/24'] },
+        // The e2e tests watch the swarm provider pick up a labelled service: poll every 2 s.
+        swarm: { ...base.traefik.swarm, refreshSeconds: '2s' },
       },
     },
     hosts,

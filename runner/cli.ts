@@ -200,6 +200,7 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
   };
   process.on('SIGINT', onSigint);
   try {
+    engine.prefetch(plan);
     for (const pp of plan) {
       if (engine.stopping) break;
       plays.push(await engine.runPlay(pp, runner));

@@ -130,6 +130,32 @@ export class Engine {
     this.pool = new ConnectionPool({ knownHosts: opts.knownHosts, acceptNewHostKeys: opts.acceptNewHostKeys });
   }
 
+  /**
+   * Opens the connections of the later plays' hosts in the background while the first play
+   * runs. Plays run one after another, and a host's first connection costs an SSH handshake and
+   * a sudo shell, so without this each play that brings new hosts first waits for theirs (site:
+   * the trust play waits for four guests the CA play did not need). Still one connection per
+   * host; at most `forks` connecting at once; none started after a Ctrl-C. A host that cannot
+   * be reached is reported when a play uses it, as before (the pool keeps the failure).
+   */
+  prefetch(plan: PlannedPlay<any>[]): void {
+    const seen = new Set((plan[0]?.hosts ?? []).map((h) => h.name));
+    const todo: PlannedPlay<any>['hosts'] = [];
+    for (const pp of plan.slice(1)) {
+      if (!pp.tasks.length) continue;
+      for (const h of pp.hosts) {
+        if (seen.has(h.name)) continue;
+        seen.add(h.name);
+        todo.push(h);
+      }
+    }
+    let next = 0;
+    const worker = async () => {
+      while (next < todo.length && !this.stopping) await this.pool.get(todo[next++]!).catch(() => undefined);
+    };
+    for (let i = 0; i < Math.min(this.opts.forks, todo.length); i++) void worker();
+  }
+
   async runPlay(pp: PlannedPlay<any>, runner: PlayRunner): Promise<PlayRecord> {
     const hosts = pp.hosts.filter((h) => !this.down.has(h.name));
     const records = await runner.runPlay(pp, hosts, (h, ev) => this.runHost(pp, h, ev), this.opts.forks);

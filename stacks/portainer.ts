@@ -70,13 +70,9 @@ export function portainerStack(vars: PortainerStackVars): StackDefinition {
           replicas: 1,
           endpoint_mode: 'dnsrr',
           placement: { constraints: p.constraints },
-          labels: {
-            'traefik.enable': 'true',
-            'traefik.swarm.network': net,
-            'traefik.http.routers.portainer.rule': `Host(\`portainer.${vars.domain}\`)`,
-            'traefik.http.services.portainer.loadbalancer.server.port': '9443',
-            'traefik.http.services.portainer.loadbalancer.server.scheme': 'https',
-          },
+          // No traefik.* labels: Traefik runs outside the swarm (LXC 102) and routes portainer.<domain> with
+          // its file provider to the host-mode port; a router its swarm provider made from labels would
+          // point at this task's overlay address, which LXC 102 cannot reach (README: Traefik and the swarm).
           restart_policy: { condition: 'any' },
         },
       },

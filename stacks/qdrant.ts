@@ -58,12 +58,9 @@ export function qdrantStack(vars: QdrantStackVars): StackDefinition {
           // No IPVS in the lab, and one replica needs no VIP: DNS round robin.
           endpoint_mode: 'dnsrr',
           placement: { constraints: q.constraints },
-          labels: {
-            'traefik.enable': 'true',
-            'traefik.swarm.network': vars.swarm.network,
-            'traefik.http.routers.qdrant.rule': `Host(\`qdrant.${vars.domain}\`)`,
-            'traefik.http.services.qdrant.loadbalancer.server.port': String(q.httpPort),
-          },
+          // No traefik.* labels: Traefik runs outside the swarm (LXC 102) and routes qdrant.<domain> with
+          // its file provider to the host-mode port; a router its swarm provider made from labels would
+          // point at this task's overlay address, which LXC 102 cannot reach (README: Traefik and the swarm).
           restart_policy: { condition: 'any' },
         },
       },

@@ -1,7 +1,8 @@
 // Portainer (docs/ARCHITECTURE.md: portainer_service, server on VM 1001, agent on every node):
 // a step-ca certificate for :9443 (certbot over ACME http-01 on the manager, roles/certs), then
 // the stack, deployed from the swarm manager with `docker stack deploy` only when something
-// differs. The admin password is a docker secret read by --admin-password-file; the server
+// differs, or, with `swarm.deployStacksWith: 'portainer'`, through the Portainer API exactly as
+// `phoenix sync` does (./api.ts: one owner per stack, so site and sync agree). The admin password is a docker secret read by --admin-password-file; the server
 // mounts the manager's /etc/letsencrypt read-only for its certificate, and a renewal restarts
 // the server's task (certbot deploy hook: `docker service update --force`).
 import { dockerStack, role, task } from '../../runner/index.ts';
@@ -9,6 +10,7 @@ import type { PhoenixVars } from '../../inventory.ts';
 import { portainerStack } from '../../stacks/portainer.ts';
 import { certificateTasks } from '../certs/index.ts';
 import { PORTAINER_CERT } from './vars.ts';
+import { portainerApiTasks, stacksViaDocker, stacksViaPortainer } from './api.ts';
 
 type V = PhoenixVars;
 
@@ -22,6 +24,7 @@ export default role<V>({
       challenge: { standalone: { port: 80 } },
       deployHook: 'docker service update --force --detach portainer_service_portainer >/dev/null 2>&1 || true',
     }),
-    task<V>({ name: 'portainer stack', do: ({ vars }) => dockerStack({ stack: () => portainerStack(vars), stateDir: vars.swarm.stackDir }) }),
+    task<V>({ name: 'portainer stack', when: stacksViaDocker, do: ({ vars }) => dockerStack({ stack: () => portainerStack(vars), stateDir: vars.swarm.stackDir }) }),
+    ...portainerApiTasks(stacksViaPortainer),
   ],
 });

@@ -1,11 +1,13 @@
 // Qdrant (docs/ARCHITECTURE.md: qdrant_service on VM 1002): the stack, deployed from the swarm
-// manager with `docker stack deploy` only when something differs, then the collections declared
+// manager with `docker stack deploy` only when something differs (or through the Portainer API,
+// as `phoenix sync` does, with swarm.deployStacksWith: 'portainer'), then the collections declared
 // in the inventory, through Qdrant's REST API from the manager (curl; the API key is sent as a
 // header read from stdin, `-H @-`, never on an argument list). Tag `qdrant` selects exactly these.
 import { dockerStack, role, shQuote, task, Secret, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { nodesFor, qdrantStack } from '../../stacks/qdrant.ts';
 import { resolveSecret } from '../../stacks/types.ts';
+import { qdrantApiTask, stacksViaDocker, stacksViaPortainer } from '../portainer/api.ts';
 import { ImmutableFieldError, planCollection, type LiveCollectionConfig } from './collections.ts';
 
 type V = PhoenixVars;
@@ -95,7 +97,8 @@ function collections(v: V): Action<V> {
 export default role<V>({
   name: 'qdrant',
   tasks: [
-    task<V>({ name: 'qdrant stack', do: ({ vars }) => dockerStack({ stack: () => qdrantStack(vars), stateDir: vars.swarm.stackDir }) }),
+    task<V>({ name: 'qdrant stack', when: stacksViaDocker, do: ({ vars }) => dockerStack({ stack: () => qdrantStack(vars), stateDir: vars.swarm.stackDir }) }),
+    qdrantApiTask(stacksViaPortainer),
     task<V>({ name: 'qdrant collections', do: ({ vars }) => collections(vars) }),
   ],
 });

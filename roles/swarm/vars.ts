@@ -36,6 +36,16 @@ export interface SwarmVars {
     tlsApi: { port: number; names: string[]; clientNames: string[] };
     /** Where the manager keeps the compose file of each stack as last deployed. */
     stackDir: string;
+    /**
+     * Who deploys the stacks (Portainer's and Qdrant's), in site.ts as in `phoenix sync`:
+     * - 'docker' (default): site runs `docker stack deploy` on the manager; `phoenix sync`
+     *   refuses a stack deployed that way, because Portainer cannot adopt it.
+     * - 'portainer': site runs sync's tasks (the Portainer API; a one-off Portainer creates
+     *   Portainer's own stack on a fresh swarm), so site and sync own the stacks together.
+     * A stack has one owner: to switch an existing swarm, `docker stack rm` the stacks (named
+     * volumes are kept) and run site again.
+     */
+    deployStacksWith?: 'docker' | 'portainer';
   };
 }
 

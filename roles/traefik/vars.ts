@@ -126,10 +126,15 @@ export function traefikDefaults(domain: string, topology: TraefikTopology): Trae
       log: { level: 'INFO', format: 'common' },
       accessLog: true,
       swarm: {
-        // Off until the swarm role provides dockerd's TLS API and the client certificates.
-        enabled: false,
+        // Docker's TLS API on the manager (roles/swarm/api.ts: tlsverify, a step-ca server
+        // certificate); the server is verified against the step-ca root alone (not the system
+        // bundle), and Traefik presents the step-ca client certificate the docker api client
+        // play copies for it. Only services labelled traefik.enable=true are routed: Traefik runs
+        // outside the swarm (LXC 102), so Portainer and Qdrant, published in host mode, are
+        // routed by the file provider below (README: "Traefik and the swarm").
+        enabled: true,
         endpoint: `tcp://vm1001.${domain}:2376`,
-        tls: { ca: '/etc/ssl/certs/ca-certificates.crt', cert: '/etc/traefik/docker/cert.pem', key: '/etc/traefik/docker/key.pem' },
+        tls: { ca: '/usr/local/share/ca-certificates/phoenix-root-ca.crt', cert: '/etc/traefik/docker/cert.pem', key: '/etc/traefik/docker/key.pem' },
         network: 'traefik-public',
         exposedByDefault: false,
         refreshSeconds: '15s',

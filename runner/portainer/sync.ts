@@ -193,7 +193,7 @@ export function syncStack(o: SyncStackOptions): Action {
           const services = await api.docker<unknown[]>(endpoint.Id, '/services', { filters: JSON.stringify({ label: [`com.docker.stack.namespace=${name}`] }) });
           if (services.length)
             throw new TaskError(
-              `stack ${name} runs in swarm ${swarmId} (${services.length} service${services.length > 1 ? 's' : ''}) but Portainer at ${api.base} does not manage it (it was deployed outside Portainer); Portainer cannot adopt it: remove it (docker stack rm ${name}) and sync again, or keep deploying it with site.ts`,
+              `stack ${name} runs in swarm ${swarmId} (${services.length} service${services.length > 1 ? 's' : ''}) but Portainer at ${api.base} does not manage it (it was deployed outside Portainer); Portainer cannot adopt it. Either keep deploying it with site.ts (swarm.deployStacksWith: 'docker'), or hand it to Portainer: set swarm.deployStacksWith: 'portainer' in the inventory, remove the stack (docker stack rm ${name}; named volumes are kept) and run site or sync again`,
             );
           changed = true;
           diff = [fileDiff(`portainer:${name}/docker-compose.yml`, '', content)];

@@ -5,7 +5,8 @@
 // Qdrant stack and collections; a Qdrant setting changed in the inventory shows as a compose
 // diff and redeploys only qdrant_service, keeping a collection's points; a worker already in
 // another swarm fails naming both swarm IDs; the Docker TLS API refuses a client without a
-// certificate. Test setup resets the VMs' swarm with `docker swarm leave --force` (the roles never do).
+// certificate; Traefik's swarm provider (the lab's stand-in on lxc102) connects to it over
+// mutual TLS with the files phoenix wrote and exposes only labelled services. Test setup resets the VMs' swarm with `docker swarm leave --force` (the roles never do).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, rmSync } from 'node:fs';
@@ -258,6 +259,78 @@ E("Docker's TLS API: a client without a certificate is refused; Traefik's client
   assert.match(out, /anon=000/);
   assert.match(out, /alert bad certificate|certificate required/i);
   assert.match(out, /client=200/);
+});
+
+interface StandinApi {
+  routers: { name: string; service: string }[];
+  services: Record<string, string[]>;
+  swarm?: { endpoint: string; connected: boolean; docker?: string; services: string[]; exposed: string[]; error?: string; polls: number };
+}
+/** Traefik's API on lxc102 (the stand-in's api@internal, through the dashboard router, from loopback). */
+const traefikApi = async () => JSON.parse(await on('lxc102', 'curl -sS --max-time 5 http://127.0.0.1:8080/api')) as StandinApi;
+/** Polls Traefik's API until `ok` holds (the lab's provider polls every 2 s), with a deadline. */
+async function until(what: string, ok: (a: StandinApi) => boolean, seconds = 40): Promise<StandinApi> {
+  const end = Date.now() + seconds * 1000;
+  let a = await traefikApi();
+  while (!ok(a)) {
+    if (Date.now() > end) throw new Error(`Traefik's API on lxc102: ${what} not seen within ${seconds}s: ${JSON.stringify(a.swarm)}`);
+    await new Promise((r) => setTimeout(r, 1000));
+    a = await traefikApi();
+  }
+  return a;
+}
+
+E("Traefik's swarm provider (lab stand-in) reaches Docker's TLS API with the files phoenix wrote; only labelled services are exposed; a foreign client certificate is refused, and the next run repairs it", async () => {
+  // Traefik's static config with the provider on (the traefik play), and its client certificate (above).
+  const t = await site2({ tags: ['traefik', 'docker-api'], limit: ['lxc102', 'vm1001'] });
+  assert.is(t.r.exitCode, 0, t.text);
+  const yml = await on('lxc102', 'cat /etc/traefik/traefik.yml');
+  assert.match(yml, new RegExp(`swarm:\\n\\s+endpoint: tcp://vm1001\\.${DOMAIN.replace(/\./g, '\\.')}:2376`));
+  assert.match(yml, /exposedByDefault: false/);
+
+  const docker = await on('vm1001', "docker version -f '{{.Server.Version}}'");
+  let a = await until('a connected provider that sees the stacks', (x) => !!x.swarm?.connected && x.swarm.services.includes('qdrant_service_qdrant'));
+  assert.is(a.swarm!.endpoint, `tcp://vm1001.${DOMAIN}:2376`);
+  assert.is(a.swarm!.docker, docker, "the provider talks to vm1001's dockerd");
+  assert.ok(a.swarm!.services.includes('portainer_service_portainer'), JSON.stringify(a.swarm));
+  assert.equal(a.swarm!.exposed, [], 'exposedByDefault: false, and the stacks carry no traefik.enable label');
+  assert.not.ok(a.routers.some((r) => r.name.endsWith('@swarm')));
+
+  // A service that opts in: a router and a server at its task's address on traefik-public.
+  await on(
+    'vm1001',
+    "docker service rm phx-traefik-probe >/dev/null 2>&1; docker service create --detach --quiet --name phx-traefik-probe --network traefik-public --endpoint-mode dnsrr --constraint node.role==manager " +
+      "--label traefik.enable=true --label 'traefik.http.routers.probe.rule=Host(`probe." + DOMAIN + "`)' --label traefik.http.routers.probe.entrypoints=websecure " +
+      '--label traefik.http.routers.probe.tls=true --label traefik.http.services.probe.loadbalancer.server.port=9001 phoenix/portainer-agent-standin:lab >/dev/null',
+  );
+  try {
+    a = await until('the labelled probe service as a router with a server', (x) => !!x.services['probe@swarm']?.length);
+    const ip = await on(
+      'vm1001',
+      "for i in $(seq 1 60); do t=$(docker service ps -q --filter desired-state=running phx-traefik-probe | head -1); [ -n \"$t\" ] && a=$(docker inspect -f '{{range .NetworksAttachments}}{{if eq .Network.Spec.Name \"traefik-public\"}}{{index .Addresses 0}}{{end}}{{end}}' $t) && [ -n \"$a\" ] && break; sleep 0.5; done; echo ${a%/*}",
+    );
+    assert.ok(ip, 'the probe task has an address on traefik-public');
+    assert.equal(a.swarm!.exposed, ['phx-traefik-probe']);
+    assert.equal(a.services['probe@swarm'], [`http://${ip}:9001`]);
+    assert.ok(a.routers.some((r) => r.name === 'probe@swarm' && r.service === 'probe@swarm'), JSON.stringify(a.routers));
+  } finally {
+    await on('vm1001', 'docker service rm phx-traefik-probe >/dev/null 2>&1; true');
+  }
+  await until('the probe gone again', (x) => !!x.swarm?.connected && !x.swarm.exposed.length && !x.services['probe@swarm']);
+
+  // A client certificate not from step-ca (self-signed, same files): dockerd refuses the provider.
+  await on(
+    'lxc102',
+    'cd /etc/traefik/docker && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=intruder -keyout key.pem.x -out cert.pem.x 2>/dev/null && ' +
+      'chown root:traefik key.pem.x cert.pem.x && chmod 0640 key.pem.x cert.pem.x && mv -f key.pem.x key.pem && mv -f cert.pem.x cert.pem',
+  );
+  a = await until('the provider refused', (x) => x.swarm?.connected === false);
+  assert.match(a.swarm!.error ?? '', /certificate|tls/i);
+  // phoenix puts the step-ca certificate back (the copy differs from certbot's), and the provider reconnects.
+  const fix = await site2({ tags: ['docker-api'], limit: ['lxc102', 'vm1001'] });
+  assert.is(fix.r.exitCode, 0, fix.text);
+  assert.ok(tasksWith(fix.r, 'changed').includes("lxc102: traefik's copy of the docker client certificate"), fix.text);
+  await until('the provider connected again', (x) => !!x.swarm?.connected);
 });
 
 E.run();

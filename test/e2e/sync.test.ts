@@ -114,6 +114,23 @@ E('the lab is ready for sync: a swarm of vm1001 and vm1002, step-ca root exporte
   assert.is(await manager('test -s /etc/letsencrypt/live/portainer/fullchain.pem && echo yes'), 'yes', "Portainer's step-ca certificate");
 });
 
+E("a stack site deployed with docker stack deploy (deployStacksWith 'docker', the default) is refused by sync, which names the setting and changes nothing", async () => {
+  // site's docker path owns the stacks here (swarm.test.ts ran site); make sure both run that way.
+  const running = async () => (await manager(`docker service ls --format '{{.Name}}' | sort | tr '\\n' ' '`)).trim();
+  if (!/portainer_service_portainer .*qdrant_service_qdrant/.test(await running())) {
+    const r = await phoenix(['site', '--inventory', 'lab', '--limit', 'vm1001', '--tags', 'portainer,qdrant', '--plain']);
+    assert.is(r.code, 0, r.out);
+  }
+  const version = () => manager(`docker service inspect -f '{{.Version.Index}}' qdrant_service_qdrant`);
+  const before = await version();
+  const r = await phoenix(['sync', 'qdrant', '--inventory', 'lab', '--plain']);
+  transcripts.push(r.out);
+  assert.is(r.code, 2, r.out);
+  assert.match(r.out, /stack qdrant_service runs in swarm \S+ \(1 service\) but Portainer at https:\/\/vm1001\.internal\.thinkheads\.ai:9443 does not manage it/);
+  assert.match(r.out, /swarm\.deployStacksWith: 'portainer'/);
+  assert.is(await version(), before, 'the service was not touched');
+});
+
 E('fresh swarm: sync all creates both stacks through the stand-in, placed where they belong', async () => {
   // A fresh swarm for the stacks: none of them, no Portainer, no Portainer database.
   await manager(`docker stack rm portainer_service qdrant_service >/dev/null 2>&1; docker rm -f portainer-bootstrap >/dev/null 2>&1
@@ -228,9 +245,64 @@ E('an edited stack: --check --diff shows the compose diff and changes nothing; t
   assert.match(await envOf(), /"QDRANT__LOG_LEVEL=INFO"/);
 });
 
+E("deployStacksWith 'portainer': site runs sync's tasks, so each finds the other's stacks up to date; an edit through site is a PUT on the same stack", async () => {
+  // Inventories inside the repo (same module graph): the lab's, with site deploying through Portainer.
+  const inv = (name: string, extra = '') => {
+    const f = join(WORK, `${name}.ts`);
+    writeFileSync(
+      f,
+      `import { labInventory } from '../../lab/inventory.ts';\nconst inv = labInventory();\n` +
+        `inv.vars = { ...inv.vars!, swarm: { ...inv.vars!.swarm!, deployStacksWith: 'portainer' }${extra} } as typeof inv.vars;\nexport default inv;\n`,
+    );
+    return f;
+  };
+  const viaApi = inv('inventory-portainer');
+  const viaApiDebug = inv('inventory-portainer-debug', `, qdrant: { ...inv.vars!.qdrant!, logLevel: 'DEBUG' }`);
+  const site = async (i: string, extra: string[] = []) => {
+    const json = join(WORK, `site-${transcripts.length}.json`);
+    const r = await phoenix(['site', '--inventory', i, '--limit', 'vm1001', '--tags', 'portainer,qdrant', '--plain', '--json', json, ...extra]);
+    transcripts.push(r.out, readFileSync(json, 'utf8'));
+    assert.is(r.code, 0, r.out);
+    return { r, rep: report(json) };
+  };
+
+  // The stacks sync made: site through the API finds them up to date, and skips docker stack deploy.
+  const first = await site(viaApi);
+  assert.is(first.rep.recap.vm1001!.changed, 0, first.r.out);
+  assert.match(msgOf(first.rep, 'qdrant stack via the Portainer API'), new RegExp(`stack qdrant_service \\(Id ${ids.qdrant_service}\\) up to date; ready`));
+  assert.match(msgOf(first.rep, 'portainer stack via the Portainer API'), new RegExp(`stack portainer_service \\(Id ${ids.portainer_service}\\) up to date`));
+  assert.is(tasks(first.rep).find((t) => t.task === 'qdrant stack')?.status, 'skipped', 'no docker stack deploy');
+
+  // An edit through site: --check --diff shows it; the run is a PUT on the same stack Id.
+  const check = await site(viaApiDebug, ['--check', '--diff']);
+  assert.match(check.r.out, /-      QDRANT__LOG_LEVEL: INFO\n\+      QDRANT__LOG_LEVEL: DEBUG/);
+  const edit = await site(viaApiDebug);
+  assert.match(msgOf(edit.rep, 'qdrant stack via the Portainer API'), new RegExp(`updated stack qdrant_service \\(Id ${ids.qdrant_service}\\): stack file; ready`));
+  assert.match(await manager(`docker service inspect qdrant_service_qdrant --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}'`), /"QDRANT__LOG_LEVEL=DEBUG"/);
+
+  // ... which sync, given the same inventory, then finds up to date: one owner, one state.
+  const json = join(WORK, 'after-site.json');
+  const s = await phoenix(['sync', 'all', '--inventory', viaApiDebug, '--plain', '--json', json]);
+  transcripts.push(s.out, readFileSync(json, 'utf8'));
+  assert.is(s.code, 0, s.out);
+  assert.is(report(json).recap.vm1001!.changed, 0, s.out);
+
+  // Back to the lab's value through site; a second site run changes nothing.
+  await site(viaApi);
+  const again = await site(viaApi);
+  assert.is(again.rep.recap.vm1001!.changed, 0, again.r.out);
+  const c = client();
+  const eps = await c.endpoints();
+  const stacks = await c.stacks({ SwarmID: await c.swarmId(eps[0]!.Id), EndpointID: eps[0]!.Id });
+  assert.equal(stacks.map((x) => [x.Name, x.Id]).sort(), [
+    ['portainer_service', ids.portainer_service],
+    ['qdrant_service', ids.qdrant_service],
+  ]);
+});
+
 E('no password, API key or token in any output, --json, --diff or process list of the run', () => {
   assert.ok(leaks(`x ${PASSWORD} y`) === 1 && leaks(Buffer.from(QDRANT_KEY).toString('base64')) === 1, 'the detector finds a planted secret');
-  assert.ok(transcripts.length >= 8);
+  assert.ok(transcripts.length >= 20);
   for (const t of transcripts) assert.is(leaks(t), 0, 'a secret leaked');
   assert.is(psSamples.length, 2);
   for (const ps of psSamples) {

@@ -23,10 +23,6 @@ function live(secretName: string): LiveService {
         Labels: {
           'com.docker.stack.image': 'phoenix/qdrant-standin:lab',
           'com.docker.stack.namespace': 'qdrant_service',
-          'traefik.enable': 'true',
-          'traefik.http.routers.qdrant.rule': 'Host(`qdrant.internal.thinkheads.ai`)',
-          'traefik.http.services.qdrant.loadbalancer.server.port': '6333',
-          'traefik.swarm.network': 'traefik-public',
         },
         TaskTemplate: {
           ContainerSpec: {
@@ -63,7 +59,7 @@ test('a service changed by hand is drift, field by field', () => {
   l.Spec.TaskTemplate!.ContainerSpec!.Image = 'phoenix/qdrant-standin:other@sha256:' + 'a'.repeat(64);
   l.Spec.TaskTemplate!.ContainerSpec!.Env!.push('EXTRA=1');
   l.Spec.Mode = { Replicated: { Replicas: 3 } };
-  l.Spec.Labels!['traefik.enable'] = 'false';
+  l.Spec.Labels!['traefik.enable'] = 'true'; // a label added by hand
   l.Spec.TaskTemplate!.Placement!.Constraints = [];
   l.Spec.EndpointSpec!.Ports![0].PublishMode = 'ingress';
   const drift = stackDrift(d.compose, d.name, [l]).join('\n');

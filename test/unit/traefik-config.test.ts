@@ -31,7 +31,7 @@ test('production defaults: pinned v3 release verified by its checksums file', ()
     checksumsUrl: `https://github.com/traefik/traefik/releases/download/v${t.version}/traefik_v${t.version}_checksums.txt`,
     binaryInArchive: 'traefik',
   });
-  assert.is(t.swarm.enabled, false);
+  assert.is(t.swarm.enabled, true, 'the swarm provider is on (docs/ARCHITECTURE.md: providers file + swarm)');
 });
 
 test('the defaults render YAML that reads back as the generated objects and passes the schemas', async () => {
@@ -44,7 +44,8 @@ test('the defaults render YAML that reads back as the generated objects and pass
   assert.match(r.staticYaml, /address: ":443"/);
   const s = parse(r.staticYaml);
   assert.equal(s.entryPoints.web.http.redirections.entryPoint, { to: 'websecure', scheme: 'https', permanent: true, priority: 1 });
-  assert.equal(s.providers, { file: { directory: '/etc/traefik/dynamic', watch: true } });
+  assert.equal(Object.keys(s.providers).sort(), ['file', 'swarm']);
+  assert.equal(s.providers.file, { directory: '/etc/traefik/dynamic', watch: true });
   assert.equal(s.ping, { entryPoint: 'traefik' });
   assert.is(s.api.insecure, false);
   const d = parse(r.dynamicYaml);
@@ -64,18 +65,19 @@ test('the inventory composes the Traefik defaults', async () => {
   await renderTraefik(t);
 });
 
-test('the swarm provider, when on, is Docker TLS with client certificates', async () => {
+test('the swarm provider is Docker TLS with client certificates, the server verified against the step-ca root alone', async () => {
   const t = base();
-  t.swarm.enabled = true;
   const s = (await renderTraefik(t)).static as { providers: { swarm: Record<string, unknown> } };
   assert.equal(s.providers.swarm, {
     endpoint: 'tcp://vm1001.example.test:2376',
-    tls: { ca: '/etc/ssl/certs/ca-certificates.crt', cert: '/etc/traefik/docker/cert.pem', key: '/etc/traefik/docker/key.pem' },
+    tls: { ca: '/usr/local/share/ca-certificates/phoenix-root-ca.crt', cert: '/etc/traefik/docker/cert.pem', key: '/etc/traefik/docker/key.pem' },
     exposedByDefault: false,
     network: 'traefik-public',
     refreshSeconds: '15s',
   });
   assert.not.ok('insecureSkipVerify' in (s.providers.swarm.tls as object));
+  t.swarm.enabled = false;
+  assert.equal(Object.keys(((await renderTraefik(t)).static as { providers: object }).providers), ['file'], 'off: no swarm provider at all');
 });
 
 test('a router naming a missing service, entrypoint, middleware or certResolver is refused, by field', async () => {
@@ -102,7 +104,15 @@ test('providers: @internal, @swarm (only when the swarm provider is on), unknown
   assert.equal(await problems((t) => void (t.routers.qdrant!.service = 'api@internal')), []);
   assert.equal(await problems((t) => void (t.routers.qdrant!.service = 'qdrant@file')), []);
   assert.equal(await problems((t) => void (t.routers.qdrant!.service = 'bogus@internal')).then((p) => p.length), 1);
-  assert.match((await problems((t) => void (t.routers.qdrant!.service = 'qdrant@swarm')))[0]!, /traefik\.routers\.qdrant\.service: "qdrant@swarm" comes from the swarm provider, which is off/);
+  assert.match(
+    (
+      await problems((t) => {
+        t.swarm.enabled = false;
+        t.routers.qdrant!.service = 'qdrant@swarm';
+      })
+    )[0]!,
+    /traefik\.routers\.qdrant\.service: "qdrant@swarm" comes from the swarm provider, which is off/,
+  );
   assert.equal(
     await problems((t) => {
       t.swarm.enabled = true;

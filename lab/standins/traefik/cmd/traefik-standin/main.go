@@ -17,8 +17,15 @@
 //   - proxies to loadBalancer servers (http or https; https verified against the system
 //     trust store, as Traefik does by default), passing the Host header unless told not to.
 //
+//   - the swarm provider (providers.swarm): polls Docker's API at `endpoint` every
+//     `refreshSeconds` with the configured TLS (CA, client certificate and key), reads the
+//     services' traefik.* labels (exposedByDefault, traefik.enable, routers' rule, entryPoints,
+//     service, priority, tls; services' loadbalancer.server.port/scheme) and routes to the
+//     running tasks' addresses on `network` (or traefik.swarm.network), as Traefik does; what it
+//     found (and its last error) is part of the api@internal answer.
+//
 // Every response carries "X-Phoenix-Standin: traefik-standin". Unsupported static settings
-// (e.g. the swarm provider) are logged and ignored.
+// are logged and ignored.
 package main
 
 import (
@@ -39,7 +46,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -194,7 +203,11 @@ func main() {
 		logf("dynamic config: %v", err) // Traefik keeps running with what it has
 		st = &state{services: map[string]service{}, middlewares: map[string]middleware{}}
 	}
-	current.Store(withInternal(st))
+	fileState.Store(st)
+	publish()
+	if swarmCfg != nil {
+		go swarmLoop(*swarmCfg)
+	}
 	logf("started (stand-in for Traefik v3): static config %s, dynamic %s%s", cfg, dynDir, dynFile)
 	// As Traefik: an entrypoint that cannot listen is logged, the others keep serving.
 	for epName, ep := range static.EntryPoints {
@@ -251,6 +264,12 @@ func loadStatic(path string) error {
 				return fmt.Errorf("providers.file: %v", err)
 			}
 			dynDir, dynFile = f.Directory, f.Filename
+		case "swarm":
+			var sp swarmProvider
+			if err := n.Decode(&sp); err != nil {
+				return fmt.Errorf("providers.swarm: %v", err)
+			}
+			swarmCfg = &sp
 		default:
 			logf("provider %q is not supported by the stand-in: ignored", p)
 		}
@@ -410,7 +429,8 @@ func watch(sig string) {
 			continue
 		}
 		sig = s2
-		current.Store(withInternal(st))
+		fileState.Store(st)
+		publish()
 		logf("dynamic config reloaded: %d routers", len(st.routers))
 	}
 }
@@ -618,13 +638,27 @@ func serveRouter(st *state, r *liveRouter, w http.ResponseWriter, req *http.Requ
 		for _, x := range st.routers {
 			routers = append(routers, map[string]interface{}{"name": x.name, "service": x.service, "entryPoints": x.eps, "priority": x.priority, "tls": x.tls})
 		}
-		_ = json.NewEncoder(w).Encode(map[string]interface{}{"standin": true, "title": name, "version": version, "routers": routers})
+		services := map[string][]string{}
+		for k, v := range st.services {
+			if v.LoadBalancer != nil {
+				for _, sv := range v.LoadBalancer.Servers {
+					services[k] = append(services[k], sv.URL)
+				}
+			}
+		}
+		out := map[string]interface{}{"standin": true, "title": name, "version": version, "routers": routers, "services": services}
+		if swarmCfg != nil {
+			swarmMu.Lock()
+			out["swarm"] = swarmStat
+			swarmMu.Unlock()
+		}
+		_ = json.NewEncoder(w).Encode(out)
 		return
 	case "noop@internal":
 		w.WriteHeader(http.StatusTeapot)
 		return
 	}
-	svc, ok := st.services[strings.TrimSuffix(r.service, "@file")]
+	svc, ok := st.services[strings.TrimSuffix(r.service, "@file")] // swarm services are keyed "name@swarm"
 	if !ok || svc.LoadBalancer == nil || len(svc.LoadBalancer.Servers) == 0 {
 		http.Error(w, "traefik-standin: service "+r.service+" not found", http.StatusServiceUnavailable)
 		return
@@ -905,4 +939,405 @@ func eval(n node, req *http.Request) bool {
 		return err == nil && n.cidrs[0].Contains(ip.Unmap())
 	}
 	return false
+}
+
+// ------------------------------------------------------------------ the swarm provider
+
+type swarmProvider struct {
+	Endpoint string `yaml:"endpoint"`
+	TLS      *struct {
+		CA                 string `yaml:"ca"`
+		Cert               string `yaml:"cert"`
+		Key                string `yaml:"key"`
+		InsecureSkipVerify bool   `yaml:"insecureSkipVerify"`
+	} `yaml:"tls"`
+	ExposedByDefault *bool     `yaml:"exposedByDefault"`
+	Network          string    `yaml:"network"`
+	RefreshSeconds   yaml.Node `yaml:"refreshSeconds"`
+	Constraints      string    `yaml:"constraints"`
+	DefaultRule      string    `yaml:"defaultRule"`
+}
+
+// swarmStatus: what the provider saw on its last poll (shown by api@internal).
+type swarmStatus struct {
+	Endpoint   string   `json:"endpoint"`
+	Connected  bool     `json:"connected"`
+	Docker     string   `json:"docker,omitempty"`
+	APIVersion string   `json:"apiVersion,omitempty"`
+	Services   []string `json:"services"`
+	Exposed    []string `json:"exposed"`
+	Error      string   `json:"error,omitempty"`
+	Polls      int      `json:"polls"`
+	At         string   `json:"at"`
+}
+
+var (
+	swarmCfg      *swarmProvider
+	fileState     atomic.Value // *state: the file provider's
+	swarmMu       sync.Mutex
+	swarmStat     swarmStatus
+	swarmRouters  []*liveRouter
+	swarmServices = map[string]service{}
+)
+
+// publish makes the live state: the file provider's, the swarm provider's, Traefik's own.
+func publish() {
+	f := fileState.Load().(*state)
+	st := &state{services: map[string]service{}, middlewares: f.middlewares, certs: f.certs, defCert: f.defCert, minVersion: f.minVersion}
+	st.routers = append(st.routers, f.routers...)
+	for k, v := range f.services {
+		st.services[k] = v
+	}
+	swarmMu.Lock()
+	st.routers = append(st.routers, swarmRouters...)
+	for k, v := range swarmServices {
+		st.services[k] = v
+	}
+	swarmMu.Unlock()
+	current.Store(withInternal(st))
+}
+
+func refreshEvery(p swarmProvider) time.Duration {
+	v := strings.TrimSpace(p.RefreshSeconds.Value)
+	if v == "" {
+		return 15 * time.Second // Traefik's default
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		return time.Duration(n) * time.Second
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return d
+	}
+	logf("providers.swarm.refreshSeconds %q: not a duration; using 15s", v)
+	return 15 * time.Second
+}
+
+// dockerGet: one Docker API request over the provider's endpoint (TLS as configured).
+func dockerGet(c *http.Client, base, path string, out interface{}) error {
+	r, err := c.Get(base + path)
+	if err != nil {
+		return err
+	}
+	defer r.Body.Close()
+	if r.StatusCode != 200 {
+		b := make([]byte, 300)
+		n, _ := r.Body.Read(b)
+		return fmt.Errorf("GET %s: HTTP %d: %s", path, r.StatusCode, strings.TrimSpace(string(b[:n])))
+	}
+	return json.NewDecoder(r.Body).Decode(out)
+}
+
+func dockerClient(p swarmProvider) (*http.Client, string, error) {
+	u := p.Endpoint
+	if !strings.HasPrefix(u, "tcp://") {
+		return nil, "", fmt.Errorf("endpoint %q: the stand-in supports tcp:// endpoints only", u)
+	}
+	t := &http.Transport{}
+	scheme := "http://"
+	if p.TLS != nil {
+		scheme = "https://"
+		cfg := &tls.Config{InsecureSkipVerify: p.TLS.InsecureSkipVerify}
+		if p.TLS.CA != "" {
+			pem, err := os.ReadFile(p.TLS.CA)
+			if err != nil {
+				return nil, "", fmt.Errorf("tls.ca: %v", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, "", fmt.Errorf("tls.ca %s: no certificate in it", p.TLS.CA)
+			}
+			cfg.RootCAs = pool
+		}
+		if p.TLS.Cert != "" || p.TLS.Key != "" {
+			kp, err := tls.LoadX509KeyPair(p.TLS.Cert, p.TLS.Key)
+			if err != nil {
+				return nil, "", fmt.Errorf("tls.cert/tls.key: %v", err)
+			}
+			cfg.Certificates = []tls.Certificate{kp}
+		}
+		t.TLSClientConfig = cfg
+	}
+	return &http.Client{Transport: t, Timeout: 10 * time.Second}, scheme + strings.TrimPrefix(u, "tcp://"), nil
+}
+
+type dockerService struct {
+	ID   string
+	Spec struct {
+		Name         string
+		Labels       map[string]string
+		EndpointSpec *struct{ Mode string }
+	}
+	Endpoint struct {
+		VirtualIPs []struct{ NetworkID, Addr string }
+	}
+}
+
+type dockerTask struct {
+	ServiceID           string
+	Status              struct{ State string }
+	NetworksAttachments []struct {
+		Network   struct{ ID string }
+		Addresses []string
+	}
+}
+
+var nonAlnum = regexp.MustCompile(`[^a-zA-Z0-9]+`)
+
+// swarmLoop: Traefik's swarm provider loop: poll, rebuild, publish; an error is logged and
+// retried at the next refresh (the last good configuration stays, as in Traefik).
+func swarmLoop(p swarmProvider) {
+	every := refreshEvery(p)
+	if p.Constraints != "" {
+		logf("providers.swarm.constraints is not supported by the stand-in: ignored")
+	}
+	for {
+		err := swarmPoll(p)
+		swarmMu.Lock()
+		swarmStat.Endpoint = p.Endpoint
+		swarmStat.Polls++
+		swarmStat.At = time.Now().UTC().Format(time.RFC3339)
+		if err != nil {
+			if swarmStat.Error != err.Error() {
+				logf("swarm provider: Failed to retrieve information of the docker client and server host (%s): %v", p.Endpoint, err)
+			}
+			swarmStat.Connected = false
+			swarmStat.Error = err.Error()
+		} else {
+			swarmStat.Connected = true
+			swarmStat.Error = ""
+		}
+		swarmMu.Unlock()
+		publish()
+		time.Sleep(every)
+	}
+}
+
+func swarmPoll(p swarmProvider) error {
+	c, base, err := dockerClient(p)
+	if err != nil {
+		return err
+	}
+	var ver struct{ Version, ApiVersion string }
+	if err := dockerGet(c, base, "/version", &ver); err != nil {
+		return err
+	}
+	var svcs []dockerService
+	if err := dockerGet(c, base, "/services", &svcs); err != nil {
+		return err
+	}
+	var nets []struct{ Id, Name string }
+	if err := dockerGet(c, base, "/networks?filters="+url.QueryEscape(`{"scope":["swarm"]}`), &nets); err != nil {
+		return err
+	}
+	var tasks []dockerTask
+	if err := dockerGet(c, base, "/tasks?filters="+url.QueryEscape(`{"desired-state":["running"]}`), &tasks); err != nil {
+		return err
+	}
+	netName := map[string]string{}
+	for _, n := range nets {
+		netName[n.Id] = n.Name
+	}
+	exposedByDefault := p.ExposedByDefault == nil || *p.ExposedByDefault
+	var routers []*liveRouter
+	services := map[string]service{}
+	var seen, exposed []string
+	for _, sv := range svcs {
+		seen = append(seen, sv.Spec.Name)
+		labels := map[string]string{}
+		for k, v := range sv.Spec.Labels {
+			labels[strings.ToLower(k)] = v
+		}
+		enabled := exposedByDefault
+		if v, ok := labels["traefik.enable"]; ok {
+			enabled = strings.EqualFold(v, "true")
+		}
+		if !enabled {
+			continue
+		}
+		// Routers and services from the labels.
+		type rl struct{ rule, eps, service, prio, tls, mws string }
+		rls := map[string]*rl{}
+		type sl struct{ port, scheme string }
+		sls := map[string]*sl{}
+		for k, v := range labels {
+			if strings.HasPrefix(k, "traefik.http.routers.") {
+				rest := strings.TrimPrefix(k, "traefik.http.routers.")
+				i := strings.Index(rest, ".")
+				if i < 0 {
+					continue
+				}
+				nm, f := rest[:i], rest[i+1:]
+				if rls[nm] == nil {
+					rls[nm] = &rl{}
+				}
+				switch f {
+				case "rule":
+					rls[nm].rule = v
+				case "entrypoints":
+					rls[nm].eps = v
+				case "service":
+					rls[nm].service = v
+				case "priority":
+					rls[nm].prio = v
+				case "tls":
+					rls[nm].tls = v
+				case "middlewares":
+					rls[nm].mws = v
+				default:
+					logf("swarm provider: service %s: label %s is not supported by the stand-in: ignored", sv.Spec.Name, k)
+				}
+			} else if strings.HasPrefix(k, "traefik.http.services.") {
+				rest := strings.TrimPrefix(k, "traefik.http.services.")
+				i := strings.Index(rest, ".")
+				if i < 0 {
+					continue
+				}
+				nm, f := rest[:i], rest[i+1:]
+				if sls[nm] == nil {
+					sls[nm] = &sl{}
+				}
+				switch f {
+				case "loadbalancer.server.port":
+					sls[nm].port = v
+				case "loadbalancer.server.scheme":
+					sls[nm].scheme = v
+				}
+			}
+		}
+		normName := strings.Trim(nonAlnum.ReplaceAllString(sv.Spec.Name, "-"), "-")
+		if len(sls) == 0 {
+			sls[normName] = &sl{} // Traefik: one service named after the Docker service
+		}
+		if len(rls) == 0 {
+			rule := "Host(`" + normName + "`)" // Traefik's default rule: Host(`{{ normalize .Name }}`)
+			if p.DefaultRule != "" {
+				logf("swarm provider: providers.swarm.defaultRule templates are not supported by the stand-in: using %s", rule)
+			}
+			rls[normName] = &rl{rule: rule}
+		}
+		// The servers: each running task's address on the provider's network (or the label's).
+		network := p.Network
+		if v := labels["traefik.swarm.network"]; v != "" {
+			network = v
+		}
+		lbswarm := strings.EqualFold(labels["traefik.swarm.lbswarm"], "true")
+		var addrs []string
+		if lbswarm && (sv.Spec.EndpointSpec == nil || sv.Spec.EndpointSpec.Mode != "dnsrr") {
+			for _, vip := range sv.Endpoint.VirtualIPs {
+				if network == "" || netName[vip.NetworkID] == network {
+					addrs = append(addrs, strings.Split(vip.Addr, "/")[0])
+					break
+				}
+			}
+		} else {
+			for _, t := range tasks {
+				if t.ServiceID != sv.ID || t.Status.State != "running" {
+					continue
+				}
+				pick := ""
+				for _, na := range t.NetworksAttachments {
+					if len(na.Addresses) == 0 {
+						continue
+					}
+					a := strings.Split(na.Addresses[0], "/")[0]
+					if network == "" || netName[na.Network.ID] == network {
+						pick = a
+						break
+					}
+					if pick == "" {
+						pick = a // Traefik: "Defaulting to first available network"
+					}
+				}
+				if pick != "" {
+					addrs = append(addrs, pick)
+				}
+			}
+		}
+		sort.Strings(addrs)
+		okSvcs := map[string]bool{}
+		for nm, x := range sls {
+			if x.port == "" {
+				logf("swarm provider: service %s: %s has no loadbalancer.server.port label: port is missing (skipped, as Traefik does)", sv.Spec.Name, nm)
+				continue
+			}
+			scheme := x.scheme
+			if scheme == "" {
+				scheme = "http"
+			}
+			var s service
+			s.LoadBalancer = &struct {
+				Servers []struct {
+					URL string `yaml:"url"`
+				} `yaml:"servers"`
+				PassHostHeader *bool `yaml:"passHostHeader"`
+			}{}
+			for _, a := range addrs {
+				s.LoadBalancer.Servers = append(s.LoadBalancer.Servers, struct {
+					URL string `yaml:"url"`
+				}{URL: scheme + "://" + net.JoinHostPort(a, x.port)})
+			}
+			services[nm+"@swarm"] = s
+			okSvcs[nm] = true
+		}
+		for nm, x := range rls {
+			svc := x.service
+			if svc == "" {
+				if len(sls) != 1 {
+					logf("swarm provider: service %s: router %s has no service and there are %d: skipped", sv.Spec.Name, nm, len(sls))
+					continue
+				}
+				for k := range sls {
+					svc = k
+				}
+			}
+			if !strings.Contains(svc, "@") {
+				if !okSvcs[svc] {
+					continue
+				}
+				svc += "@swarm"
+			}
+			if x.rule == "" {
+				logf("swarm provider: service %s: router %s has no rule: skipped", sv.Spec.Name, nm)
+				continue
+			}
+			tree, err := parseRule(x.rule)
+			if err != nil {
+				logf("swarm provider: router %s: rule %q: %v (skipped)", nm, x.rule, err)
+				continue
+			}
+			prio := len(x.rule)
+			if n, err := strconv.Atoi(x.prio); err == nil && n != 0 {
+				prio = n
+			}
+			var eps []string
+			for _, e := range strings.Split(x.eps, ",") {
+				if e = strings.TrimSpace(e); e != "" {
+					eps = append(eps, e)
+				}
+			}
+			if x.mws != "" {
+				logf("swarm provider: router %s: middlewares from labels are not supported by the stand-in: ignored", nm)
+			}
+			routers = append(routers, &liveRouter{name: nm + "@swarm", rule: tree, eps: eps, service: svc, priority: prio, tls: strings.EqualFold(x.tls, "true")})
+		}
+		exposed = append(exposed, sv.Spec.Name)
+	}
+	sort.Strings(seen)
+	sort.Strings(exposed)
+	swarmMu.Lock()
+	changed := fmt.Sprint(seen, exposed, len(routers)) != fmt.Sprint(swarmStat.Services, swarmStat.Exposed, len(swarmRouters)) || !swarmStat.Connected
+	swarmStat.Docker, swarmStat.APIVersion = ver.Version, ver.ApiVersion
+	swarmStat.Services, swarmStat.Exposed = seen, exposed
+	if swarmStat.Services == nil {
+		swarmStat.Services = []string{}
+	}
+	if swarmStat.Exposed == nil {
+		swarmStat.Exposed = []string{}
+	}
+	swarmRouters, swarmServices = routers, services
+	swarmMu.Unlock()
+	if changed {
+		logf("swarm provider: docker %s (API %s) at %s: %d services, exposed: %v", ver.Version, ver.ApiVersion, p.Endpoint, len(seen), exposed)
+	}
+	return nil
 }
