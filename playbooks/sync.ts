@@ -7,7 +7,9 @@
 // of every playbook (runner/cli.ts); the target is the only extra argument.
 import { isMain, main, play, playbook, role, EXIT, type Role } from '../runner/index.ts';
 import { scriptArgs } from '../runner/cli.ts';
-import { portainerApiTasks, qdrantApiTask, type SyncVars } from '../roles/portainer/api.ts';
+import { bootstrapTask, stackTask, type SyncVars } from '../roles/portainer/api.ts';
+import { portainerStack } from '../stacks/portainer.ts';
+import { qdrantStack } from '../stacks/qdrant.ts';
 
 // The tasks and their helpers live with the portainer role (site runs the same ones when the
 // inventory says swarm.deployStacksWith: 'portainer'); re-exported for the tests and tools.
@@ -16,9 +18,9 @@ export { apiOptions, oneOffFor, syncSpec, type PortainerApiVars } from '../roles
 export const TARGETS = ['all', 'portainer', 'qdrant'] as const;
 export type Target = (typeof TARGETS)[number];
 
-export const portainerRole = role<SyncVars>({ name: 'portainer', tags: ['sync'], tasks: portainerApiTasks() });
+export const portainerRole = role<SyncVars>({ name: 'portainer', tags: ['sync'], tasks: [bootstrapTask(), stackTask('portainer', (v) => portainerStack(v))] });
 
-export const qdrantRole: Role<SyncVars> = role<SyncVars>({ name: 'qdrant', tags: ['sync'], tasks: [qdrantApiTask()] });
+export const qdrantRole: Role<SyncVars> = role<SyncVars>({ name: 'qdrant', tags: ['sync'], tasks: [stackTask('qdrant', (v) => qdrantStack(v))] });
 
 export function syncPlaybook(target: Target) {
   const roles = target === 'all' ? [portainerRole, qdrantRole] : target === 'portainer' ? [portainerRole] : [qdrantRole];

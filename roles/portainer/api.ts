@@ -9,7 +9,6 @@ import { portainerBootstrap, portainerHandover, type BootstrapData, type OneOffC
 import type { PhoenixVars } from '../../inventory.ts';
 import { renderCompose, validateCompose } from '../../stacks/compose.ts';
 import { portainerStack } from '../../stacks/portainer.ts';
-import { qdrantStack } from '../../stacks/qdrant.ts';
 import { resolveSecret, type SecretRef, type StackDefinition } from '../../stacks/types.ts';
 
 /** How sync reaches the Portainer API; every field has a default from the other vars. */
@@ -68,23 +67,24 @@ function apiFor(env: TaskEnv<SyncVars>): { api: SyncApiOptions; readinessTimeout
   return { api: boot ? { ...api, url: boot.url } : api, readinessTimeout, boot };
 }
 
-export function stackTask(name: 'portainer' | 'qdrant', define: (vars: SyncVars) => StackDefinition, when?: When) {
-  return task<SyncVars>({
-    name: `${name} stack via the Portainer API`,
-    when,
-    do: (env) => {
-      const { api, readinessTimeout, boot } = apiFor(env);
-      const own = name === 'portainer';
-      return syncStack({
-        api,
-        stack: syncSpec(define(env.vars)),
-        readinessTimeout,
-        noApiYet: boot?.wouldBootstrap,
-        // Portainer's own stack becomes ready once the one-off has handed over (handler below).
-        readiness: own && boot?.bootstrapped ? 'later' : 'now',
-      });
-    },
-  });
+/** The Portainer API call that keeps one stack in shape (sync's task; site's under deployStacksWith 'portainer'). */
+export function stackAction(name: 'portainer' | 'qdrant', define: (vars: SyncVars) => StackDefinition) {
+  return (env: TaskEnv<SyncVars>) => {
+    const { api, readinessTimeout, boot } = apiFor(env);
+    const own = name === 'portainer';
+    return syncStack({
+      api,
+      stack: syncSpec(define(env.vars)),
+      readinessTimeout,
+      noApiYet: boot?.wouldBootstrap,
+      // Portainer's own stack becomes ready once the one-off has handed over (handler below).
+      readiness: own && boot?.bootstrapped ? 'later' : 'now',
+    });
+  };
+}
+
+export function stackTask(name: 'portainer' | 'qdrant', define: (vars: SyncVars) => StackDefinition) {
+  return task<SyncVars>({ name: `${name} stack via the Portainer API`, do: stackAction(name, define) });
 }
 
 /** The one-off Portainer: the stack's own server, run once with `docker run` (bootstrap.ts). */
@@ -119,30 +119,23 @@ type When = (env: TaskEnv<SyncVars>) => boolean;
 
 /** Site's stack tasks go through the Portainer API (else `docker stack deploy`): swarm.deployStacksWith. */
 export const stacksViaPortainer: When = ({ vars }) => vars.swarm.deployStacksWith === 'portainer';
-export const stacksViaDocker: When = (env) => !stacksViaPortainer(env);
 
 /**
- * Portainer's own stack through the Portainer API: on a fresh swarm a one-off Portainer (the
- * stack's image, database and certificate, `docker run`) creates it, then hands over (handler).
+ * The one-off Portainer that creates Portainer's own stack on a fresh swarm (then hands over to
+ * it: handler). Sync always runs it; site only with swarm.deployStacksWith 'portainer' (when).
  */
-export function portainerApiTasks(when?: When): Task<SyncVars>[] {
-  return [
-    task<SyncVars>({
-      name: 'portainer API (a one-off Portainer on a fresh swarm)',
-      register: API,
-      notify: [handover],
-      when,
-      do: ({ vars }) => {
-        const { readinessTimeout, ...api } = apiOptions(vars);
-        const oneOff = oneOffFor(vars);
-        const u = new URL(api.url);
-        u.port = String(oneOff.publish.host);
-        return portainerBootstrap({ api, bootstrapUrl: u.origin, stack: vars.portainer.stack, oneOff, timeout: readinessTimeout });
-      },
-    }),
-    stackTask('portainer', (v) => portainerStack(v), when),
-  ];
+export function bootstrapTask(when?: When): Task<SyncVars> {
+  return task<SyncVars>({
+    name: 'portainer API (a one-off Portainer on a fresh swarm)',
+    register: API,
+    notify: [handover],
+    when,
+    do: ({ vars }) => {
+      const { readinessTimeout, ...api } = apiOptions(vars);
+      const oneOff = oneOffFor(vars);
+      const u = new URL(api.url);
+      u.port = String(oneOff.publish.host);
+      return portainerBootstrap({ api, bootstrapUrl: u.origin, stack: vars.portainer.stack, oneOff, timeout: readinessTimeout });
+    },
+  });
 }
-
-/** Qdrant's stack through the Portainer API (the API of the run's one-off while it bootstraps). */
-export const qdrantApiTask = (when?: When) => stackTask('qdrant', (v) => qdrantStack(v), when);

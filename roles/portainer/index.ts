@@ -10,7 +10,7 @@ import type { PhoenixVars } from '../../inventory.ts';
 import { portainerStack } from '../../stacks/portainer.ts';
 import { certificateTasks } from '../certs/index.ts';
 import { PORTAINER_CERT } from './vars.ts';
-import { portainerApiTasks, stacksViaDocker, stacksViaPortainer } from './api.ts';
+import { bootstrapTask, stackAction, stacksViaPortainer } from './api.ts';
 
 type V = PhoenixVars;
 
@@ -24,7 +24,10 @@ export default role<V>({
       challenge: { standalone: { port: 80 } },
       deployHook: 'docker service update --force --detach portainer_service_portainer >/dev/null 2>&1 || true',
     }),
-    task<V>({ name: 'portainer stack', when: stacksViaDocker, do: ({ vars }) => dockerStack({ stack: () => portainerStack(vars), stateDir: vars.swarm.stackDir }) }),
-    ...portainerApiTasks(stacksViaPortainer),
+    bootstrapTask(stacksViaPortainer),
+    task<V>({
+      name: 'portainer stack',
+      do: (env) => (stacksViaPortainer(env) ? stackAction('portainer', portainerStack)(env) : dockerStack({ stack: () => portainerStack(env.vars), stateDir: env.vars.swarm.stackDir })),
+    }),
   ],
 });

@@ -7,7 +7,7 @@ import { dockerStack, role, shQuote, task, Secret, TaskError, type Action, type 
 import type { PhoenixVars } from '../../inventory.ts';
 import { nodesFor, qdrantStack } from '../../stacks/qdrant.ts';
 import { resolveSecret } from '../../stacks/types.ts';
-import { qdrantApiTask, stacksViaDocker, stacksViaPortainer } from '../portainer/api.ts';
+import { stackAction, stacksViaPortainer } from '../portainer/api.ts';
 import { ImmutableFieldError, planCollection, type LiveCollectionConfig } from './collections.ts';
 
 type V = PhoenixVars;
@@ -97,8 +97,10 @@ function collections(v: V): Action<V> {
 export default role<V>({
   name: 'qdrant',
   tasks: [
-    task<V>({ name: 'qdrant stack', when: stacksViaDocker, do: ({ vars }) => dockerStack({ stack: () => qdrantStack(vars), stateDir: vars.swarm.stackDir }) }),
-    qdrantApiTask(stacksViaPortainer),
+    task<V>({
+      name: 'qdrant stack',
+      do: (env) => (stacksViaPortainer(env) ? stackAction('qdrant', qdrantStack)(env) : dockerStack({ stack: () => qdrantStack(env.vars), stateDir: env.vars.swarm.stackDir })),
+    }),
     task<V>({ name: 'qdrant collections', do: ({ vars }) => collections(vars) }),
   ],
 });

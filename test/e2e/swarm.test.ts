@@ -288,7 +288,7 @@ E("Traefik's swarm provider (lab stand-in) reaches Docker's TLS API with the fil
   assert.match(yml, new RegExp(`swarm:\\n\\s+endpoint: tcp://vm1001\\.${DOMAIN.replace(/\./g, '\\.')}:2376`));
   assert.match(yml, /exposedByDefault: false/);
 
-  const docker = await on('vm1001', "docker version -f '{{.Server.Version}}'");
+  const docker = (await on('vm1001', "docker version -f '{{.Server.Version}}'")).trim();
   let a = await until('a connected provider that sees the stacks', (x) => !!x.swarm?.connected && x.swarm.services.includes('qdrant_service_qdrant'));
   assert.is(a.swarm!.endpoint, `tcp://vm1001.${DOMAIN}:2376`);
   assert.is(a.swarm!.docker, docker, "the provider talks to vm1001's dockerd");
@@ -305,10 +305,12 @@ E("Traefik's swarm provider (lab stand-in) reaches Docker's TLS API with the fil
   );
   try {
     a = await until('the labelled probe service as a router with a server', (x) => !!x.services['probe@swarm']?.length);
-    const ip = await on(
-      'vm1001',
-      "for i in $(seq 1 60); do t=$(docker service ps -q --filter desired-state=running phx-traefik-probe | head -1); [ -n \"$t\" ] && a=$(docker inspect -f '{{range .NetworksAttachments}}{{if eq .Network.Spec.Name \"traefik-public\"}}{{index .Addresses 0}}{{end}}{{end}}' $t) && [ -n \"$a\" ] && break; sleep 0.5; done; echo ${a%/*}",
-    );
+    const ip = (
+      await on(
+        'vm1001',
+        "for i in $(seq 1 60); do t=$(docker service ps -q --filter desired-state=running phx-traefik-probe | head -1); [ -n \"$t\" ] && a=$(docker inspect -f '{{range .NetworksAttachments}}{{if eq .Network.Spec.Name \"traefik-public\"}}{{index .Addresses 0}}{{end}}{{end}}' $t) && [ -n \"$a\" ] && break; sleep 0.5; done; echo ${a%/*}",
+      )
+    ).trim();
     assert.ok(ip, 'the probe task has an address on traefik-public');
     assert.equal(a.swarm!.exposed, ['phx-traefik-probe']);
     assert.equal(a.services['probe@swarm'], [`http://${ip}:9001`]);

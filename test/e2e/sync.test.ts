@@ -79,7 +79,7 @@ const leaks = (text: string) =>
   (/eyJhbGciOi/.test(text) ? 1 : 0); // a JWT header
 
 interface Report {
-  plays: { hosts: Record<string, { tasks: { task: string; status: string; msg?: string; handler: boolean }[] }> }[];
+  plays: { hosts: Record<string, { tasks: { task: string; module: string; status: string; msg?: string; handler: boolean }[] }> }[];
   recap: Record<string, { changed: number; failed: number }>;
 }
 const report = (f: string) => JSON.parse(readFileSync(f, 'utf8')) as Report;
@@ -266,18 +266,19 @@ E("deployStacksWith 'portainer': site runs sync's tasks, so each finds the other
     return { r, rep: report(json) };
   };
 
-  // The stacks sync made: site through the API finds them up to date, and skips docker stack deploy.
+  // The stacks sync made: site's stack tasks go through the API (sync's portainer_stack module,
+  // not docker_stack) and find them up to date.
   const first = await site(viaApi);
   assert.is(first.rep.recap.vm1001!.changed, 0, first.r.out);
-  assert.match(msgOf(first.rep, 'qdrant stack via the Portainer API'), new RegExp(`stack qdrant_service \\(Id ${ids.qdrant_service}\\) up to date; ready`));
-  assert.match(msgOf(first.rep, 'portainer stack via the Portainer API'), new RegExp(`stack portainer_service \\(Id ${ids.portainer_service}\\) up to date`));
-  assert.is(tasks(first.rep).find((t) => t.task === 'qdrant stack')?.status, 'skipped', 'no docker stack deploy');
+  assert.match(msgOf(first.rep, 'qdrant stack'), new RegExp(`stack qdrant_service \\(Id ${ids.qdrant_service}\\) up to date; ready`));
+  assert.match(msgOf(first.rep, 'portainer stack'), new RegExp(`stack portainer_service \\(Id ${ids.portainer_service}\\) up to date`));
+  assert.equal(tasks(first.rep).filter((t) => / stack$/.test(t.task)).map((t) => t.module), ['portainer_stack', 'portainer_stack']);
 
   // An edit through site: --check --diff shows it; the run is a PUT on the same stack Id.
   const check = await site(viaApiDebug, ['--check', '--diff']);
   assert.match(check.r.out, /-      QDRANT__LOG_LEVEL: INFO\n\+      QDRANT__LOG_LEVEL: DEBUG/);
   const edit = await site(viaApiDebug);
-  assert.match(msgOf(edit.rep, 'qdrant stack via the Portainer API'), new RegExp(`updated stack qdrant_service \\(Id ${ids.qdrant_service}\\): stack file; ready`));
+  assert.match(msgOf(edit.rep, 'qdrant stack'), new RegExp(`updated stack qdrant_service \\(Id ${ids.qdrant_service}\\): stack file; ready`));
   assert.match(await manager(`docker service inspect qdrant_service_qdrant --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}'`), /"QDRANT__LOG_LEVEL=DEBUG"/);
 
   // ... which sync, given the same inventory, then finds up to date: one owner, one state.
