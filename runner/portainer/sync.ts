@@ -3,7 +3,9 @@
 //   2. the environment (GET /api/endpoints) and its swarm ID (GET /api/endpoints/{id}/docker/swarm)
 //   3. the stack by name (GET /api/stacks?filters={"SwarmID","EndpointID"})
 //   4. update it (PUT /api/stacks/{id}?endpointId=) only when the stack file
-//      (GET /api/stacks/{id}/file) or Env differs; create it when absent
+//      (GET /api/stacks/{id}/file) or Env differs, or the live services (Docker API through
+//      Portainer's proxy) differ from the file: a service changed or removed by hand is drift, as
+//      in site's docker_stack, and the PUT deploys the stack again; create it when absent
 //      (POST /api/stacks/create/swarm/string?endpointId=, with SwarmID)
 //   5. readiness: every service of the stack has its tasks running (Docker API through
 //      Portainer's proxy), then the product's own health endpoints, with a deadline.
@@ -16,6 +18,9 @@ import { redact, Secret } from '../secret.ts';
 import type { Action, ActionContext, ActionResult, FileDiff } from '../types.ts';
 import { TaskError } from '../types.ts';
 import { PortainerClient, PortainerError, type Endpoint, type Pair, type PortainerApiOptions, type Stack } from './client.ts';
+import { parse as parseYaml } from 'yaml';
+import { stackDrift, type LiveService } from '../../stacks/drift.ts';
+import type { ComposeFile } from '../../stacks/compose.ts';
 
 export interface SyncHealth {
   /** For messages, e.g. "qdrant /readyz". */
@@ -211,10 +216,17 @@ export function syncStack(o: SyncStackOptions): Action {
           const envSame = sameEnv(existing.Env, env);
           if (!fileSame) diff.push(fileDiff(`portainer:${name}/docker-compose.yml`, current, content));
           if (!envSame) diff.push(fileDiff(`portainer:${name}/Env`, envText(existing.Env ?? []), envText(env)));
-          if (!fileSame || !envSame) {
+          // Same file and Env: are the services still what the file says? (Removed or changed
+          // outside Portainer, e.g. `docker stack rm`, which Portainer's record outlives.)
+          let drift: string[] = [];
+          if (fileSame && envSame) {
+            const live = await api.docker<LiveService[]>(endpoint.Id, '/services', { filters: JSON.stringify({ label: [`com.docker.stack.namespace=${name}`] }) });
+            drift = stackDrift(parseYaml(content) as ComposeFile, name, live);
+          }
+          if (!fileSame || !envSame || drift.length) {
             changed = true;
-            const what = [!fileSame && 'stack file', !envSame && 'Env'].filter(Boolean).join(' and ');
-            if (ctx.check) return result(true, `stack ${name} (Id ${existing.Id}) would be updated: ${what} differ${what.includes(' and ') ? '' : 's'}`, diff, ctx, notes);
+            const what = [!fileSame && 'stack file', !envSame && 'Env', drift.length && `live services (${drift.join('; ')})`].filter(Boolean).join(' and ');
+            if (ctx.check) return result(true, `stack ${name} (Id ${existing.Id}) would be updated: ${what} differ${/ and |^live services/.test(what) ? '' : 's'}`, diff, ctx, notes);
             const updated = await api.updateStack(existing.Id, endpoint.Id, { StackFileContent: content, Env: env, Prune: true, PullImage: false });
             if (updated.Id !== existing.Id) throw new TaskError(`stack ${name}: Portainer answered the update of Id ${existing.Id} with Id ${updated.Id}`);
             notes.unshift(`updated stack ${name} (Id ${existing.Id}): ${what}`);

@@ -10,6 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type { ValidateFunction } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import type { LiveService } from '../../stacks/drift.ts';
+import type { ComposeFile } from '../../stacks/compose.ts';
 
 const require = createRequire(import.meta.url);
 export const SHAPES = JSON.parse(readFileSync(new URL('./portainer-shapes.json', import.meta.url), 'utf8')) as {
@@ -81,6 +84,8 @@ export class FakePortainer {
   secrets: { ID: string; Spec: { Name: string; Labels: Record<string, string> }; data: string }[] = [];
   /** Services found in Docker that Portainer did not create (external stacks). */
   external: string[] = [];
+  /** Stacks Portainer knows whose services were removed outside it (`docker stack rm`). */
+  removed: string[] = [];
   /** Readiness polls before a new/updated stack's tasks run. */
   pollsUntilRunning = 0;
   taskErr: string | undefined;
@@ -216,6 +221,7 @@ export class FakePortainer {
         s.Env = body.Env ?? [];
         s.EndpointId = Number(query.endpointId);
         s.UpdateDate = 1700000100;
+        this.removed = this.removed.filter((n) => n !== s.Name); // deployed again
         this.#polls.set(s.Name, this.pollsUntilRunning);
         return [200, view(s)];
       }
@@ -235,15 +241,50 @@ export class FakePortainer {
         const name = label.replace('com.docker.stack.namespace=', '');
         const known = this.stacks.some((s) => s.Name === name) || this.external.includes(name);
         if (!known) return [200, []];
-        if (id === 'dockerServices') return [200, [{ ID: `svc-${name}`, Spec: { Name: `${name}_app`, Mode: { Replicated: { Replicas: 1 } } } }]];
+        const stack = this.stacks.find((s) => s.Name === name);
+        // A stack Portainer created runs what its file says (as `docker stack deploy` makes it),
+        // unless a test removed its services behind Portainer's back; an external one: one service.
+        const services = stack ? (this.removed.includes(name) ? [] : deployedServices(stack.file, name)) : [{ ID: `svc-${name}-app`, Spec: { Name: `${name}_app`, Mode: { Replicated: { Replicas: 1 } } } }];
+        if (id === 'dockerServices') return [200, services];
         const left = this.#polls.get(name) ?? 0;
         this.#polls.set(name, left - 1);
         const state = left > 0 ? 'pending' : 'running';
-        return [200, [{ ServiceID: `svc-${name}`, DesiredState: 'running', Status: { State: state, ...(this.taskErr && left > 0 ? { Err: this.taskErr } : {}) } }]];
+        return [200, services.map((sv) => ({ ServiceID: sv.ID, DesiredState: 'running', Status: { State: state, ...(this.taskErr && left > 0 ? { Err: this.taskErr } : {}) } }))];
       }
       case 'systemStatus':
         return [200, { Version: '2.23.0', InstanceID: 'fake' }];
     }
     return [500, { message: `fake: no answer for ${id}` }];
   }
+}
+
+/** The services `docker stack deploy` makes of a stack file, as the Docker API shows them. */
+export function deployedServices(file: string, stack: string): (LiveService & { ID: string })[] {
+  const compose = parseYaml(file) as ComposeFile;
+  const lit = (v: string) => v.replace(/\$\$/g, '$');
+  const ns = { 'com.docker.stack.namespace': stack };
+  return Object.entries(compose.services).map(([key, s]) => ({
+    ID: `svc-${stack}-${key}`,
+    Spec: {
+      Name: `${stack}_${key}`,
+      Labels: { ...Object.fromEntries(Object.entries(s.deploy?.labels ?? {}).map(([k, v]) => [k, lit(v)])), ...ns },
+      Mode: s.deploy?.mode === 'global' ? { Global: {} } : { Replicated: { Replicas: s.deploy?.replicas ?? 1 } },
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: lit(s.image),
+          Env: Object.entries(s.environment ?? {}).map(([k, v]) => `${k}=${lit(v)}`),
+          Command: (s.entrypoint ?? []).map(lit),
+          Args: (s.command ?? []).map(lit),
+          Labels: { ...Object.fromEntries(Object.entries(s.labels ?? {}).map(([k, v]) => [k, lit(v)])), ...ns },
+          Mounts: (s.volumes ?? []).map((m) => ({ Type: m.type, Source: m.type === 'volume' ? (compose.volumes?.[m.source]?.name ?? `${stack}_${m.source}`) : m.source, Target: m.target, ReadOnly: m.read_only })),
+          Secrets: (s.secrets ?? []).map((r) => ({ SecretName: compose.secrets?.[r.source]?.name ?? `${stack}_${r.source}`, File: { Name: r.target ?? r.source } })),
+        },
+        Placement: { Constraints: s.deploy?.placement?.constraints ?? [] },
+      },
+      EndpointSpec: {
+        Mode: s.deploy?.endpoint_mode ?? 'vip',
+        Ports: (s.ports ?? []).map((p) => ({ Protocol: p.protocol ?? 'tcp', TargetPort: p.target, PublishedPort: p.published, PublishMode: p.mode ?? 'ingress' })),
+      },
+    },
+  }));
 }

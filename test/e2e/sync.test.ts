@@ -96,6 +96,29 @@ const formed = async () =>
   (await ssh('vm1001', `docker info -f '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}'; docker node ls --format '{{.Hostname}} {{.Status}}' 2>/dev/null | sort`)).out.trim() ===
   'active true\nvm1001 Ready\nvm1002 Ready';
 
+/** Test setup: both stacks gone from the swarm (waited for); with `portainerDb`, Portainer's database too. */
+const removeStacks = (portainerDb: boolean) =>
+  manager(`docker stack rm portainer_service qdrant_service >/dev/null 2>&1; docker rm -f portainer-bootstrap >/dev/null 2>&1
+    for i in $(seq 1 120); do
+      left="$(docker service ls -q --filter label=com.docker.stack.namespace=portainer_service; docker service ls -q --filter label=com.docker.stack.namespace=qdrant_service
+              docker ps -aq --filter label=com.docker.stack.namespace=portainer_service; docker ps -aq --filter label=com.docker.stack.namespace=qdrant_service
+              docker network ls -q --filter label=com.docker.stack.namespace=portainer_service)"
+      [ -z "$left" ] && break; sleep 0.5
+    done
+    [ -z "$left" ] || { echo "stacks not gone: $left" >&2; exit 1; }
+    ${portainerDb ? 'docker volume rm portainer_data >/dev/null 2>&1 || true; docker volume ls -q | grep -qx portainer_data && exit 1 || true' : 'true'}`);
+
+/** Does the Portainer API (the stand-in) know this stack, in this swarm? */
+async function portainerKnows(name: string): Promise<boolean> {
+  try {
+    const c = client();
+    const eps = await c.endpoints();
+    return (await c.stacks({ SwarmID: await c.swarmId(eps[0]!.Id), EndpointID: eps[0]!.Id })).some((x) => x.Name === name);
+  } catch {
+    return false; // no Portainer answering: it knows nothing
+  }
+}
+
 E('the lab is ready for sync: a swarm of vm1001 and vm1002, step-ca root exported, Portainer certificate on vm1001', async () => {
   assert.ok(existsSync(LAB_ROOT), `${LAB_ROOT} missing: run site.ts against the lab first`);
   // Other suites reset the swarm (swarm.test.ts does, to test forming it): when it is not formed,
@@ -115,12 +138,15 @@ E('the lab is ready for sync: a swarm of vm1001 and vm1002, step-ca root exporte
 });
 
 E("a stack site deployed with docker stack deploy (deployStacksWith 'docker', the default) is refused by sync, which names the setting and changes nothing", async () => {
-  // site's docker path owns the stacks here (swarm.test.ts ran site); make sure both run that way.
+  // site's docker path owns the stacks here (swarm.test.ts ran site); when an earlier sync left
+  // them to Portainer, start over the docker way (the stacks and Portainer's database removed).
   const running = async () => (await manager(`docker service ls --format '{{.Name}}' | sort | tr '\\n' ' '`)).trim();
-  if (!/portainer_service_portainer .*qdrant_service_qdrant/.test(await running())) {
+  if (!/portainer_service_portainer .*qdrant_service_qdrant/.test(await running()) || (await portainerKnows('qdrant_service'))) {
+    await removeStacks(true);
     const r = await phoenix(['site', '--inventory', 'lab', '--limit', 'vm1001', '--tags', 'portainer,qdrant', '--plain']);
     assert.is(r.code, 0, r.out);
   }
+  assert.not.ok(await portainerKnows('qdrant_service'), 'Portainer does not know the stack site deployed');
   const version = () => manager(`docker service inspect -f '{{.Version.Index}}' qdrant_service_qdrant`);
   const before = await version();
   const r = await phoenix(['sync', 'qdrant', '--inventory', 'lab', '--plain']);
@@ -133,14 +159,7 @@ E("a stack site deployed with docker stack deploy (deployStacksWith 'docker', th
 
 E('fresh swarm: sync all creates both stacks through the stand-in, placed where they belong', async () => {
   // A fresh swarm for the stacks: none of them, no Portainer, no Portainer database.
-  await manager(`docker stack rm portainer_service qdrant_service >/dev/null 2>&1; docker rm -f portainer-bootstrap >/dev/null 2>&1
-    for i in $(seq 1 120); do
-      left="$(docker service ls -q --filter label=com.docker.stack.namespace=portainer_service; docker service ls -q --filter label=com.docker.stack.namespace=qdrant_service
-              docker ps -aq --filter label=com.docker.stack.namespace=portainer_service; docker network ls -q --filter label=com.docker.stack.namespace=portainer_service)"
-      [ -z "$left" ] && break; sleep 0.5
-    done
-    [ -z "$left" ] || { echo "stacks not gone: $left" >&2; exit 1; }
-    docker volume rm portainer_data >/dev/null 2>&1 || true; docker volume ls -q | grep -qx portainer_data && exit 1 || true`);
+  await removeStacks(true);
   // --check first: it says what it would do and starts, creates and writes nothing.
   const snapshot = () => manager(`docker stack ls --format '{{.Name}}'; docker ps -a --format '{{.Names}}' | grep -c portainer-bootstrap; docker secret ls -q | sort; docker volume ls -q | grep -x portainer_data || true`);
   const before = await snapshot();
@@ -299,6 +318,37 @@ E("deployStacksWith 'portainer': site runs sync's tasks, so each finds the other
     ['portainer_service', ids.portainer_service],
     ['qdrant_service', ids.qdrant_service],
   ]);
+});
+
+E("stacks removed behind Portainer's back (docker stack rm, volumes kept): site alone (deployStacksWith 'portainer') starts the one-off Portainer and deploys both again through the API, same Ids; Qdrant's data survives", async () => {
+  const inv = join(WORK, 'inventory-portainer.ts'); // written by the test above
+  // A collection's point, to see that Qdrant's named volume outlives the switch.
+  // The key reaches curl on stdin (a here-document in the script ssh feeds sudo's shell), never an argument.
+  const q = (path: string, extra = '') =>
+    manager(`K=$(cat <<'EOF'\n${QDRANT_KEY}\nEOF\n)\nprintf 'api-key: %s\\n' "$K" | curl -sS --max-time 5 -H @- ${extra} http://${lab.hosts.vm1002!.address}:6333${path}`);
+  await q('/collections/phoenix_docs/points?wait=true', `-X PUT -H 'Content-Type: application/json' --data '{"points":[{"id":7,"vector":[0.1,0.2,0.3,0.4],"payload":{"switch":"kept"}}]}'`);
+  const count = async () => JSON.parse(await q('/collections/phoenix_docs/points/count', `-X POST -H 'Content-Type: application/json' --data '{"exact":true}'`)).result.count as number;
+  const points = await count();
+  assert.ok(points >= 1, 'a point to keep');
+  await removeStacks(false); // named volumes (Qdrant's data, Portainer's database, which still lists both stacks) kept
+  const json = join(WORK, 'site-switch.json');
+  const r = await phoenix(['site', '--inventory', inv, '--limit', 'vm1001', '--tags', 'portainer,qdrant', '--plain', '--json', json]);
+  transcripts.push(r.out, readFileSync(json, 'utf8'));
+  assert.is(r.code, 0, r.out);
+  const rep = report(json);
+  assert.match(msgOf(rep, 'portainer API (a one-off Portainer on a fresh swarm)'), /started a one-off Portainer/);
+  // Portainer's records outlived the services: the live services differ from the file, so a PUT deploys them again.
+  assert.match(msgOf(rep, 'portainer stack'), new RegExp(`updated stack portainer_service \\(Id ${ids.portainer_service}\\): live services \\(portainer_service_\\w+: not running`));
+  assert.match(msgOf(rep, 'qdrant stack'), new RegExp(`updated stack qdrant_service \\(Id ${ids.qdrant_service}\\): live services \\(qdrant_service_qdrant: not running\\); ready`));
+  assert.match(tasks(rep).find((t) => t.handler)?.msg ?? '', /one-off Portainer removed; stack portainer_service ready/);
+  assert.is(await count(), points, "Qdrant's volume kept the collection and its points");
+  // Steady: site, then sync, with the same inventory, change nothing.
+  const again = await phoenix(['site', '--inventory', inv, '--limit', 'vm1001', '--tags', 'portainer,qdrant', '--plain']);
+  assert.is(again.code, 0, again.out);
+  assert.match(again.out, /vm1001\s+ok=\d+\s+changed=0/);
+  const s = await phoenix(['sync', 'all', '--inventory', inv, '--plain']);
+  assert.is(s.code, 0, s.out);
+  assert.match(s.out, /vm1001\s+ok=\d+\s+changed=0/);
 });
 
 E('no password, API key or token in any output, --json, --diff or process list of the run', () => {

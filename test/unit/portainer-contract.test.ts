@@ -86,6 +86,27 @@ test('second sync: nothing sent but reads (and the login); changed false', async
   assert.ok(ids(n).includes('stackFile'), 'the stack file was compared');
 });
 
+test("a stack Portainer knows whose services were removed outside it (docker stack rm): check mode says so; the run deploys it again by PUT, same Id", async () => {
+  fake.removed.push('app_service');
+  try {
+    const n = mark();
+    const c = await runSync(opts(), ctx({ check: true }));
+    assert.is(c.changed, true);
+    assert.match(c.msg!, /app_service \(Id 1\) would be updated: live services \(app_service_app: not running\) differ/);
+    assert.equal(since(n).filter((x) => x.method !== 'GET').map((x) => x.id), [], 'check mode wrote nothing');
+    const m = mark();
+    const r = await runSync(opts());
+    assert.equal(fake.violations, []);
+    assert.match(r.msg!, /updated stack app_service \(Id 1\): live services \(app_service_app: not running\)/);
+    assert.equal(since(m).find((x) => x.id === 'updateStack')?.body, { StackFileContent: FILE_V1, Env: [{ name: 'LOG_LEVEL', value: 'INFO' }], Prune: true, PullImage: false });
+    assert.equal(fake.removed, [], 'the PUT deployed it again');
+  } finally {
+    fake.removed.length = 0;
+  }
+  const again = await runSync(opts());
+  assert.is(again.changed, false, 'deployed again: up to date');
+});
+
 test('edited stack file: updated by PUT with the same Id, Prune, not recreated', async () => {
   const n = mark();
   const r = await runSync(opts({ content: FILE_V2 }), ctx({ diff: true }));
