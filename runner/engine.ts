@@ -135,8 +135,9 @@ export class Engine {
    * runs. Plays run one after another, and a host's first connection costs an SSH handshake and
    * a sudo shell, so without this each play that brings new hosts first waits for theirs (site:
    * the trust play waits for four guests the CA play did not need). Still one connection per
-   * host; at most `forks` connecting at once; none started after a Ctrl-C. A host that cannot
-   * be reached is reported when a play uses it, as before (the pool keeps the failure).
+   * host; at most `forks` warm-ups at once; none started after a Ctrl-C or once the run closes.
+   * A warm-up that fails is forgotten: the play that uses the host connects again and reports
+   * what it finds then, exactly as without warm-ups (an earlier play may start the host).
    */
   prefetch(plan: PlannedPlay<any>[]): void {
     const seen = new Set((plan[0]?.hosts ?? []).map((h) => h.name));
@@ -151,7 +152,7 @@ export class Engine {
     }
     let next = 0;
     const worker = async () => {
-      while (next < todo.length && !this.stopping) await this.pool.get(todo[next++]!).catch(() => undefined);
+      while (next < todo.length && !this.stopping) await this.pool.warm(todo[next++]!);
     };
     for (let i = 0; i < Math.min(this.opts.forks, todo.length); i++) void worker();
   }

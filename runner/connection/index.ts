@@ -9,16 +9,41 @@ export { shQuote, AbortedError } from './shell.ts';
 
 export class ConnectionPool {
   #conns = new Map<string, Promise<Connection>>();
+  /** Connections opened ahead of use (warm()) that no task has asked for yet. */
+  #warming = new Set<Promise<Connection>>();
+  #closed = false;
   #jumps = new JumpPool();
   constructor(private readonly opts: SshOptions) {}
 
-  get(host: Host): Promise<Connection> {
-    let p = this.#conns.get(host.name);
-    if (!p) {
-      p = host.connection === 'local' ? Promise.resolve(new LocalConnection(host.name, host.become)) : SshConnection.open(host, this.opts, this.#jumps);
-      this.#conns.set(host.name, p);
-    }
+  #open(host: Host): Promise<Connection> {
+    if (this.#closed) return Promise.reject(new Error(`${host.name}: the run is over; no new connection`));
+    const p = host.connection === 'local' ? Promise.resolve(new LocalConnection(host.name, host.become)) : SshConnection.open(host, this.opts, this.#jumps);
+    this.#conns.set(host.name, p);
     return p;
+  }
+
+  get(host: Host): Promise<Connection> {
+    const p = this.#conns.get(host.name) ?? this.#open(host);
+    this.#warming.delete(p);
+    return p;
+  }
+
+  /**
+   * Opens a host's connection ahead of its first use. A failure is not kept: the first real
+   * use connects again (an earlier play may be what makes the host reachable), so a warm-up
+   * never changes what a run reports. Resolves when the attempt has ended.
+   */
+  async warm(host: Host): Promise<void> {
+    if (this.#closed || this.#conns.has(host.name)) return;
+    const p = this.#open(host);
+    this.#warming.add(p);
+    try {
+      await p;
+    } catch {
+      if (this.#conns.get(host.name) === p && this.#warming.has(p)) this.#conns.delete(host.name);
+    } finally {
+      this.#warming.delete(p);
+    }
   }
 
   /** Second Ctrl-C: every open connection kills its running commands' process groups and starts no more. */
@@ -27,8 +52,15 @@ export class ConnectionPool {
   }
 
   async closeAll(): Promise<void> {
-    for (const p of this.#conns.values()) await p.then((c) => c.close(), () => undefined);
+    this.#closed = true;
+    for (const p of this.#conns.values()) {
+      // A warm-up still connecting is not waited for (a host that does not answer would hold the
+      // exit up to its connect timeout): it is closed when it ends.
+      if (this.#warming.has(p)) void p.then((c) => c.close(), () => undefined);
+      else await p.then((c) => c.close(), () => undefined);
+    }
     this.#conns.clear();
+    this.#warming.clear();
     await this.#jumps.close();
   }
 }

@@ -180,6 +180,19 @@ export function syncStack(o: SyncStackOptions): Action {
         const notes: string[] = [];
         let changed = false;
 
+        const stacks = await api.stacks({ SwarmID: swarmId, EndpointID: endpoint.Id });
+        const existing: Stack | undefined = stacks.find((s) => normalizeStackName(s.Name) === name);
+        // Refusals first, before anything is written (a refused run changes nothing).
+        if (!existing) {
+          // A stack deployed outside Portainer cannot be created (409) nor adopted through its API.
+          const services = await api.docker<unknown[]>(endpoint.Id, '/services', { filters: JSON.stringify({ label: [`com.docker.stack.namespace=${name}`] }) });
+          if (services.length)
+            throw new TaskError(
+              `stack ${name} runs in swarm ${swarmId} (${services.length} service${services.length > 1 ? 's' : ''}) but Portainer at ${api.base} does not manage it (it was deployed outside Portainer); Portainer cannot adopt it. Either keep deploying it with site.ts (swarm.deployStacksWith: 'docker'), or hand it to Portainer: set swarm.deployStacksWith: 'portainer' in the inventory, remove the stack (docker stack rm ${name}; named volumes are kept) and run site or sync again`,
+            );
+        } else if (existing.Status === 2)
+          throw new TaskError(`stack ${name} (Id ${existing.Id}) is stopped in Portainer (Status 2); start it in Portainer, then sync again`);
+
         // Docker secrets: immutable, named by a fingerprint of their value, so present = current.
         for (const [key, s] of Object.entries(o.stack.secrets ?? {})) {
           const found = await api.docker<{ Spec: { Name: string } }[]>(endpoint.Id, '/secrets', { filters: JSON.stringify({ name: [s.name] }) });
@@ -189,17 +202,9 @@ export function syncStack(o: SyncStackOptions): Action {
           if (!ctx.check) await api.createDockerSecret(endpoint.Id, s.name, s.value, { 'com.docker.stack.namespace': name, 'phoenix.managed': 'true' });
         }
 
-        const stacks = await api.stacks({ SwarmID: swarmId, EndpointID: endpoint.Id });
-        const existing: Stack | undefined = stacks.find((s) => normalizeStackName(s.Name) === name);
         let diff: FileDiff[] = [];
         let stackId: number;
         if (!existing) {
-          // A stack deployed outside Portainer cannot be created (409) nor adopted through its API.
-          const services = await api.docker<unknown[]>(endpoint.Id, '/services', { filters: JSON.stringify({ label: [`com.docker.stack.namespace=${name}`] }) });
-          if (services.length)
-            throw new TaskError(
-              `stack ${name} runs in swarm ${swarmId} (${services.length} service${services.length > 1 ? 's' : ''}) but Portainer at ${api.base} does not manage it (it was deployed outside Portainer); Portainer cannot adopt it. Either keep deploying it with site.ts (swarm.deployStacksWith: 'docker'), or hand it to Portainer: set swarm.deployStacksWith: 'portainer' in the inventory, remove the stack (docker stack rm ${name}; named volumes are kept) and run site or sync again`,
-            );
           changed = true;
           diff = [fileDiff(`portainer:${name}/docker-compose.yml`, '', content)];
           if (env.length) diff.push(fileDiff(`portainer:${name}/Env`, '', envText(env)));
@@ -208,8 +213,6 @@ export function syncStack(o: SyncStackOptions): Action {
           stackId = created.Id;
           notes.unshift(`created stack ${name} (Id ${created.Id})`);
         } else {
-          if (existing.Status === 2)
-            throw new TaskError(`stack ${name} (Id ${existing.Id}) is stopped in Portainer (Status 2); start it in Portainer, then sync again`);
           stackId = existing.Id;
           const current = await api.stackFile(existing.Id);
           const fileSame = current === content;
@@ -221,7 +224,7 @@ export function syncStack(o: SyncStackOptions): Action {
           let drift: string[] = [];
           if (fileSame && envSame) {
             const live = await api.docker<LiveService[]>(endpoint.Id, '/services', { filters: JSON.stringify({ label: [`com.docker.stack.namespace=${name}`] }) });
-            drift = stackDrift(parseYaml(content) as ComposeFile, name, live);
+            drift = stackDrift(withEnv(parseYaml(content), o.stack.env ?? {}) as ComposeFile, name, live);
           }
           if (!fileSame || !envSame || drift.length) {
             changed = true;
@@ -238,11 +241,26 @@ export function syncStack(o: SyncStackOptions): Action {
         await checkHealth(o.stack.health ?? [], o, ctx);
         return result(changed, `${notes.join('; ')}; ready`, diff, ctx, [], { stackId, swarmId, endpointId: endpoint.Id });
       } catch (e) {
+        // Check mode, no answer at all: an earlier play of the same run may be what starts
+        // Portainer (site with deployStacksWith 'portainer' on a fresh swarm): unknown, not failed.
+        if (e instanceof PortainerError && e.status === undefined && ctx.check)
+          return { changed: 'unknown', msg: redact(`stack ${name}: the Portainer API does not answer (${e.message}); a real run of the earlier tasks may start it`) };
         if (e instanceof PortainerError) throw new TaskError(e.message);
         throw e;
       }
     },
   };
+}
+
+/**
+ * The stack file as `docker stack deploy` sees it after Portainer put the stack's Env in:
+ * `${NAME}` and `$NAME` replaced (unset: empty, as compose does), `$$` left for stackDrift.
+ */
+export function withEnv(v: unknown, env: Record<string, string>): unknown {
+  if (typeof v === 'string') return v.replace(/\$\$|\$\{(\w+)\}|\$(\w+)/g, (m, a?: string, b?: string) => (m === '$$' ? m : (env[(a ?? b)!] ?? '').replace(/\$/g, '$$$$')));
+  if (Array.isArray(v)) return v.map((x) => withEnv(x, env));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withEnv(x, env)]));
+  return v;
 }
 
 /** Readiness alone: every task of the stack running, then the product's health. */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { secret, redact, run, play, playbook, role, task, type ActionContext, type ActionResult } from '../../runner/index.ts';
 import { PortainerClient } from '../../runner/portainer/client.ts';
-import { notReady, syncStack, type SyncStackOptions } from '../../runner/portainer/sync.ts';
+import { notReady, syncStack, withEnv, type SyncStackOptions } from '../../runner/portainer/sync.ts';
 import { FakePortainer, SHAPES, testPki } from '../contract/fake-portainer.ts';
 
 const fake = await new FakePortainer().start();
@@ -62,7 +62,7 @@ test('absent stack: created with the SwarmID from the swarm inspect, after its d
   assert.is(r.changed, true);
   assert.match(r.msg!, /created stack app_service \(Id 1\)/);
   assert.match(r.msg!, /secret key created/);
-  assert.equal(ids(n).slice(0, 8), ['auth', 'endpoints', 'swarm', 'dockerSecrets', 'dockerSecretCreate', 'stacks', 'dockerServices', 'createSwarmStack']);
+  assert.equal(ids(n).slice(0, 8), ['auth', 'endpoints', 'swarm', 'stacks', 'dockerServices', 'dockerSecrets', 'dockerSecretCreate', 'createSwarmStack']);
   const create = since(n).find((x) => x.id === 'createSwarmStack')!;
   assert.equal(create.query, { endpointId: '1' });
   assert.equal(create.body, { Name: 'app_service', SwarmID: fake.swarmId, StackFileContent: FILE_V1, Env: [{ name: 'LOG_LEVEL', value: 'INFO' }], FromAppTemplate: false });
@@ -156,13 +156,29 @@ test('check mode: reports what would change with the compose diff, sends no writ
   assert.not.ok(fake.secrets.some((s) => s.Spec.Name === 'new_service_k_1'));
 });
 
-test('a stack deployed outside Portainer: an error that says so, no create', async () => {
+test('a stack deployed outside Portainer: an error that says so and names the setting; nothing written, not even its new secret', async () => {
   fake.external.push('outside_service');
   const n = mark();
-  const e = await runSync(opts({ name: 'outside_service', secrets: {} })).catch((x: Error) => x);
+  const e = await runSync(opts({ name: 'outside_service', secrets: { key: { name: 'outside_service_key_new', value: SECRET_VALUE } } })).catch((x: Error) => x);
   assert.instance(e, Error);
   assert.match((e as Error).message, /stack outside_service runs in swarm swarmid0fake0portainer0abc .* Portainer .* does not manage it/);
-  assert.not.ok(ids(n).includes('createSwarmStack'));
+  assert.match((e as Error).message, /swarm\.deployStacksWith: 'portainer'/);
+  assert.equal(since(n).filter((x) => x.method !== 'GET' && x.id !== 'auth').map((x) => x.id), [], 'nothing but reads');
+  assert.not.ok(fake.secrets.some((x) => x.Spec.Name === 'outside_service_key_new'));
+});
+
+test('no Portainer answering: check mode says unknown (an earlier play may start it); a real run fails naming the request', async () => {
+  const closed = { url: 'https://127.0.0.1:9' }; // discard port: nothing listens
+  const c = await runSync(opts({}, closed), ctx({ check: true }));
+  assert.is(c.changed, 'unknown');
+  assert.match(c.msg!, /stack app_service: the Portainer API does not answer \(Portainer API POST https:\/\/127\.0\.0\.1:9\/api\/auth: no response/);
+  const e = (await runSync(opts({}, closed)).catch((x: Error) => x)) as Error;
+  assert.instance(e, Error);
+  assert.match(e.message, /Portainer API POST https:\/\/127\.0\.0\.1:9\/api\/auth: no response/);
+});
+
+test("drift compares the file as Portainer deploys it: the stack's Env put into ${VAR} and $VAR, $$ kept", () => {
+  assert.equal(withEnv({ a: ['x=${LEVEL}', 'y=$LEVEL', 'z=$$LEVEL', 'u=${UNSET}'], n: 3 }, { LEVEL: 'a$b' }), { a: ['x=a$$b', 'y=a$$b', 'z=$$LEVEL', 'u='], n: 3 });
 });
 
 test("Portainer's errors name the request, the HTTP status and Portainer's message", async () => {

@@ -980,8 +980,13 @@ var (
 	swarmServices = map[string]service{}
 )
 
+var publishMu sync.Mutex
+
 // publish makes the live state: the file provider's, the swarm provider's, Traefik's own.
+// (Both the file watch and the swarm loop call it: one at a time, so neither's newer state is lost.)
 func publish() {
+	publishMu.Lock()
+	defer publishMu.Unlock()
 	f := fileState.Load().(*state)
 	st := &state{services: map[string]service{}, middlewares: f.middlewares, certs: f.certs, defCert: f.defCert, minVersion: f.minVersion}
 	st.routers = append(st.routers, f.routers...)
@@ -1083,22 +1088,33 @@ type dockerTask struct {
 
 var nonAlnum = regexp.MustCompile(`[^a-zA-Z0-9]+`)
 
-// swarmLoop: Traefik's swarm provider loop: poll, rebuild, publish; an error is logged and
-// retried at the next refresh (the last good configuration stays, as in Traefik).
+// swarmLoop: Traefik's swarm provider loop (pkg/provider/docker/pswarm.go): one Docker client,
+// created with the TLS files as they are then, polled every refreshSeconds; when a poll fails the
+// client is dropped and a new one (the files read again) is tried after an exponential backoff
+// (0.5 s, x1.5, at most 60 s), the last good configuration kept meanwhile.
 func swarmLoop(p swarmProvider) {
 	every := refreshEvery(p)
 	if p.Constraints != "" {
 		logf("providers.swarm.constraints is not supported by the stand-in: ignored")
 	}
+	var c *http.Client
+	var base string
+	backoff := 500 * time.Millisecond
 	for {
-		err := swarmPoll(p)
+		var err error
+		if c == nil {
+			c, base, err = dockerClient(p)
+		}
+		if err == nil {
+			err = swarmPoll(p, c, base)
+		}
 		swarmMu.Lock()
 		swarmStat.Endpoint = p.Endpoint
 		swarmStat.Polls++
 		swarmStat.At = time.Now().UTC().Format(time.RFC3339)
 		if err != nil {
 			if swarmStat.Error != err.Error() {
-				logf("swarm provider: Failed to retrieve information of the docker client and server host (%s): %v", p.Endpoint, err)
+				logf("swarm provider: Failed to retrieve information of the docker client and server host (%s): %v; retrying in %s", p.Endpoint, err, backoff)
 			}
 			swarmStat.Connected = false
 			swarmStat.Error = err.Error()
@@ -1108,15 +1124,23 @@ func swarmLoop(p swarmProvider) {
 		}
 		swarmMu.Unlock()
 		publish()
+		if err != nil {
+			if c != nil {
+				c.CloseIdleConnections()
+				c = nil
+			}
+			time.Sleep(backoff)
+			if backoff = backoff * 3 / 2; backoff > time.Minute {
+				backoff = time.Minute
+			}
+			continue
+		}
+		backoff = 500 * time.Millisecond
 		time.Sleep(every)
 	}
 }
 
-func swarmPoll(p swarmProvider) error {
-	c, base, err := dockerClient(p)
-	if err != nil {
-		return err
-	}
+func swarmPoll(p swarmProvider, c *http.Client, base string) error {
 	var ver struct{ Version, ApiVersion string }
 	if err := dockerGet(c, base, "/version", &ver); err != nil {
 		return err
