@@ -95,13 +95,17 @@ type router struct {
 	TLS         *struct{} `yaml:"tls"`
 }
 
+type server struct {
+	URL string `yaml:"url"`
+}
+
+type loadBalancer struct {
+	Servers        []server `yaml:"servers"`
+	PassHostHeader *bool    `yaml:"passHostHeader"`
+}
+
 type service struct {
-	LoadBalancer *struct {
-		Servers []struct {
-			URL string `yaml:"url"`
-		} `yaml:"servers"`
-		PassHostHeader *bool `yaml:"passHostHeader"`
-	} `yaml:"loadBalancer"`
+	LoadBalancer *loadBalancer `yaml:"loadBalancer"`
 }
 
 type middleware struct {
@@ -1088,6 +1092,19 @@ type dockerTask struct {
 
 var nonAlnum = regexp.MustCompile(`[^a-zA-Z0-9]+`)
 
+// labelKey splits "<prefix><name>.<field>" (e.g. traefik.http.routers.probe.rule).
+func labelKey(k, prefix string) (name, field string, ok bool) {
+	if !strings.HasPrefix(k, prefix) {
+		return "", "", false
+	}
+	rest := strings.TrimPrefix(k, prefix)
+	i := strings.Index(rest, ".")
+	if i < 0 {
+		return "", "", false
+	}
+	return rest[:i], rest[i+1:], true
+}
+
 // swarmLoop: Traefik's swarm provider loop (pkg/provider/docker/pswarm.go): one Docker client,
 // created with the TLS files as they are then, polled every refreshSeconds; when a poll fails the
 // client is dropped and a new one (the files read again) is tried after an exponential backoff
@@ -1184,13 +1201,7 @@ func swarmPoll(p swarmProvider, c *http.Client, base string) error {
 		type sl struct{ port, scheme string }
 		sls := map[string]*sl{}
 		for k, v := range labels {
-			if strings.HasPrefix(k, "traefik.http.routers.") {
-				rest := strings.TrimPrefix(k, "traefik.http.routers.")
-				i := strings.Index(rest, ".")
-				if i < 0 {
-					continue
-				}
-				nm, f := rest[:i], rest[i+1:]
+			if nm, f, ok := labelKey(k, "traefik.http.routers."); ok {
 				if rls[nm] == nil {
 					rls[nm] = &rl{}
 				}
@@ -1210,13 +1221,7 @@ func swarmPoll(p swarmProvider, c *http.Client, base string) error {
 				default:
 					logf("swarm provider: service %s: label %s is not supported by the stand-in: ignored", sv.Spec.Name, k)
 				}
-			} else if strings.HasPrefix(k, "traefik.http.services.") {
-				rest := strings.TrimPrefix(k, "traefik.http.services.")
-				i := strings.Index(rest, ".")
-				if i < 0 {
-					continue
-				}
-				nm, f := rest[:i], rest[i+1:]
+			} else if nm, f, ok := labelKey(k, "traefik.http.services."); ok {
 				if sls[nm] == nil {
 					sls[nm] = &sl{}
 				}
@@ -1288,17 +1293,9 @@ func swarmPoll(p swarmProvider, c *http.Client, base string) error {
 			if scheme == "" {
 				scheme = "http"
 			}
-			var s service
-			s.LoadBalancer = &struct {
-				Servers []struct {
-					URL string `yaml:"url"`
-				} `yaml:"servers"`
-				PassHostHeader *bool `yaml:"passHostHeader"`
-			}{}
+			s := service{LoadBalancer: &loadBalancer{}}
 			for _, a := range addrs {
-				s.LoadBalancer.Servers = append(s.LoadBalancer.Servers, struct {
-					URL string `yaml:"url"`
-				}{URL: scheme + "://" + net.JoinHostPort(a, x.port)})
+				s.LoadBalancer.Servers = append(s.LoadBalancer.Servers, server{URL: scheme + "://" + net.JoinHostPort(a, x.port)})
 			}
 			services[nm+"@swarm"] = s
 			okSvcs[nm] = true
