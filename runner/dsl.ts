@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Host, Vars } from './inventory.ts';
 import type { Action, ActionContext } from './types.ts';
+import type { VarsSchema } from './vars-schema.ts';
 
 /** What a task or `when` sees of the host it runs on. */
 export interface TaskEnv<V extends Vars = Vars> {
@@ -30,8 +31,12 @@ export interface TaskOptions<V extends Vars = Vars> {
   /** The module call, or a function of the host that returns it. */
   do: ActionSpec<V>;
   tags?: string[];
-  /** Handlers to run at the end of the play when this task changed something. */
-  notify?: Handler<V>[];
+  /**
+   * Handlers to run at the end of the play when this task changed something: the handler
+   * (preferred: a typo is a compile error) or its name, as in Ansible. A name must match a
+   * handler of the play's roles; planning fails before anything runs when it does not.
+   */
+  notify?: (Handler<V> | string)[];
   /** Skip the task unless this returns true. Probes run in check mode too. */
   when?: (env: TaskEnv<V>) => boolean | Promise<boolean>;
   /** Record the result for later tasks as `registered[name]`. */
@@ -55,6 +60,8 @@ export interface Role<V extends Vars = Vars> {
   readonly handlers: Handler<V>[];
   /** The role's folder, for templates given by relative path. */
   readonly dir?: string;
+  /** What the role needs of a host's vars: checked at planning time for every host it runs on. */
+  readonly vars?: VarsSchema;
 }
 
 export interface Play<V extends Vars = Vars> {
@@ -90,6 +97,13 @@ export interface RoleOptions<V extends Vars> {
   handlers?: Handler<V>[];
   /** Pass `import.meta.url` so templates resolve relative to the role's folder. */
   url?: string;
+  /**
+   * The vars the role reads, as a JSON Schema of a host's vars (or an ajv validate function),
+   * e.g. `{ type: 'object', required: ['nginx'], properties: { nginx: { type: 'object', required: ['dir'] } } }`.
+   * Checked when the playbook is planned, for every host the role will run on: a missing or
+   * wrong var is an error naming the role, the host and the var, before any host is touched.
+   */
+  vars?: VarsSchema;
 }
 
 export function role<V extends Vars = Vars>(opts: RoleOptions<V>): Role<V> {
@@ -99,7 +113,7 @@ export function role<V extends Vars = Vars>(opts: RoleOptions<V>): Role<V> {
     names.add(t.name);
   }
   const handlers = [...(opts.handlers ?? [])];
-  for (const t of opts.tasks) for (const h of t.notify ?? []) if (!handlers.includes(h)) handlers.push(h);
+  for (const t of opts.tasks) for (const h of t.notify ?? []) if (typeof h !== 'string' && !handlers.includes(h)) handlers.push(h);
   return Object.freeze({
     kind: 'role' as const,
     name: opts.name,
@@ -107,6 +121,7 @@ export function role<V extends Vars = Vars>(opts: RoleOptions<V>): Role<V> {
     tasks: opts.tasks,
     handlers,
     dir: opts.url ? dirname(fileURLToPath(opts.url)) : undefined,
+    vars: opts.vars,
   });
 }
 

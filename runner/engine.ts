@@ -319,7 +319,8 @@ export class Engine {
         if (t.register) registered[t.register] = { changed: r.changed, msg: r.msg, data: r.data, skipped: r.skipped ?? false };
         if (r.changed !== false && !r.skipped) {
           pending = true;
-          for (const h of t.notify ?? []) if (!notified.includes(h)) notified.push(h);
+          // Handler names were resolved to handlers by planning (plan-check.ts).
+          for (const h of (t.notify ?? []) as Handler<any>[]) if (!notified.includes(h)) notified.push(h);
         }
       } catch {
         if (t.ignoreErrors) continue;

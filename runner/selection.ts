@@ -2,6 +2,7 @@
 // fixed plan of (play, hosts, tasks). Unknown tags and hosts are errors, never no-ops.
 import type { Play, Playbook, Role, Task } from './dsl.ts';
 import type { Host, ResolvedInventory, Vars } from './inventory.ts';
+import { checkPlan } from './plan-check.ts';
 
 export class SelectionError extends Error {
   constructor(message: string) {
@@ -83,5 +84,6 @@ export function resolvePlan<V extends Vars>(pb: Playbook<V>, inv: ResolvedInvent
     if (chosen.length && tasks.length) plan.push({ play: p, hosts: chosen.map((n) => inv.hosts.get(n)!), tasks });
   }
   if (limit && !anyHost) throw new SelectionError(`--limit ${sel.limit!.join(',')}: matches no host that playbook ${pb.name} targets`);
-  return plan;
+  // Module arguments, handler names and roles' vars, before any host is touched.
+  return checkPlan(pb, plan);
 }

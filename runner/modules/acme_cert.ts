@@ -6,6 +6,7 @@
 import { shQuote } from '../connection/shell.ts';
 import type { Action, ActionContext, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
+import { invalidArgs } from './args.ts';
 
 export interface AcmeCertOptions {
   /** certbot's lineage name: files in /etc/letsencrypt/live/<certName>/. */
@@ -85,6 +86,8 @@ export async function certState(ctx: ActionContext, certName: string, caBundle: 
 }
 
 export function acmeCert(o: AcmeCertOptions): Action {
+  const invalid = invalidArgs('acme_cert', o);
+  if (invalid) return invalid;
   const caBundle = o.caBundle ?? '/etc/ssl/certs/ca-certificates.crt';
   return {
     module: 'acme_cert',

@@ -4,6 +4,7 @@ import { shQuote } from '../connection/shell.ts';
 import { packageStates } from '../facts.ts';
 import type { Action, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
+import { invalidArgs } from './args.ts';
 
 export interface AptOptions {
   /** Package names; "name=version" pins a version (a glob such as "nginx=1.22*" is allowed). */
@@ -44,6 +45,8 @@ function lockWaiter(seconds: number): string {
 }
 
 export function apt(o: AptOptions): Action {
+  const invalid = invalidArgs('apt', o);
+  if (invalid) return invalid;
   const names = [o.name].flat();
   const state = o.state ?? 'present';
   return {

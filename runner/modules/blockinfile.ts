@@ -5,6 +5,7 @@ import { fileState, readFile } from '../facts.ts';
 import type { Action, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
 import { putFile } from './copy.ts';
+import { invalidArgs } from './args.ts';
 
 export interface BlockInFileOptions {
   path: string;
@@ -30,6 +31,8 @@ export function withBlock(text: string, block: string, marker = '# {mark} phoeni
 }
 
 export function blockInFile(o: BlockInFileOptions): Action {
+  const invalid = invalidArgs('blockinfile', o);
+  if (invalid) return invalid;
   return {
     module: 'blockinfile',
     summary: `blockinfile ${o.path}`,

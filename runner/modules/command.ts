@@ -1,9 +1,13 @@
 // command / shell: run a command, guarded by creates / removes / unless / onlyIf.
+// shell() hands its string to the host's POSIX shell (pipes, &&, redirects, $VARS, globs);
+// command() runs an argv without a shell, as Ansible's command does: each argument is quoted,
+// so nothing in it is interpreted.
 import { shQuote } from '../connection/shell.ts';
 import type { Secret } from '../secret.ts';
 import { redact } from '../secret.ts';
 import type { Action, ActionContext, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
+import { invalidArgs } from './args.ts';
 
 export interface CommandOptions {
   /** Skip when this path exists: a path or glob pattern, relative to chdir when relative. */
@@ -76,6 +80,8 @@ async function guardSays(ctx: ActionContext, o: CommandOptions): Promise<string 
 }
 
 export function shell(cmd: string, o: CommandOptions = {}): Action {
+  const invalid = invalidArgs('shell', o, typeof cmd === 'string' && cmd.trim() ? [] : [`the command must be a non-empty string (got ${typeof cmd === 'string' ? '""' : typeof cmd})`]);
+  if (invalid) return invalid;
   return {
     module: 'shell',
     summary: redact(cmd.length > 80 ? `${cmd.slice(0, 77)}...` : cmd),
@@ -110,5 +116,75 @@ export function shell(cmd: string, o: CommandOptions = {}): Action {
   };
 }
 
-/** Same as shell(): every command runs through the host's POSIX shell. */
-export const command = shell;
+/**
+ * Splits a command line the way Ansible's command module does (Python's shlex.split, POSIX
+ * mode): words are separated by blanks; '...' is literal; in "..." a backslash escapes only
+ * \\ " $ ` and a newline; outside quotes a backslash escapes any character. Nothing else is
+ * special: no pipes, redirects, variables, globs or comments.
+ */
+export function splitCommand(line: string): string[] {
+  const words: string[] = [];
+  let cur = '';
+  let inWord = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (/\s/.test(c)) {
+      if (inWord) words.push(cur);
+      cur = '';
+      inWord = false;
+    } else if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      if (end < 0) throw new Error(`no closing quotation in ${JSON.stringify(line)}`);
+      cur += line.slice(i + 1, end);
+      i = end;
+      inWord = true;
+    } else if (c === '"') {
+      let j = i + 1;
+      for (; j < line.length && line[j] !== '"'; j++) {
+        if (line[j] === '\\' && j + 1 < line.length && '\\"$`\n'.includes(line[j + 1]!)) j++;
+        cur += line[j];
+      }
+      if (j >= line.length) throw new Error(`no closing quotation in ${JSON.stringify(line)}`);
+      i = j;
+      inWord = true;
+    } else if (c === '\\') {
+      if (i + 1 >= line.length) throw new Error(`no escaped character after the last backslash in ${JSON.stringify(line)}`);
+      cur += line[++i];
+      inWord = true;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(cur);
+  return words;
+}
+
+/** An argv as one line for the host's shell: every word quoted (bare when nothing in it is special). */
+export function joinArgv(argv: readonly string[]): string {
+  return argv.map((w, i) => (i > 0 && /^[A-Za-z0-9_@%+:,./-]+$/.test(w) ? w : shQuote(w))).join(' ');
+}
+
+/**
+ * Runs a program without a shell, like Ansible's command: an argv array, or a string split as
+ * splitCommand does. Each argument reaches the program as written: `command(['printf', '%s',
+ * 'a b;c'])` prints `a b;c`. Use shell() for pipes, &&, redirects, $VARS or globs. (The
+ * unless/onlyIf guards are shell command lines in both.)
+ */
+export function command(argv: string | readonly string[], o: CommandOptions = {}): Action {
+  let words: readonly string[] = [];
+  const problems: string[] = [];
+  if (typeof argv === 'string') {
+    try {
+      words = splitCommand(argv);
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+  } else if (Array.isArray(argv) && argv.every((w) => typeof w === 'string')) words = argv;
+  else problems.push('the command must be a string or an array of strings');
+  if (!problems.length && !words.length) problems.push('the command is empty');
+  const invalid = invalidArgs('command', o, problems);
+  if (invalid) return invalid;
+  const line = joinArgv(words);
+  return { ...shell(line, o), module: 'command', summary: redact(line.length > 80 ? `${line.slice(0, 77)}...` : line) };
+}

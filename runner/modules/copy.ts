@@ -10,6 +10,7 @@ import { Secret, isSecret } from '../secret.ts';
 import type { Action, ActionContext, ActionResult, FileDiff } from '../types.ts';
 import { TaskError } from '../types.ts';
 import { chmodArg, idDiffers, pathState } from './attrs.ts';
+import { invalidArgs } from './args.ts';
 
 export interface CopyOptions {
   dest: string;
@@ -121,6 +122,8 @@ export async function putFile(
 }
 
 export function copy(o: CopyOptions): Action {
+  const invalid = invalidArgs('copy', o);
+  if (invalid) return invalid;
   if ((o.content === undefined) === (o.src === undefined)) throw new Error(`copy ${o.dest}: give exactly one of content or src`);
   return {
     module: 'copy',

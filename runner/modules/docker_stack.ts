@@ -17,6 +17,7 @@ import type { Action, ActionContext, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
 import { stackDrift, type LiveService } from '../../stacks/drift.ts';
 import type { StackDefinition } from '../../stacks/types.ts';
+import { invalidArgs } from './args.ts';
 
 export interface DockerStackOptions {
   /** The stack, or a function making it when the task runs (secrets are read then). */
@@ -110,6 +111,8 @@ async function healthy(ctx: ActionContext, def: StackDefinition, deadline: numbe
 }
 
 export function dockerStack(o: DockerStackOptions): Action {
+  const invalid = invalidArgs('docker_stack', o);
+  if (invalid) return invalid;
   const stateDir = o.stateDir ?? '/etc/phoenix/stacks';
   return {
     module: 'docker_stack',

@@ -8,6 +8,7 @@ import { fileDiff } from '../diff.ts';
 import { fileState, readFile } from '../facts.ts';
 import type { Action, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
+import { invalidArgs } from './args.ts';
 
 export interface FetchOptions {
   /** The file on the host. */
@@ -18,6 +19,8 @@ export interface FetchOptions {
 }
 
 export function fetchFile(o: FetchOptions): Action {
+  const invalid = invalidArgs('fetch', o);
+  if (invalid) return invalid;
   return {
     module: 'fetch',
     summary: `fetch ${o.src} -> ${o.dest}`,

@@ -9,6 +9,7 @@ import { normalizeMode, ownerSpec, parentOf } from '../facts.ts';
 import type { Action, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
 import { chmodArg, idDiffers, pathState, type PathState } from './attrs.ts';
+import { invalidArgs } from './args.ts';
 
 export interface FileOptions {
   path: string;
@@ -36,6 +37,8 @@ function missingChain(path: string): string[] {
 }
 
 export function file(o: FileOptions): Action {
+  const invalid = invalidArgs('file', o);
+  if (invalid) return invalid;
   return {
     module: 'file',
     summary: `file ${o.path} (${o.state})`,

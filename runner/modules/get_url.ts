@@ -5,6 +5,7 @@ import { shQuote } from '../connection/shell.ts';
 import { fileState, normalizeMode, ownerSpec, parentOf } from '../facts.ts';
 import type { Action, ActionContext, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
+import { invalidArgs } from './args.ts';
 
 export interface GetUrlOptions {
   url: string;
@@ -55,6 +56,8 @@ export async function expectedSha256(ctx: ActionContext, o: { url: string; sha25
 }
 
 export function getUrl(o: GetUrlOptions): Action {
+  const invalid = invalidArgs('get_url', o);
+  if (invalid) return invalid;
   return {
     module: 'get_url',
     summary: `get_url ${o.url} -> ${o.dest}`,

@@ -6,6 +6,7 @@ import type { Method } from 'axios';
 import { redact, redactDeep, revealDeep, Secret } from '../secret.ts';
 import type { Action, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
+import { invalidArgs } from './args.ts';
 
 export function httpsAgent(caPath: string): Agent {
   return new Agent({ ca: readFileSync(caPath), rejectUnauthorized: true });
@@ -26,6 +27,8 @@ export interface HttpOptions {
 }
 
 export function http(o: HttpOptions): Action {
+  const invalid = invalidArgs('http', o);
+  if (invalid) return invalid;
   const method = (o.method ?? 'GET').toUpperCase() as Method;
   const readOnly = method === 'GET' || method === 'HEAD';
   return {

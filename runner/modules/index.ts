@@ -1,4 +1,4 @@
-export { shell, command, type CommandOptions, type CommandData } from './command.ts';
+export { shell, command, splitCommand, type CommandOptions, type CommandData } from './command.ts';
 export { copy, type CopyOptions } from './copy.ts';
 export { template, renderTemplate, TemplateError, type TemplateOptions } from './template.ts';
 export { file, type FileOptions } from './file.ts';

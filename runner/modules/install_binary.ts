@@ -11,6 +11,7 @@ import type { Action, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
 import { putFile } from './copy.ts';
 import { downloadCmd, expectedSha256 } from './get_url.ts';
+import { invalidArgs } from './args.ts';
 
 export type BinarySource =
   /** A release tarball verified by a literal sha256 of the archive. */
@@ -29,6 +30,8 @@ export interface InstallBinaryOptions {
 const MARKERS = '/var/lib/phoenix/binaries';
 
 export function installBinary(o: InstallBinaryOptions): Action {
+  const invalid = invalidArgs('install_binary', o);
+  if (invalid) return invalid;
   const src = o.source;
   return {
     module: 'install_binary',

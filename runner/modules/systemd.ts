@@ -3,6 +3,7 @@ import { shQuote } from '../connection/shell.ts';
 import { serviceState } from '../facts.ts';
 import type { Action, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
+import { invalidArgs } from './args.ts';
 
 export interface SystemdOptions {
   name: string;
@@ -13,6 +14,8 @@ export interface SystemdOptions {
 }
 
 export function systemd(o: SystemdOptions): Action {
+  const invalid = invalidArgs('systemd', o);
+  if (invalid) return invalid;
   const bits = [o.state, o.enabled === undefined ? '' : o.enabled ? 'enabled' : 'disabled'].filter(Boolean).join(', ');
   return {
     module: 'systemd',

@@ -8,6 +8,7 @@ import { Secret } from '../secret.ts';
 import type { Action, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
 import { putFile } from './copy.ts';
+import { invalidArgs } from './args.ts';
 
 // Loaded on first render (synchronously): runs without templates don't pay for it.
 let hbInstance: typeof HandlebarsNS | undefined;
@@ -70,6 +71,8 @@ export interface TemplateOptions {
 }
 
 export function template(o: TemplateOptions): Action {
+  const invalid = invalidArgs('template', o);
+  if (invalid) return invalid;
   return {
     module: 'template',
     summary: `template ${o.src} -> ${o.dest}`,

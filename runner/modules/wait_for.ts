@@ -5,6 +5,7 @@ import { shQuote } from '../connection/shell.ts';
 import type { Action, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
 import { httpsAgent } from './http.ts';
+import { invalidArgs } from './args.ts';
 
 export interface WaitForOptions {
   port?: number;
@@ -35,6 +36,8 @@ function tcpOnce(host: string, port: number): Promise<boolean> {
 }
 
 export function waitFor(o: WaitForOptions): Action {
+  const invalid = invalidArgs('wait_for', o);
+  if (invalid) return invalid;
   const what = o.url ? `${o.url} -> ${o.status ?? 200}` : `${o.host ?? '127.0.0.1'}:${o.port}`;
   return {
     module: 'wait_for',

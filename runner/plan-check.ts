@@ -1,0 +1,72 @@
+// What planning checks before any host is contacted (also for --list-tasks and --check):
+//   - every module call written directly in a task or handler (`do: file({...})`) has valid
+//     arguments (runner/modules/args.ts); calls built by `do: ({ vars }) => ...` are checked
+//     when the task runs, before the module does anything;
+//   - every handler a task notifies by name is a handler of the play (names become handlers);
+//   - every role's `vars` schema holds for every host the role will run on.
+// All problems are reported at once, each naming the play, the role and the task or host.
+import type { Handler, Play, Playbook, Task } from './dsl.ts';
+import type { Vars } from './inventory.ts';
+import { argumentErrorOf } from './modules/args.ts';
+import { SelectionError, type PlannedPlay } from './selection.ts';
+import { varsProblems } from './vars-schema.ts';
+
+/** Every handler of a play's roles, by name (the first one of a name wins). */
+function handlersOf(p: Play<any>): Map<string, Handler<any>> {
+  const m = new Map<string, Handler<any>>();
+  for (const r of p.roles) for (const h of r.handlers) if (!m.has(h.name)) m.set(h.name, h);
+  return m;
+}
+
+/** The task with its notify names replaced by the play's handlers (problems for unknown names). */
+function resolveNotify<V extends Vars>(t: Task<V>, handlers: Map<string, Handler<any>>, where: string, problems: string[]): Task<V> {
+  if (!t.notify?.some((h) => typeof h === 'string')) return t;
+  const notify: Handler<V>[] = [];
+  for (const h of t.notify) {
+    if (typeof h !== 'string') notify.push(h);
+    else if (handlers.has(h)) notify.push(handlers.get(h)!);
+    else {
+      const names = [...handlers.keys()];
+      problems.push(`${where}: notify "${h}" matches no handler of the play (${names.length ? `handlers: ${names.map((n) => `"${n}"`).join(', ')}` : 'it has no handlers'})`);
+    }
+  }
+  return Object.freeze({ ...t, notify });
+}
+
+/**
+ * Checks the playbook and its plan (see the top of this file); returns the plan with handler
+ * names resolved. Throws a SelectionError (exit 4: nothing ran) listing every problem.
+ */
+export function checkPlan<V extends Vars>(pb: Playbook<V>, plan: PlannedPlay<V>[]): PlannedPlay<V>[] {
+  const problems: string[] = [];
+  const resolved = new Map<Task<V>, Task<V>>();
+  for (const p of pb.plays) {
+    const handlers = handlersOf(p);
+    for (const r of p.roles) {
+      for (const t of r.tasks) {
+        const where = `play "${p.name}", role ${r.name}, task "${t.name}"`;
+        const bad = argumentErrorOf(t.do);
+        if (bad) problems.push(`${where}: ${bad.message}`);
+        resolved.set(t, resolveNotify(t, handlers, where, problems));
+      }
+      for (const h of r.handlers) {
+        const bad = argumentErrorOf(h.action);
+        if (bad) problems.push(`play "${p.name}", role ${r.name}, handler "${h.name}": ${bad.message}`);
+      }
+    }
+  }
+  for (const pp of plan) {
+    const roles = [...new Set(pp.tasks.map((t) => t.role))];
+    for (const r of roles) {
+      if (!r.vars) continue;
+      for (const h of pp.hosts) {
+        for (const msg of varsProblems(r.vars, h.vars)) problems.push(`play "${pp.play.name}", role ${r.name}, host ${h.name}: ${msg}`);
+      }
+    }
+  }
+  if (problems.length)
+    throw new SelectionError(
+      `playbook ${pb.name}: ${problems.length} problem${problems.length > 1 ? 's' : ''} found before contacting any host; nothing ran:\n  - ${problems.join('\n  - ')}`,
+    );
+  return plan.map((pp) => ({ ...pp, tasks: pp.tasks.map((pt) => ({ ...pt, task: resolved.get(pt.task) ?? pt.task })) }));
+}
