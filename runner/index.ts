@@ -6,7 +6,7 @@ export type { Inventory, HostSpec, GroupSpec, Host, Vars } from './inventory.ts'
 export { Secret, secret, secretFromEnv, redact } from './secret.ts';
 export * from './modules/index.ts';
 export { ArgumentError, argumentErrorOf } from './modules/args.ts';
-export type { VarsSchema, JsonSchema } from './vars-schema.ts';
+export { needsVars, type VarsSchema, type JsonSchema } from './vars-schema.ts';
 export { main, isMain, run, parseCli, EXIT, type RunOptions, type RunResult } from './cli.ts';
 export { resolvePlan, allTags, SelectionError } from './selection.ts';
 export type { Action, ActionContext, ActionResult, FileDiff } from './types.ts';

@@ -138,3 +138,13 @@ export function varsProblems(schema: VarsSchema, vars: unknown): string[] {
     return `${p ? `var "${p}"` : 'the vars'} ${e.message ?? 'is invalid'}`;
   });
 }
+
+/**
+ * The usual shape of a role's vars schema: these top-level vars must be objects (each with
+ * its own schema when given), e.g. `needsVars({ nginx: { required: ['listenHttp'] }, certs: {} })`.
+ */
+export function needsVars(objects: Record<string, JsonSchema>, others: Record<string, JsonSchema> = {}): JsonSchema {
+  const properties: Record<string, JsonSchema> = { ...others };
+  for (const [k, s] of Object.entries(objects)) properties[k] = { type: 'object', ...s };
+  return { type: 'object', required: [...Object.keys(objects), ...Object.keys(others)], properties };
+}

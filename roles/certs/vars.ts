@@ -15,3 +15,6 @@ export interface CertVars {
 export function certDefaults(domain: string, caPort: number, provisioner: string): CertVars {
   return { certs: { directory: `https://ca.${domain}:${caPort}/acme/${provisioner}/directory`, renewBefore: 1 / 3 } };
 }
+
+/** What a role with certificateTasks reads of a host's vars: checked at planning time for every host it runs on. */
+export const certsVarsSchema = { type: 'object', required: ['directory', 'renewBefore'], properties: { directory: { type: 'string', minLength: 1 }, renewBefore: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, email: { type: 'string' } } };

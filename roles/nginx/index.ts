@@ -2,9 +2,10 @@
 // 443; port 443 presents a certificate from step-ca (roles/certs) and forwards the service names
 // to Traefik over verified TLS. Configs are validated before they replace the live files, and a
 // handler reloads (never restarts) nginx only when a config or the certificate changed.
-import { apt, file, handler, role, shell, systemd, task, template, waitFor } from '../../runner/index.ts';
+import { apt, command, file, handler, role, shell, systemd, task, template, waitFor } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { certificateTasks, liveDir } from '../certs/index.ts';
+import { nginxVarsSchema } from './vars.ts';
 
 type V = PhoenixVars;
 
@@ -26,6 +27,7 @@ const changed = (r: unknown) => !!r && (r as { changed: unknown }).changed !== f
 
 export default role<V>({
   name: 'nginx',
+  vars: nginxVarsSchema,
   tags: ['gateway'],
   url: import.meta.url,
   tasks: [
@@ -74,7 +76,7 @@ export default role<V>({
         }),
     }),
     task({ name: 'enable tls site', notify: [reloadNginx], do: file({ path: `${ENABLED}/phoenix-tls.conf`, state: 'link', src: `${AVAILABLE}/phoenix-tls.conf` }) }),
-    task({ name: 'check whole config', tags: ['validate'], do: shell('nginx -t -q', { readOnly: true }) }),
+    task({ name: 'check whole config', tags: ['validate'], do: command(['nginx', '-t', '-q'], { readOnly: true }) }),
     task({ name: 'nginx answers', do: ({ vars }) => waitFor({ url: `http://127.0.0.1:${vars.nginx.listenHttp}/.well-known/acme-challenge/`, status: 404, timeout: 30 }) }),
   ],
 });

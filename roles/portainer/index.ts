@@ -9,13 +9,14 @@ import { dockerStack, role, task } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { portainerStack } from '../../stacks/portainer.ts';
 import { certificateTasks } from '../certs/index.ts';
-import { PORTAINER_CERT } from './vars.ts';
+import { PORTAINER_CERT, portainerVarsSchema } from './vars.ts';
 import { bootstrapTask, stackAction, stacksViaPortainer } from './api.ts';
 
 type V = PhoenixVars;
 
 export default role<V>({
   name: 'portainer',
+  vars: portainerVarsSchema,
   tasks: [
     ...certificateTasks<V>({
       certName: PORTAINER_CERT,

@@ -2,6 +2,7 @@
 // :9443 and :8000, agent on every node at :9001).
 import type { SecretRef } from '../../stacks/types.ts';
 import { PORTAINER_NODE_LABEL } from '../swarm/vars.ts';
+import { needsVars } from '../../runner/vars-schema.ts';
 
 export interface PortainerVars {
   portainer: {
@@ -49,3 +50,6 @@ export function portainerDefaults(domain: string, managerGuest = 'vm1001'): Port
     },
   };
 }
+
+/** What the role reads of a host's vars: checked at planning time for every host it runs on. */
+export const portainerVarsSchema = needsVars({ portainer: {}, swarm: {}, certs: {} }, { domain: { type: 'string', minLength: 1 } });

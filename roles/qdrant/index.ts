@@ -9,6 +9,7 @@ import { nodesFor, qdrantStack } from '../../stacks/qdrant.ts';
 import { resolveSecret } from '../../stacks/types.ts';
 import { stackAction, stacksViaPortainer } from '../portainer/api.ts';
 import { ImmutableFieldError, planCollection, type LiveCollectionConfig } from './collections.ts';
+import { qdrantVarsSchema } from './vars.ts';
 
 type V = PhoenixVars;
 
@@ -96,6 +97,7 @@ function collections(v: V): Action<V> {
 
 export default role<V>({
   name: 'qdrant',
+  vars: qdrantVarsSchema,
   tasks: [
     task<V>({
       name: 'qdrant stack',

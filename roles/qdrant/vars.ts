@@ -2,6 +2,7 @@
 // :6333 HTTP, :6334 gRPC, a named volume for /qdrant/storage), and its collections.
 import type { SecretRef } from '../../stacks/types.ts';
 import { QDRANT_NODE_LABEL } from '../swarm/vars.ts';
+import { needsVars } from '../../runner/vars-schema.ts';
 
 export type QdrantDistance = 'Cosine' | 'Euclid' | 'Dot' | 'Manhattan';
 
@@ -55,3 +56,6 @@ export function qdrantDefaults(): QdrantVars {
     },
   };
 }
+
+/** What the role reads of a host's vars: checked at planning time for every host it runs on. */
+export const qdrantVarsSchema = needsVars({ qdrant: {}, swarm: {} });

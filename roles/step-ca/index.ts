@@ -5,6 +5,7 @@
 // verified TLS, and the root certificate (never a key) exported to the control machine.
 import {
   apt,
+  command,
   copy,
   fetchFile,
   file,
@@ -26,6 +27,7 @@ import { putFile } from '../../runner/modules/copy.ts';
 import { fileDiff } from '../../runner/diff.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { caJson, checkStepCaVars, PATHS, STEP_DIR } from './config.ts';
+import { stepCaVarsSchema } from './vars.ts';
 
 type V = PhoenixVars;
 
@@ -128,13 +130,14 @@ newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -aes-2
 
 export default role<V>({
   name: 'step-ca',
+  vars: stepCaVarsSchema,
   tags: ['pki'],
   url: import.meta.url,
   tasks: [
     task({ name: 'packages', do: apt({ name: ['openssl', 'curl', 'ca-certificates'] }) }),
     task({
       name: 'step user',
-      do: shell('useradd --system --user-group --home-dir /etc/step-ca --no-create-home --shell /usr/sbin/nologin step', { unless: 'id -u step' }),
+      do: command(['useradd', '--system', '--user-group', '--home-dir', '/etc/step-ca', '--no-create-home', '--shell', '/usr/sbin/nologin', 'step'], { unless: 'id -u step' }),
     }),
     task({ name: 'step-ca directory', do: file({ path: STEP_DIR, state: 'directory', mode: '0750', owner: 'step', group: 'step' }) }),
     task({ name: 'certs directory', do: file({ path: `${STEP_DIR}/certs`, state: 'directory', mode: '0755', owner: 'step', group: 'step' }) }),

@@ -1,5 +1,6 @@
 // step-ca's typed vars and production defaults (docs/ARCHITECTURE.md: LXC 103, :9000).
 import type { BinarySource, Secret } from '../../runner/index.ts';
+import { needsVars } from '../../runner/vars-schema.ts';
 
 /** An ACME provisioner in ca.json (step-ca's `authority.provisioners[]`, type "ACME"). */
 export interface AcmeProvisioner {
@@ -71,3 +72,6 @@ export function stepCaDefaults(exportRoot: string): StepCaVars {
     },
   };
 }
+
+/** What the role reads of a host's vars: checked at planning time for every host it runs on. */
+export const stepCaVarsSchema = needsVars({ stepCa: { required: ['name', 'port', 'provisioners', 'acmeProvisioner'] } });

@@ -13,7 +13,7 @@
 //
 // Note: any certificate the step-ca root issued is accepted by dockerd (that is what
 // tlsverify checks); who may obtain one is step-ca's provisioners' policy.
-import { copy, file, shell, shQuote, task, role, TaskError, type Action, type ActionResult } from '../../runner/index.ts';
+import { command, copy, file, shQuote, task, role, TaskError, type Action, type ActionResult } from '../../runner/index.ts';
 import { fileState, readFile } from '../../runner/facts.ts';
 import { putFile } from '../../runner/modules/copy.ts';
 import type { PhoenixVars } from '../../inventory.ts';
@@ -200,7 +200,7 @@ export const dockerApiClient = role<V>({
       do: ({ vars }) => {
         const live = liveDir(DOCKER_CLIENT_CERT);
         const { cert, key } = vars.traefik.swarm.tls;
-        return shell(CLIENT_HOOK, {
+        return command([CLIENT_HOOK], {
           onlyIf: `test -f ${live}/fullchain.pem && ! { cmp -s ${live}/fullchain.pem ${cert} && cmp -s ${live}/privkey.pem ${key}; }`,
         });
       },

@@ -11,9 +11,10 @@
 // A node already in this swarm is ok; a node in another swarm is an error naming both swarm
 // IDs; a half-joined node (LocalNodeState pending/error) is reported. Phoenix never runs
 // `docker swarm leave --force`: taking a node out of a swarm is the operator's decision.
-import { apt, copy, getUrl, role, shell, shQuote, systemd, task, Secret, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
+import { apt, command, copy, getUrl, role, shQuote, systemd, task, Secret, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { labelChanges, nodeByAddress, parseNodes, parseSwarmProbe, SWARM_PROBE, type NodeInfo, type SwarmState } from './state.ts';
+import { swarmVarsSchema } from './vars.ts';
 
 type V = PhoenixVars;
 type Run = ActionContext['run'];
@@ -270,7 +271,7 @@ const engineTasks = [
   task<V>({
     name: 'apt lists after adding the docker repository',
     when: ({ registered }) => (registered.dockerRepo as { changed?: unknown } | undefined)?.changed === true,
-    do: shell('apt-get update -q'),
+    do: command(['apt-get', 'update', '-q']),
   }),
   task<V>({ name: 'docker engine installed', do: ({ vars }) => apt({ name: [...vars.swarm.engine.packages, 'curl', 'openssl'] }) }),
   task<V>({ name: 'docker running', do: systemd({ name: 'docker', state: 'started', enabled: true }) }),
@@ -278,6 +279,7 @@ const engineTasks = [
 
 export const swarmNode = role<V>({
   name: 'swarm',
+  vars: swarmVarsSchema,
   tags: ['docker'],
   tasks: [
     ...engineTasks,
@@ -288,6 +290,7 @@ export const swarmNode = role<V>({
 
 export const swarmCluster = role<V>({
   name: 'swarm',
+  vars: swarmVarsSchema,
   tasks: [
     task<V>({ name: 'node labels', do: ({ vars }) => nodeLabels(vars) }),
     task<V>({ name: 'overlay network', do: ({ vars }) => overlayNetwork(vars) }),

@@ -1,6 +1,8 @@
 // The swarm's typed vars and production defaults (docs/ARCHITECTURE.md: VM 1001 manager,
 // VM 1002 worker, overlay network traefik-public, Docker's TLS API on the manager at :2376).
 
+import { needsVars } from '../../runner/vars-schema.ts';
+
 /** Where the Docker engine comes from. Debian's docker.io is the lab's and production's default. */
 export type DockerEngineSource =
   | { kind: 'debian'; packages: string[] }
@@ -68,3 +70,6 @@ export function swarmDefaults(t: { swarmManager: { address: string }; swarmWorke
     },
   };
 }
+
+/** What the role reads of a host's vars: checked at planning time for every host it runs on. */
+export const swarmVarsSchema = needsVars({ swarm: { required: ['engine', 'manager', 'advertise', 'nodeLabels', 'network'] } });

@@ -9,11 +9,11 @@
 // Its certificate comes from step-ca through roles/certs: certbot answers http-01 on
 // 127.0.0.1:ACME_CHALLENGE_PORT, which Traefik's ACME challenge router forwards to; certbot's deploy
 // hook copies the certificate for the traefik user and touches the TLS file so Traefik reloads.
-import { copy, file, handler, installBinary, role, shell, shQuote, systemd, task, TaskError, template, waitFor, type Action, type ActionResult } from '../../runner/index.ts';
+import { command, copy, file, handler, installBinary, role, shQuote, systemd, task, TaskError, template, waitFor, type Action, type ActionResult } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { certificateTasks, liveDir } from '../certs/index.ts';
 import { certificatePaths, DYNAMIC_FILE, renderTraefik, TLS_FILE } from './config.ts';
-import { ACME_CHALLENGE_PORT } from './vars.ts';
+import { ACME_CHALLENGE_PORT, traefikVarsSchema } from './vars.ts';
 
 type V = PhoenixVars;
 
@@ -123,6 +123,7 @@ function keepingPrevious(path: string, action: Action): Action {
 
 export default role<V>({
   name: 'traefik',
+  vars: traefikVarsSchema,
   tags: ['proxy'],
   url: import.meta.url,
   tasks: [
@@ -138,7 +139,7 @@ export default role<V>({
     task({
       name: 'system user',
       do: ({ vars }) =>
-        shell(`useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin ${vars.traefik.user}`, { unless: `id -u ${vars.traefik.user}` }),
+        command(['useradd', '--system', '--user-group', '--home-dir', '/nonexistent', '--no-create-home', '--shell', '/usr/sbin/nologin', vars.traefik.user], { unless: `id -u ${shQuote(vars.traefik.user)}` }),
     }),
     task({ name: 'install traefik', notify: restart, do: ({ vars }) => installBinary({ dest: vars.traefik.binary, source: vars.traefik.source }) }),
     task({ name: 'config directory', do: ({ vars }) => file({ path: dirOf(vars.traefik.configFile), state: 'directory', mode: '0755', owner: 'root', group: 'root' }) }),
@@ -174,7 +175,7 @@ export default role<V>({
       do: ({ vars }) => {
         const live = liveDir(vars.traefik.certificate.name);
         const { dir } = certificatePaths(vars.traefik);
-        return shell(DEPLOY_HOOK, {
+        return command([DEPLOY_HOOK], {
           onlyIf: `test -f ${live}/fullchain.pem && ! { cmp -s ${live}/fullchain.pem ${dir}/fullchain.pem && cmp -s ${live}/privkey.pem ${dir}/privkey.pem; }`,
         });
       },
@@ -196,7 +197,7 @@ export default role<V>({
       name: 'traefik serves TLS',
       do: ({ vars }) => {
         const ep = Object.entries(vars.traefik.entryPoints).find(([, e]) => e.tls);
-        if (!ep) return shell('true', { readOnly: true });
+        if (!ep) return command(['true'], { readOnly: true });
         const port = ep[1].address.slice(ep[1].address.lastIndexOf(':') + 1);
         const name = vars.traefik.certificate.domains[0]!;
         return waitFor({ url: `https://${name}:${port}/phoenix-tls-check`, status: 404, timeout: 30 });

@@ -3,6 +3,7 @@
 // hostname). The names mirror Traefik's own config keys, so an error about a generated file
 // can name the inventory field it came from (traefik.routers.<name>.service, ...).
 import type { BinarySource } from '../../runner/index.ts';
+import { needsVars } from '../../runner/vars-schema.ts';
 
 export const TRAEFIK_VERSION = '3.7.5';
 
@@ -159,3 +160,6 @@ export function traefikDefaults(domain: string, topology: TraefikTopology): Trae
     },
   };
 }
+
+/** What the role reads of a host's vars: checked at planning time for every host it runs on. */
+export const traefikVarsSchema = needsVars({ traefik: { required: ['source', 'binary', 'user', 'configFile', 'dynamicDir', 'entryPoints'] }, certs: {} });

@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { apt, blockInFile, copy, handler, role, shell, task, type Action } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
+import { trustVarsSchema } from './vars.ts';
 
 type V = PhoenixVars;
 
@@ -20,6 +21,7 @@ const unknownYet = (msg: string): Action<V> => ({ module: 'copy', summary: msg, 
 
 export default role<V>({
   name: 'trust',
+  vars: trustVarsSchema,
   url: import.meta.url,
   tasks: [
     task({ name: 'ca-certificates', do: apt({ name: ['ca-certificates', 'curl'] }) }),

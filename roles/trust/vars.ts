@@ -1,5 +1,7 @@
 // trust's typed vars: the names every guest must resolve, and where the root goes.
 
+import { needsVars } from '../../runner/vars-schema.ts';
+
 export interface TrustVars {
   trust: {
     /** Managed /etc/hosts entries: each address with its names (FQDNs). */
@@ -39,3 +41,6 @@ export function serviceNames(domain: string, t: NameTopology, guests: Record<str
 export const trustDefaults = (domain: string, t: NameTopology, guests: Record<string, string>): TrustVars => ({
   trust: { hosts: serviceNames(domain, t, guests), rootName: 'phoenix-root-ca.crt' },
 });
+
+/** What the role reads of a host's vars: checked at planning time for every host it runs on. */
+export const trustVarsSchema = needsVars({ trust: { required: ['hosts', 'rootName'] }, stepCa: {} });

@@ -122,4 +122,15 @@ test('a vars schema using keywords beyond the built-in subset is compiled by ajv
   assert.match(m, /role x, host h: var "site" must match pattern/);
 });
 
+
+
+test("phoenix's roles declare their vars: the production inventory passes, a host without nginx's vars is named", async () => {
+  const { site } = await import('../../playbooks/site.ts');
+  const { phoenix } = await import('../../inventory.ts');
+  assert.ok(resolvePlan(site, resolveInventory(phoenix)).length > 0);
+  const { nginx: _n, ...rest } = phoenix.vars as Record<string, unknown>;
+  const m = planError(() => resolvePlan(site, resolveInventory({ ...phoenix, vars: rest } as never), { tags: ['nginx'] }));
+  assert.match(m, /role nginx, host \S+: var "nginx" is missing/);
+  assert.not.match(m, /role traefik/);
+});
 test.run();
