@@ -2,7 +2,7 @@
 // something must be installed and it is older than cacheValidTime.
 import { shQuote } from '../connection/shell.ts';
 import { packageStates } from '../facts.ts';
-import type { Action, ActionResult } from '../types.ts';
+import type { Action, ActionContext, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
 import { invalidArgs } from './args.ts';
 
@@ -42,6 +42,45 @@ function lockWaiter(seconds: number): string {
     `  done`,
     `}`,
   ].join('\n');
+}
+
+/** A "name=version" glob (Ansible's fnmatch) as a RegExp. */
+const versionGlob = (want: string) => new RegExp(`^${want.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+
+/**
+ * Which of `specs` ("name" or "name=version-glob") apt's package lists do not know, from the
+ * lists as they are (apt-cache show / madison: no refresh). undefined when there are no lists.
+ */
+async function notInLists(ctx: ActionContext, specs: string[]): Promise<string[] | undefined> {
+  const parsed = specs.map((s) => /^([^=]+)(?:=(.+))?$/.exec(s)!).map((m) => ({ pkg: m[1]!, version: m[2] }));
+  const script =
+    `ls /var/lib/apt/lists/ 2>/dev/null | grep -q '_Packages' || { echo nolists; exit 0; }\n` +
+    parsed
+      .map(({ pkg, version }) =>
+        version
+          ? `echo "versions:${pkg}"; apt-cache madison ${shQuote(pkg)} 2>/dev/null | awk -F'|' '{ gsub(/ /, "", $2); print "v:" $2 }'`
+          : `apt-cache show --no-all-versions ${shQuote(pkg)} >/dev/null 2>&1 || echo "missing:${pkg}"`,
+      )
+      .join('\n');
+  const r = await ctx.run(script);
+  if (/^nolists$/m.test(r.stdout)) return undefined;
+  const out: string[] = [];
+  const lines = r.stdout.split('\n');
+  for (const { pkg, version } of parsed) {
+    if (!version) {
+      if (lines.includes(`missing:${pkg}`)) out.push(`no package "${pkg}" in apt's lists`);
+      continue;
+    }
+    const from = lines.indexOf(`versions:${pkg}`);
+    const versions: string[] = [];
+    for (const l of lines.slice(from + 1)) {
+      if (!l.startsWith('v:')) break;
+      versions.push(l.slice(2));
+    }
+    if (!versions.some((v) => versionGlob(version).test(v)))
+      out.push(versions.length ? `no version of "${pkg}" matching "${version}" in apt's lists (has ${versions.join(', ')})` : `no package "${pkg}" in apt's lists`);
+  }
+  return out;
 }
 
 export function apt(o: AptOptions): Action {
@@ -89,6 +128,16 @@ export function apt(o: AptOptions): Action {
       if (!todo.length) return { changed: false };
       const verb = state === 'absent' ? 'remove' : 'install';
       const msg = `${verb} ${todo.join(' ')}`;
+      if (ctx.check && verb === 'install') {
+        // As the real run would: a package apt's lists do not know fails (no refresh in check mode).
+        const unknown = await notInLists(ctx, todo);
+        if (unknown === undefined) return { changed: 'unknown', msg: `${msg} (apt's package lists are empty; the real run refreshes them)` };
+        if (unknown.length && ctx.pendingChanges) return { changed: 'unknown', msg: `${msg} (${unknown.join(', ')} not in apt's lists yet; earlier changes not applied)` };
+        if (unknown.length)
+          throw new TaskError(`apt install ${todo.join(' ')}: ${unknown.join('; ')}: the real run would fail (E: Unable to locate package)`, {
+            command: `apt-cache show ${todo.join(' ')}`,
+          });
+      }
       if (ctx.check) return { changed: true, msg };
       const pkgs = todo.map(shQuote).join(' ');
       const valid = o.cacheValidTime ?? 3600;

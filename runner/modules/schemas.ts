@@ -79,7 +79,8 @@ export const moduleSchemas = {
   ),
   apt: obj(
     {
-      name: { type: ['string', 'array'], minLength: 1, minItems: 1, items: nonEmpty },
+      // A package name, maybe "name=version" or "name:arch"; never an option ("-o ...").
+      name: { type: ['string', 'array'], pattern: '^[A-Za-z0-9]', minItems: 1, items: { type: 'string', pattern: '^[A-Za-z0-9]' } },
       state: { enum: ['present', 'absent', 'latest'] },
       cacheValidTime: { type: 'number', minimum: 0 },
       installRecommends: bool,
