@@ -30,7 +30,7 @@ type Props<T> = { [K in keyof Required<T>]: object };
 const str = { type: 'string' } as const;
 const nonEmpty = { type: 'string', minLength: 1 } as const;
 const bool = { type: 'boolean' } as const;
-const seconds = { type: 'number', exclusiveMinimum: 0 } as const;
+const seconds = { type: 'number', minimum: 0 } as const;
 const anything = {} as const;
 /** A string of octal digits ("0644", "755") or a number (0o644); see modeProblem for decimals. */
 const mode = { type: ['string', 'integer'], pattern: '^0?[0-7]{3,4}$', minimum: 0, maximum: 0o7777 } as const;
@@ -119,7 +119,8 @@ export const moduleSchemas = {
   http: obj(
     {
       url: nonEmpty,
-      method: { enum: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'get', 'post', 'put', 'patch', 'delete', 'head', 'options'] },
+      // axios's Method, either case.
+      method: { enum: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'PURGE', 'LINK', 'UNLINK', 'get', 'post', 'put', 'patch', 'delete', 'head', 'options', 'purge', 'link', 'unlink'] },
       headers: stringMap,
       body: anything,
       status: { type: 'array', items: { type: 'integer', minimum: 100, maximum: 599 } },
