@@ -113,7 +113,7 @@ export function role<V extends Vars = Vars>(opts: RoleOptions<V>): Role<V> {
     names.add(t.name);
   }
   const handlers = [...(opts.handlers ?? [])];
-  for (const t of opts.tasks) for (const h of t.notify ?? []) if (typeof h !== 'string' && !handlers.includes(h)) handlers.push(h);
+  for (const t of opts.tasks) for (const h of t.notify ?? []) if (typeof h === 'object' && h !== null && !handlers.includes(h)) handlers.push(h);
   return Object.freeze({
     kind: 'role' as const,
     name: opts.name,

@@ -7,15 +7,34 @@
 // All problems are reported at once, each naming the play, the role and the task or host.
 import type { Handler, Play, Playbook, Task } from './dsl.ts';
 import type { Vars } from './inventory.ts';
-import { argumentErrorOf } from './modules/args.ts';
+import { argumentErrorOf, didYouMean } from './modules/args.ts';
 import { SelectionError, type PlannedPlay } from './selection.ts';
 import { varsProblems } from './vars-schema.ts';
 
 /** Every handler of a play's roles, by name (the first one of a name wins). */
 function handlersOf(p: Play<any>): Map<string, Handler<any>> {
   const m = new Map<string, Handler<any>>();
-  for (const r of p.roles) for (const h of r.handlers) if (!m.has(h.name)) m.set(h.name, h);
+  for (const r of p.roles) for (const h of r.handlers) if (h?.kind === 'handler' && !m.has(h.name)) m.set(h.name, h);
   return m;
+}
+
+/** What task({...}) takes (TaskOptions): anything else is a typo that would be ignored silently. */
+const TASK_OPTIONS = ['name', 'do', 'tags', 'notify', 'when', 'register', 'ignoreErrors', 'become'];
+
+function taskOptionProblems(t: Task<any>, where: string): string[] {
+  const out: string[] = [];
+  for (const k of Object.keys(t)) {
+    if (k === 'kind' || TASK_OPTIONS.includes(k)) continue;
+    const guess = didYouMean(k, TASK_OPTIONS);
+    out.push(`${where}: unknown task option "${k}"${guess ? ` — did you mean "${guess}"?` : ` (known: ${TASK_OPTIONS.join(', ')})`}`);
+  }
+  if (t.notify !== undefined && !Array.isArray(t.notify)) out.push(`${where}: notify must be a list of handlers or handler names`);
+  else
+    (t.notify ?? []).forEach((h, i) => {
+      if (typeof h !== 'string' && (h as Handler<any> | undefined)?.kind !== 'handler')
+        out.push(`${where}: notify[${i}] is ${h === undefined ? 'undefined (a handler imported under a wrong name?)' : 'not a handler'}: give a handler or a handler's name`);
+    });
+  return out;
 }
 
 /** The task with its notify names replaced by the play's handlers (problems for unknown names). */
@@ -47,9 +66,15 @@ export function checkPlan<V extends Vars>(pb: Playbook<V>, plan: PlannedPlay<V>[
         const where = `play "${p.name}", role ${r.name}, task "${t.name}"`;
         const bad = argumentErrorOf(t.do);
         if (bad) problems.push(`${where}: ${bad.message}`);
-        resolved.set(t, resolveNotify(t, handlers, where, problems));
+        const own = taskOptionProblems(t, where);
+        problems.push(...own);
+        if (!own.length) resolved.set(t, resolveNotify(t, handlers, where, problems));
       }
-      for (const h of r.handlers) {
+      for (const [i, h] of r.handlers.entries()) {
+        if (h?.kind !== 'handler') {
+          problems.push(`play "${p.name}", role ${r.name}: handlers[${i}] is ${h === undefined ? 'undefined (a handler imported under a wrong name?)' : 'not a handler'}`);
+          continue;
+        }
         const bad = argumentErrorOf(h.action);
         if (bad) problems.push(`play "${p.name}", role ${r.name}, handler "${h.name}": ${bad.message}`);
       }

@@ -133,4 +133,17 @@ test("phoenix's roles declare their vars: the production inventory passes, a hos
   assert.match(m, /role nginx, host \S+: var "nginx" is missing/);
   assert.not.match(m, /role traefik/);
 });
+
+test('a misspelt task option or an undefined handler is a planning error, not silently ignored', () => {
+  const r = role({
+    name: 'r',
+    tasks: [
+      task({ name: 'a', do: shell('true'), notfy: ['x'] } as never),
+      task({ name: 'b', do: shell('true'), notify: [undefined as never] }),
+    ],
+  });
+  const m = planError(() => resolvePlan(playbook('pb', [play({ name: 'p', hosts: 'web', roles: [r] })]), inv));
+  assert.match(m, /play "p", role r, task "a": unknown task option "notfy" — did you mean "notify"\?/);
+  assert.match(m, /play "p", role r, task "b": notify\[0\] is undefined \(a handler imported under a wrong name\?\)/);
+});
 test.run();
