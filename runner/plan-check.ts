@@ -5,7 +5,7 @@
 //   - every handler a task notifies by name is a handler of the play (names become handlers);
 //   - every role's `vars` schema holds for every host the role will run on.
 // All problems are reported at once, each naming the play, the role and the task or host.
-import type { Handler, Play, Playbook, Task } from './dsl.ts';
+import type { Handler, Play, Playbook, Task, TaskOptions } from './dsl.ts';
 import type { Vars } from './inventory.ts';
 import { argumentErrorOf, didYouMean } from './modules/args.ts';
 import { SelectionError, type PlannedPlay } from './selection.ts';
@@ -18,8 +18,21 @@ function handlersOf(p: Play<any>): Map<string, Handler<any>> {
   return m;
 }
 
-/** What task({...}) takes (TaskOptions): anything else is a typo that would be ignored silently. */
-const TASK_OPTIONS = ['name', 'do', 'tags', 'notify', 'when', 'register', 'ignoreErrors', 'become'];
+/**
+ * What task({...}) takes: anything else is a typo that would be ignored silently. A Record over
+ * TaskOptions' keys, so tsc fails here when TaskOptions gains an option this list lacks.
+ */
+const TASK_OPTION_KEYS: Record<keyof Required<TaskOptions<any>>, true> = {
+  name: true,
+  do: true,
+  tags: true,
+  notify: true,
+  when: true,
+  register: true,
+  ignoreErrors: true,
+  become: true,
+};
+const TASK_OPTIONS = Object.keys(TASK_OPTION_KEYS);
 
 function taskOptionProblems(t: Task<any>, where: string): string[] {
   const out: string[] = [];
