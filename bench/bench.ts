@@ -1,6 +1,6 @@
 // `npm run bench`: the same workloads through `ansible-playbook`, pyinfra (when installed:
-// bench/pyinfra/install-pyinfra.sh) and phoenix (`npx zx`, which loads runner/boot.mjs through
-// .npmrc; `node --import=phoenix/boot`; `node --import=tsx`, the old loader; Node 24 when
+// bench/pyinfra/install-pyinfra.sh) and phoenix (`npx zx`, which runs the bundle through .npmrc's
+// zx hook, runner/zx-hook.mjs; `node --import=phoenix/boot`; `node --import=tsx`, the old loader; Node 24 when
 // .ci/node24.sh installed it), alternating A B C A B C, whole-process wall time and peak RSS of
 // each run, medians and ratios, written to bench/RESULTS.md with the raw figures, beside the
 // figures of the bench before issue 9 (bench/RESULTS-before.json).
@@ -303,7 +303,7 @@ function phoenixPrefix(tool: ToolId): string[] {
 }
 /** `npm run bench` exports NODE_OPTIONS from .npmrc: clear it so each variant loads only its own loader. */
 function phoenixEnv(tool: ToolId): Record<string, string> {
-  if (tool === 'zx') return { NODE_OPTIONS: '' }; // npx sets it again from .npmrc (phoenix/boot)
+  if (tool === 'zx') return { NODE_OPTIONS: '' }; // npx sets it again from .npmrc (the zx hook: runner/zx-hook.mjs)
   if (tool === 'zxtsx') return { NODE_OPTIONS: '', npm_config_node_options: '--import=tsx' }; // the .npmrc before issue 9
   if (tool === 'node24') return { NODE_OPTIONS: '', PATH: `${dirname(NODE24)}:${process.env.PATH}` };
   return { NODE_OPTIONS: '' };
@@ -406,7 +406,9 @@ async function startupProbes(inventory: string) {
     ['node --import=tsx noop --list-tasks (before)', ['node', '--import=tsx', ...list], clean],
     ['node --import=phoenix/boot noop --list-tasks', ['node', '--import=phoenix/boot', ...list], clean],
     ['npx zx noop --list-tasks (tsx loader, before)', ['npx', 'zx', ...list], { ...clean, npm_config_node_options: '--import=tsx' }],
-    ['npx zx noop --list-tasks (phoenix/boot via .npmrc)', ['npx', 'zx', ...list], clean],
+    ['npx zx noop --list-tasks (the bundle via .npmrc\'s zx hook)', ['npx', 'zx', ...list], clean],
+    ['npx phoenix site --list-tasks (in-process, the bundle)', ['npx', 'phoenix', 'site', '--list-tasks'], clean],
+    ['node --import=phoenix/boot site --list-tasks', ['node', '--import=phoenix/boot', 'playbooks/site.ts', '--list-tasks'], clean],
     ...(n24
       ? ([
           ['Node 24: node -e 0', [NODE24, '-e', '0'], clean],

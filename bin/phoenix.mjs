@@ -2,12 +2,10 @@
 // phoenix: the command line of the playbooks.
 //   phoenix sync [all|portainer|qdrant] [options]   -> playbooks/sync.ts
 //   phoenix site [options]                          -> playbooks/site.ts
-// The playbook runs in a child node with tsx's loader, both resolved relative to this file, so
-// `npx phoenix ...` works from any directory of the checkout after `npm ci`. The child's exit
-// code (0 ok, 2 failed, 3 unreachable, 4 usage; see README) is this command's.
-import { spawn } from 'node:child_process';
+// `npx phoenix ...` works from any directory of the checkout after `npm ci`.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runPlaybook } from '../runner/launch.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const commands = { sync: 'playbooks/sync.ts', site: 'playbooks/site.ts' };
@@ -29,27 +27,7 @@ if (!Object.hasOwn(commands, cmd)) {
   process.exit(4);
 }
 
-let tsx;
-try {
-  tsx = import.meta.resolve('tsx');
-} catch {
-  process.stderr.write('phoenix: the tsx package is missing: run `npm ci` in the checkout first\n');
-  process.exit(1);
-}
-// tsx is registered here; an inherited NODE_OPTIONS --import of tsx or of the boot loader (from
-// .npmrc under npx) would resolve from the caller's directory, so it is dropped.
-const nodeOptions = (process.env.NODE_OPTIONS ?? '').replace(/--import[= ](tsx|phoenix-boot|phoenix\/boot)(?=\s|$)/g, '').trim();
-const env = { ...process.env };
-if (nodeOptions) env.NODE_OPTIONS = nodeOptions;
-else delete env.NODE_OPTIONS;
-
-const child = spawn(process.execPath, [`--import=${tsx}`, join(root, commands[cmd]), ...rest], { stdio: 'inherit', env });
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));
-child.on('error', (e) => {
-  process.stderr.write(`phoenix: cannot start node: ${e.message}\n`);
-  process.exit(1);
-});
-child.on('exit', (code, signal) => {
-  if (signal) process.kill(process.pid, signal);
-  else process.exit(code ?? 1);
-});
+// The playbook runs in this process (no second node): from its cached bundle, or through tsx's
+// loader registered here (runner/launch.mjs). Its exit code (0 ok, 2 failed, 3 unreachable,
+// 4 usage; see README) is this command's.
+await runPlaybook(join(root, commands[cmd]), rest);

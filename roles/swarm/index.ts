@@ -13,7 +13,7 @@
 // `docker swarm leave --force`: taking a node out of a swarm is the operator's decision.
 import { apt, command, copy, getUrl, role, shQuote, systemd, task, Secret, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
-import { labelChanges, nodeByAddress, parseNodes, parseSwarmProbe, SWARM_PROBE, type NodeInfo, type SwarmState } from './state.ts';
+import { labelChanges, nodeByAddress, NO_DOCKER, NODES_PROBE, parseNodes, parseSwarmProbe, SWARM_PROBE, type NodeInfo, type SwarmState } from './state.ts';
 import { swarmVarsSchema } from './vars.ts';
 
 type V = PhoenixVars;
@@ -23,10 +23,9 @@ const isManager = (host: { name: string }, v: V) => host.name === v.swarm.manage
 
 /** The swarm state of a node (read-only; runs in check mode too). Undefined when docker is absent. */
 export async function swarmState(run: Run, where: string): Promise<SwarmState | undefined> {
-  const has = await run('command -v docker >/dev/null 2>&1');
-  if (has.code !== 0) return undefined;
   const r = await run(SWARM_PROBE);
-  if (r.code !== 0) throw new TaskError(`${where}: docker info failed (is dockerd running?)`, { command: "docker info --format '{{json .Swarm}}'", stderr: r.stderr, code: r.code });
+  if (r.code === 0 && r.stdout.trim() === NO_DOCKER) return undefined;
+  if (r.code !== 0) throw new TaskError(`${where}: docker info failed (is dockerd running?)`, { command: 'GET /info on /var/run/docker.sock', stderr: r.stderr, code: r.code });
   try {
     return parseSwarmProbe(r.stdout, where);
   } catch (e) {
@@ -139,7 +138,7 @@ function swarmJoin(v: V): Action<V> {
 }
 
 async function listNodes(ctx: ActionContext): Promise<NodeInfo[]> {
-  const cmd = `ids=$(docker node ls -q) && [ -n "$ids" ] && docker node inspect --format '{{json .}}' $ids`;
+  const cmd = NODES_PROBE;
   const r = await ctx.run(cmd);
   if (r.code !== 0) throw new TaskError(`${ctx.host.name}: cannot list the swarm's nodes`, { command: cmd, stderr: r.stderr, code: r.code });
   return parseNodes(r.stdout, ctx.host.name);
@@ -195,7 +194,11 @@ function overlayNetwork(v: V): Action<V> {
     summary: `overlay network ${name} (attachable)`,
     async run(ctx): Promise<ActionResult> {
       // Absent: prints nothing, exit 0. Present: its JSON. Docker unreachable: a non-zero exit.
-      const probe = `docker info >/dev/null && { docker network inspect --format '{{json .}}' ${shQuote(name)} 2>/dev/null || true; }`;
+      // One Engine API call (404: absent); the CLI where curl is missing.
+      const api = `curl -sS --unix-socket /var/run/docker.sock -w ' %{http_code}' ${shQuote(`http://localhost/networks/${encodeURIComponent(name)}`)}`;
+      const probe =
+        `if command -v curl >/dev/null 2>&1; then o=$(${api}) || exit 1; c=\${o##* }; b=\${o% *}; case $c in 200) printf '%s\\n' "$b";; 404) ;; *) printf '%s\\n' "$b" >&2; exit 1;; esac; ` +
+        `else docker info >/dev/null && { docker network inspect --format '{{json .}}' ${shQuote(name)} 2>/dev/null || true; }; fi`;
       const r = await ctx.run(probe);
       if (r.code !== 0) {
         if (ctx.check) return { changed: true, msg: `would create ${name} once the swarm exists` };

@@ -21,14 +21,26 @@ export interface SwarmState {
 export const NODE_CERT = '/var/lib/docker/swarm/certificates/swarm-node.crt';
 const SEP = '--phoenix-swarm-cert--';
 
-/** One round trip: docker's view, then the node certificate's subject (if any). */
+/** The Engine API on the host's socket: GET `path`, the JSON body on stdout, a non-zero exit on an HTTP error. */
+export const engineGet = (path: string) => `curl -sSf --unix-socket /var/run/docker.sock ${shQuote(`http://localhost${path}`)}`;
+/** Printed instead of the state when the host has no docker. */
+export const NO_DOCKER = '--phoenix-no-docker--';
+
+/**
+ * One round trip: whether docker is there, its view (the Engine API's /info through curl, or the
+ * CLI where curl is missing), then the node certificate's subject (if any).
+ */
 export const SWARM_PROBE = [
-  `docker info --format '{{json .Swarm}}'`,
+  `command -v docker >/dev/null 2>&1 || { echo ${shQuote(NO_DOCKER)}; exit 0; }`,
+  `if command -v curl >/dev/null 2>&1; then ${engineGet('/info')}; else docker info --format '{{json .Swarm}}'; fi`,
   `rc=$?`,
   `echo ${shQuote(SEP)}`,
   `[ -r ${NODE_CERT} ] && openssl x509 -noout -subject -nameopt RFC2253 -in ${NODE_CERT} 2>/dev/null`,
   `exit $rc`,
 ].join('\n');
+
+/** The swarm's nodes, from a manager, in one round trip: a JSON array (Engine API) or JSON lines (CLI). */
+export const NODES_PROBE = `if command -v curl >/dev/null 2>&1; then ${engineGet('/nodes')}; else ids=$(docker node ls -q) && [ -n "$ids" ] && docker node inspect --format '{{json .}}' $ids; fi`;
 
 const STATES: LocalNodeState[] = ['inactive', 'pending', 'active', 'error', 'locked'];
 
@@ -38,6 +50,8 @@ export function parseSwarmProbe(stdout: string, where: string): SwarmState {
   let j: Record<string, unknown>;
   try {
     j = JSON.parse(info.trim()) as Record<string, unknown>;
+    // The Engine API's whole /info, or the CLI's Swarm section alone.
+    if (j && typeof j.Swarm === 'object' && j.Swarm) j = j.Swarm as Record<string, unknown>;
   } catch {
     throw new Error(`${where}: cannot read docker info's Swarm section: ${JSON.stringify(info.trim().slice(0, 200))}`);
   }
@@ -69,28 +83,25 @@ export interface NodeInfo {
   labels: Record<string, string>;
 }
 
+/** NODES_PROBE's output: the Engine API's JSON array of nodes, or `docker node inspect` JSON lines. */
 export function parseNodes(stdout: string, where: string): NodeInfo[] {
-  return stdout
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => {
-      let n: any;
-      try {
-        n = JSON.parse(l);
-      } catch {
-        throw new Error(`${where}: cannot read docker node inspect output: ${JSON.stringify(l.slice(0, 200))}`);
-      }
-      return {
-        id: n.ID,
-        hostname: n.Description?.Hostname ?? '',
-        role: n.Spec?.Role,
-        state: n.Status?.State ?? 'unknown',
-        availability: n.Spec?.Availability ?? '',
-        addr: n.Status?.Addr ?? '',
-        managerAddr: n.ManagerStatus?.Addr,
-        labels: n.Spec?.Labels ?? {},
-      };
-    });
+  const text = stdout.trim();
+  let raw: any[];
+  try {
+    raw = text.startsWith('[') ? JSON.parse(text) : text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+  } catch {
+    throw new Error(`${where}: cannot read the swarm's node list: ${JSON.stringify(text.slice(0, 200))}`);
+  }
+  return raw.map((n) => ({
+    id: n.ID,
+    hostname: n.Description?.Hostname ?? '',
+    role: n.Spec?.Role,
+    state: n.Status?.State ?? 'unknown',
+    availability: n.Spec?.Availability ?? '',
+    addr: n.Status?.Addr ?? '',
+    managerAddr: n.ManagerStatus?.Addr,
+    labels: n.Spec?.Labels ?? {},
+  }));
 }
 
 /**

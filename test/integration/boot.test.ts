@@ -1,7 +1,9 @@
-// runner/boot.mjs (the `--import=phoenix/boot` that .npmrc gives `npx zx`): a playbook runs
-// from one cached esbuild bundle instead of through tsx. These tests check that it behaves as
+// The entry points (docs/speed.md): `node --import=phoenix/boot`, `npx zx` (through .npmrc's inert
+// hook, runner/zx-hook.mjs) and `npx phoenix` run a playbook of this checkout from one cached
+// esbuild bundle (runner/launch.mjs) instead of through tsx. These tests check that it behaves as
 // the same playbook under tsx: same output, templates found next to their role, one Secret class
-// shared by the playbook and a TypeScript inventory, and a rebuild when a source file changes.
+// shared by the playbook and a TypeScript inventory, and a rebuild when a source file changes;
+// and that .npmrc's node option loads nothing into processes other than zx's.
 // They run real processes on a local connection (no ssh needed).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -9,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { zxHookOption } from '../../runner/launch.mjs';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const B = suite('boot: playbooks from the bundle');
@@ -107,6 +110,42 @@ B('errors keep their exit codes: a bad flag is a usage error (4) from the bundle
   const r = run('phoenix/boot', ['--no-such-flag']);
   assert.ok(r.bundled, r.err);
   assert.is(r.code, 4, r.err);
+});
+
+/** As a user's shell runs npx: none of npm's variables from the test run (npm run sets them). */
+function userEnv(env: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const e: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^npm_|^NODE_OPTIONS$|^INIT_CWD$/i.test(k)) e[k] = v;
+  return { ...e, NO_COLOR: '1', PHOENIX_BUNDLE_DEBUG: '1', ...env };
+}
+
+B('npx zx runs the playbook from the bundle without loading zx; with a zx flag first, zx runs it through tsx', () => {
+  const args = [join(dir, 'play.ts'), '-i', join(dir, 'inventory.ts'), '--list-tasks'];
+  const r = spawnSync('npx', ['zx', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: userEnv() });
+  assert.is(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stderr, /\[phoenix boot .*\] running /);
+  assert.match(r.stdout, /r : (first|second)/);
+  const q = spawnSync('npx', ['zx', '--quiet', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: userEnv() });
+  assert.is(q.status, 0, q.stdout + q.stderr);
+  assert.not.match(q.stderr, /running /);
+  assert.match(q.stdout, /r : (first|second)/);
+});
+
+B('npx phoenix site runs playbooks/site.ts in-process, from the bundle', () => {
+  const r = spawnSync('npx', ['phoenix', 'site', '--list-tasks'], { cwd: join(ROOT, 'docs'), encoding: 'utf8', timeout: 120_000, env: userEnv() });
+  assert.is(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stderr, /\[phoenix boot .*\] running node_modules\/\.cache\/phoenix\/site_ts-/);
+  assert.match(r.stdout, /play: /);
+});
+
+B('.npmrc sets one node option, the zx hook, and it loads nothing into other processes', () => {
+  const lines = readFileSync(join(ROOT, '.npmrc'), 'utf8').split('\n').filter((l) => l.trim() && !l.startsWith('#'));
+  assert.equal(lines, [`node-options=${zxHookOption()}`]);
+  // A process that is not zx's CLI (tsc, an install script, `node x.mjs`): no TypeScript loader.
+  writeFileSync(join(dir, 'probe.ts'), 'export const n: number = 1;\n');
+  const probe = `import(${JSON.stringify(join(dir, 'probe.ts'))}).then(() => console.log('loaded'), (e) => console.log(e.code))`;
+  const r = spawnSync(process.execPath, ['-e', probe], { cwd: ROOT, encoding: 'utf8', env: { ...userEnv(), NODE_OPTIONS: zxHookOption() } });
+  assert.is(r.stdout.trim(), 'ERR_UNKNOWN_FILE_EXTENSION', r.stdout + r.stderr);
 });
 
 B.run();

@@ -57,6 +57,9 @@ O.after(async () => {
 O('phoenix is installed into the copy and importable as "phoenix"', () => {
   assert.ok(existsSync(join(mine, 'node_modules', 'phoenix', 'package.json')));
   assert.ok(existsSync(join(mine, 'node_modules', '.bin', 'zx')));
+  // The example's .npmrc is phoenix's zx hook, line for line (no global TypeScript loader).
+  const hook = (f: string) => readFileSync(f, 'utf8').split('\n').filter((l) => l.startsWith('node-options='));
+  assert.equal(hook(join(mine, '.npmrc')), hook(join(REPO, '.npmrc')));
   const r = sh('node', ['--import=tsx', '-e', "import('phoenix').then((m) => console.log(typeof m.playbook, typeof m.main))"]);
   assert.is(r.stdout.trim(), 'function function', r.out);
 });

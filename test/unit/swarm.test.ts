@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { labelChanges, nodeByAddress, parseNodes, parseSwarmProbe, SWARM_PROBE } from '../../roles/swarm/state.ts';
+import { labelChanges, NO_DOCKER, NODES_PROBE, nodeByAddress, parseNodes, parseSwarmProbe, SWARM_PROBE } from '../../roles/swarm/state.ts';
 
 const SEP = '--phoenix-swarm-cert--';
 // Captured from the lab (docker.io 20.10): a worker, then its manager.
@@ -69,6 +69,25 @@ test('nodes: found by advertise address (Status.Addr or a manager\'s ManagerStat
   assert.is(nodeByAddress(rejoined, '192.168.201.102')?.id, 'new');
   assert.equal(labelChanges(nodes[0].labels, { 'phoenix.portainer': 'true' }), []);
   assert.equal(labelChanges({ a: '1', keep: 'x' }, { a: '2', b: '3' }), ['a=2', 'b=3']);
+});
+
+test('the Engine API in one round trip: /info (its Swarm section) and /nodes (a JSON array), the CLI only without curl', () => {
+  assert.match(SWARM_PROBE, /command -v docker .* \|\| \{ echo '--phoenix-no-docker--'; exit 0; \}/);
+  assert.ok(SWARM_PROBE.includes("curl -sSf --unix-socket /var/run/docker.sock 'http://localhost/info'"));
+  assert.ok(NODES_PROBE.includes("curl -sSf --unix-socket /var/run/docker.sock 'http://localhost/nodes'"));
+  assert.is(NO_DOCKER, '--phoenix-no-docker--');
+  const info = JSON.stringify({ ID: 'X', Containers: 0, Swarm: JSON.parse(manager.split('\n')[0]!) });
+  const s = parseSwarmProbe(`${info}\n${SEP}\n`, 'vm1001');
+  assert.is(s.state, 'active');
+  assert.is(s.controlAvailable, true);
+  assert.is(s.clusterId, 'jgdve8559d51kf7r2d7ivustz');
+  const nodes = parseNodes(
+    '[{"ID":"m1","Spec":{"Role":"manager","Availability":"active"},"Status":{"State":"ready","Addr":"0.0.0.0"},"ManagerStatus":{"Addr":"192.168.201.111:2377"}},' +
+      '{"ID":"w1","Spec":{"Role":"worker","Availability":"active","Labels":{"a":"1"}},"Status":{"State":"ready","Addr":"192.168.201.102"}}]\n',
+    'vm1001',
+  );
+  assert.equal(nodes.map((n) => [n.id, n.role, n.labels]), [['m1', 'manager', {}], ['w1', 'worker', { a: '1' }]]);
+  assert.throws(() => parseNodes('[{"ID":', 'vm1001'), /vm1001: cannot read the swarm's node list/);
 });
 
 test.run();
