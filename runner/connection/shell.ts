@@ -3,15 +3,10 @@
 // into a shell that is already running costs a fork. Each command runs in a subshell through
 // `eval` of a single-quoted string, so `exit`, `cd` or a syntax error cannot hurt the shell,
 // and it is framed by a random marker on stdout and on stderr that carries its exit status.
-// Each command also runs in a process group of its own, and its group id is said first on
-// stderr: a timeout or an abort then kills the whole group on the host (`kill -TERM -PGID`, as
-// root for a become shell), not just the shell, so nothing the command started (apt-get, dpkg,
-// ...) is left running. The group comes from the long-lived shell's own job control when the
-// host has bash: the /bin/sh that ssh started execs `bash -m` once, and each command is a
-// background job of it (a job is a process group: one fork, and one exec of /bin/sh so that the
-// command still runs under /bin/sh, as before), which the shell then waits for. Without bash
-// (dash refuses `set -m` without a terminal), or with PHOENIX_SHELL_JOBS=0, each command goes
-// through util-linux `setsid` as before: one fork and two execs per command.
+// Each command also runs in a process group (and session) of its own, through `setsid`, and
+// says its group id first on stderr: a timeout or an abort then kills the whole group on
+// the host (`kill -TERM -PGID`, as root for a become shell), not just the shell, so nothing
+// the command started (apt-get, dpkg, ...) is left running.
 import { randomBytes } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { isSecret } from '../secret.ts';
@@ -75,7 +70,6 @@ export class ShellSession {
   #outBuf = Buffer.alloc(0);
   #errBuf = Buffer.alloc(0);
   #dead?: Error;
-  #jobs?: boolean;
 
   constructor(
     private readonly streams: ShellStreams,
@@ -85,33 +79,8 @@ export class ShellSession {
     streams.stderr.on('data', (d: Buffer) => this.#onErr(d));
     streams.closed.then(() => this.#die(streams.closedReason?.() ?? new Error(`${label}: the remote shell exited`)));
     streams.stdin.on('error', (e: Error) => this.#die(streams.closedReason?.() ?? e));
-    this.#queue = this.#init();
-  }
-
-  /**
-   * Sets the shell up, and finds out whether commands run as jobs of `bash -m` (see the top of
-   * this file). The shell says so, then execs bash; nothing else is sent before it has said it,
-   * so the /bin/sh that execs cannot have read (and lost) a command meant for bash.
-   */
-  async #init(): Promise<void> {
-    const marker = `__PHX_${randomBytes(9).toString('hex')}`;
-    const jobs = process.env.PHOENIX_SHELL_JOBS !== '0';
     // PHX_SETSID: util-linux setsid's path where there is one (Debian always has it), else empty.
-    const script =
-      'export LC_ALL=C; umask 022; unset HISTFILE; PHX_SETSID=$(command -v setsid 2>/dev/null); PHX_J=0; ' +
-      (jobs ? 'PHX_BASH=$(command -v bash 2>/dev/null); [ -n "$PHX_BASH" ] && PHX_J=1; ' : '') +
-      `printf '\\n%s:%d\\n' ${marker} $PHX_J; printf '\\n%s\\n' ${marker} >&2; ` +
-      '[ $PHX_J = 1 ] && unset BASH_ENV ENV && exec "$PHX_BASH" --noprofile --norc\n';
-    const r = await new Promise<ExecResult>((resolve, reject) => {
-      this.#pending = { marker, out: [], err: [], errDone: false, resolve, reject };
-      this.streams.stdin.write(script);
-    });
-    this.#jobs = r.code === 1;
-  }
-
-  /** Whether commands run as jobs of `bash -m` (else through setsid); known once the shell is set up. */
-  get jobControl(): boolean | undefined {
-    return this.#jobs;
+    streams.stdin.write('export LC_ALL=C; umask 022; unset HISTFILE; PHX_SETSID=$(command -v setsid 2>/dev/null)\n');
   }
 
   get alive(): boolean {
@@ -198,11 +167,8 @@ export class ShellSession {
     //   base64 -d <<'D' | PHX_CMD='CMD' setsid /bin/sh -c '<say pgid>; eval "$PHX_CMD"'
     //   ...base64 stdin... D                 (or the same with </dev/null, without stdin)
     //   )
-    // or, as a job of bash -m: `exec /bin/sh -c 'eval ...'` in place of setsid, and the last
-    // line `) & <say $!, the job's group>; wait $!`.
     //   printf marker+status on stdout, marker on stderr
-    // `bash -m` alone leaves job control off when stdin is not a terminal; `set -m` turns it on.
-    let script = this.#jobs ? 'set -m\n(\n' : '(\n';
+    let script = '(\n';
     for (const [k, v] of Object.entries(opts.env ?? {})) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) return Promise.reject(new Error(`invalid environment variable name ${k}`));
       if (isSecret(v)) {
@@ -223,11 +189,7 @@ export class ShellSession {
     const cd = `PHXCMD_${randomBytes(6).toString('hex')}`;
     if (big && cmd.split('\n').includes(cd)) return Promise.reject(new Error('command collides with heredoc delimiter'));
     const read = big ? 'c=$(cat <&3); exec 3<&-' : 'c=$PHX_CMD; unset PHX_CMD';
-    // As a job of bash -m, the job's pid ($! in bash) is its group and bash says it; through
-    // setsid, the command's shell says its own pid.
-    const jobs = this.#jobs === true;
-    const sayPg = jobs ? '' : `printf '%s:%d\\n' ${marker}-pg $$ >&2; `;
-    const inner = `${big ? '' : `PHX_CMD=${shQuote(cmd)} `}${jobs ? 'exec' : '$PHX_SETSID'} /bin/sh -c ${shQuote(`${sayPg}${read}; eval "$c"`)}`;
+    const inner = `${big ? '' : `PHX_CMD=${shQuote(cmd)} `}$PHX_SETSID /bin/sh -c ${shQuote(`printf '%s:%d\\n' ${marker}-pg $$ >&2; ${read}; eval "$c"`)}`;
     const fd3 = big ? ` 3<<'${cd}'` : '';
     const fd3Body = big ? `${cmd}\n${cd}\n` : '';
     if (opts.stdin !== undefined) {
@@ -238,7 +200,7 @@ export class ShellSession {
     } else {
       script += `${inner} </dev/null${fd3}\n${fd3Body}`;
     }
-    script += jobs ? `) & printf '%s:%d\\n' ${marker}-pg $! >&2; wait $!\n` : ')\n';
+    script += ')\n';
     script += `printf '\\n%s:%d\\n' ${marker} $?; printf '\\n%s\\n' ${marker} >&2\n`;
     return new Promise<ExecResult>((resolve, reject) => {
       const p: Pending = { marker, out: [], err: [], errDone: false, resolve, reject };
