@@ -20,6 +20,13 @@ export interface ProxmoxApi {
   caFile: string;
   /** Seconds to wait for one Proxmox task (UPID) before failing (default 300). */
   taskTimeout?: number;
+  /**
+   * Commands on the proxmox host (over its verified SSH connection) that run a command inside a
+   * guest, to learn a new guest's SSH host key without trust-on-first-use. Defaults: `pct`
+   * (`pct exec <vmid> -- …`) and `qm` (`qm guest exec <vmid> -- …`, through the guest agent).
+   */
+  pct?: string;
+  qm?: string;
 }
 
 export interface Startup {
