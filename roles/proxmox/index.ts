@@ -153,8 +153,8 @@ export function proxmoxGuests(): Action {
           const l = planLines(plan);
           if (l.length) {
             lines.push(...l.map((x) => `${d.host.name}: ${x}`));
-            const text = l.map((x) => `  ${x}`).join('\n');
-            diffs.push({ path: `proxmox ${plan.kind === 'lxc' ? 'lxc' : 'vm'} ${d.vmid} (${d.host.name})`, before: '', after: '', text: redact(`${text}\n`) });
+            const path = `proxmox ${plan.kind === 'lxc' ? 'lxc' : 'vm'} ${d.vmid} (${d.host.name})`;
+            diffs.push({ path, before: '', after: '', text: redact(`${path}\n${l.map((x) => `  ${x}`).join('\n')}\n`) });
           }
         }
         // Guests not running (existing ones from /cluster/resources; new ones after creation).

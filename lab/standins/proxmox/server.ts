@@ -44,6 +44,8 @@ interface Guest {
   config: Record<string, string>;
   /** Keys to install at first start (ssh-public-keys / sshkeys). */
   firstBootKeys?: { user: string; keys: string };
+  /** A VM's cloud-init (user and keys) ran at its first start. */
+  cloudInitDone?: boolean;
 }
 
 const docker = (...args: string[]) => run('/usr/bin/docker', ['-H', SOCK, ...args], { env: { ...process.env, DOCKER_CONFIG: '/var/lib/phoenix-lab/cli' }, timeout: 120_000 });
@@ -146,6 +148,12 @@ async function startGuest(g: Guest, log: (l: string) => void) {
     log(`guest container ${g.container} started`);
   }
   await applyLimits(g, log);
+  if (g.kind === 'qemu' && !g.cloudInitDone && g.config.ciuser && g.config.sshkeys) {
+    // cloud-init, as far as the stand-in goes: ciuser and its sshkeys (URL-encoded in the config).
+    g.firstBootKeys = { user: g.config.ciuser, keys: decodeURIComponent(g.config.sshkeys) };
+    g.cloudInitDone = true;
+    log(`cloud-init: user ${g.config.ciuser}`);
+  }
   if (g.firstBootKeys) {
     const { user, keys } = g.firstBootKeys;
     const home = user === 'root' ? '/root' : `/home/${user}`;
