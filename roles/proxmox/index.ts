@@ -116,6 +116,16 @@ async function hostKeyViaHypervisor(ctx: ActionContext, api: ProxmoxApi, kind: K
   }
 }
 
+/**
+ * Waits until the guest's SSH port accepts connections, probed from the proxmox host (which
+ * reaches every guest; the control machine may only reach them through it), bounded.
+ */
+async function waitSsh(ctx: ActionContext, h: Host<any>, timeoutS = 180): Promise<void> {
+  const cmd = `for i in $(seq 1 ${timeoutS}); do timeout 2 bash -c ${shQuote(`</dev/tcp/${h.address}/${h.port}`)} 2>/dev/null && exit 0; sleep 1; done; exit 1`;
+  const r = await ctx.run(`bash -c ${shQuote(cmd)}`, { timeout: timeoutS + 30 });
+  if (r.code !== 0) throw new TaskError(`proxmox: ${h.name} was started but its SSH port ${h.address}:${h.port} did not answer within ${timeoutS} s`);
+}
+
 /** The action: everything the role does, on the proxmox host. */
 export function proxmoxGuests(): Action {
   return {
@@ -137,15 +147,23 @@ export function proxmoxGuests(): Action {
         const resources = await client.send<{ vmid: number; type: string; status?: string; node?: string }[]>(req.resources());
         const kinds = new Map<number, { kind: Kind; status?: string }>();
         for (const r of resources) if (r.type === 'lxc' || r.type === 'qemu') kinds.set(Number(r.vmid), { kind: r.type, status: r.status });
-        const plans: { d: Declared; plan: GuestPlan; digest?: string }[] = [];
+        const plans: { d: Declared; plan: GuestPlan; digest?: string; waiting: string[] }[] = [];
         for (const d of guests) {
           const k = kinds.get(d.vmid);
           let cur: Record<string, unknown> | undefined;
-          if (k && k.kind === kindOf(d.guest)) cur = await client.send<Record<string, unknown>>(req.config(node, k.kind, d.vmid));
+          let waiting: string[] = [];
+          if (k && k.kind === kindOf(d.guest)) {
+            cur = await client.send<Record<string, unknown>>(req.config(node, k.kind, d.vmid));
+            // Compared with what the guest will have after its next start: a change already
+            // pending is not made again (and not reported as a change on every run).
+            const pend = await client.send<PendingEntry[]>(req.pending(node, k.kind, d.vmid));
+            cur = withPending(cur, pend);
+            waiting = waitingKeys(pend);
+          }
           const plan = planGuest(d.host.name, d.vmid, d.guest, k?.kind, cur);
           if (plan.create && !(d.guest.kind === 'lxc' ? d.guest.sshPublicKeys : d.guest.sshkeys).length)
             plan.refusals.push(`${d.host.name}: field "guest.${d.guest.kind === 'lxc' ? 'sshPublicKeys' : 'sshkeys'}": is empty; a guest created without phoenix's login key could not be configured`);
-          plans.push({ d, plan, digest: cur?.digest as string | undefined });
+          plans.push({ d, plan, digest: cur?.digest as string | undefined, waiting });
         }
         const refusals = plans.flatMap((p) => p.plan.refusals);
         if (refusals.length) throw new TaskError(`proxmox: ${refusals.length} change${refusals.length > 1 ? 's' : ''} refused; no guest was changed:\n  - ${refusals.join('\n  - ')}`);
@@ -159,13 +177,21 @@ export function proxmoxGuests(): Action {
         }
         // Guests not running (existing ones from /cluster/resources; new ones after creation).
         const toStart = plans.filter(({ d, plan }) => plan.create || kinds.get(d.vmid)?.status !== 'running');
+        const pendingNote = (d: Declared, keys: string[]) => `${d.host.name}: ${keys.join(', ')} pending until the guest restarts (set guest.allowRestart to let phoenix restart it)`;
         if (ctx.check) {
+          const notes: string[] = [];
+          // Keys already pending; whether a key written now would be pending is Proxmox's call, known after the write.
+          for (const { d, waiting } of plans) {
+            if (!waiting.length) continue;
+            if (d.guest.allowRestart && kinds.get(d.vmid)?.status === 'running') lines.push(`${d.host.name}: restart to apply ${waiting.join(', ')}`);
+            else notes.push(pendingNote(d, waiting));
+          }
           for (const { d } of toStart) {
             const l = `start ${kindOf(d.guest) === 'lxc' ? 'lxc' : 'vm'} ${d.vmid} (startup order ${d.guest.startup.order})`;
             lines.push(`${d.host.name}: ${l}`);
           }
           const changed = lines.length > 0;
-          return { changed, msg: changed ? `would change: ${lines.join('; ')}` : `${guests.length} guests as declared`, diff: ctx.diff && diffs.length ? diffs : undefined };
+          return { changed, msg: [changed ? `would change: ${lines.join('; ')}` : `${guests.length} guests as declared`, ...notes].join('; '), diff: ctx.diff && diffs.length ? diffs : undefined };
         }
 
         // ---- write: create, configure, resize
@@ -196,6 +222,7 @@ export function proxmoxGuests(): Action {
             }
             continue;
           }
+          let waiting = p.waiting;
           if (Object.keys(plan.put).length) {
             try {
               await client.send(req.putConfig(node, kind, d.vmid, plan.put, p.digest ?? ''));
@@ -206,15 +233,15 @@ export function proxmoxGuests(): Action {
                 );
               throw e;
             }
-            const pending = await client.send<{ key: string; value?: unknown; pending?: unknown; delete?: number }[]>(req.pending(node, kind, d.vmid)).catch(() => []);
-            const waiting = pending.filter((x) => x.pending !== undefined || x.delete).map((x) => x.key);
-            if (waiting.length) {
-              if (d.guest.allowRestart && kinds.get(d.vmid)?.status === 'running') {
-                const upid = await client.send<string>(req.reboot(node, kind, d.vmid));
-                await client.waitTask(node, upid, `restart ${d.host.name} for ${waiting.join(', ')}`);
-                notes.push(`${d.host.name}: restarted to apply ${waiting.join(', ')}`);
-              } else notes.push(`${d.host.name}: ${waiting.join(', ')} pending until the guest restarts (set guest.allowRestart to let phoenix restart it)`);
-            }
+            waiting = waitingKeys(await client.send<PendingEntry[]>(req.pending(node, kind, d.vmid)));
+          }
+          if (waiting.length) {
+            if (d.guest.allowRestart && kinds.get(d.vmid)?.status === 'running') {
+              const upid = await client.send<string>(req.reboot(node, kind, d.vmid));
+              await client.waitTask(node, upid, `restart ${d.host.name} for ${waiting.join(', ')}`);
+              await waitSsh(ctx, d.host);
+              lines.push(`${d.host.name}: restarted to apply ${waiting.join(', ')}`);
+            } else notes.push(pendingNote(d, waiting));
           }
           for (const rz of plan.resize) {
             const digest = String((await client.send<Record<string, unknown>>(req.config(node, kind, d.vmid))).digest ?? '');
@@ -230,6 +257,7 @@ export function proxmoxGuests(): Action {
           if (st.status === 'running') continue;
           const upid = await client.send<string>(req.start(node, kind, d.vmid));
           await client.waitTask(node, upid, `start ${d.host.name}`);
+          await waitSsh(ctx, d.host);
           lines.push(`${d.host.name}: started (startup order ${d.guest.startup.order})`);
           if (d.guest.startup.up) await sleep(d.guest.startup.up * 1000);
         }
@@ -255,6 +283,26 @@ export function proxmoxGuests(): Action {
     },
   };
 }
+
+interface PendingEntry {
+  key: string;
+  value?: unknown;
+  pending?: unknown;
+  delete?: number;
+}
+
+/** The config as it will be after the guest's next start: pending values over current ones. */
+export function withPending(cur: Record<string, unknown>, pend: PendingEntry[]): Record<string, unknown> {
+  const out = { ...cur };
+  for (const p of pend) {
+    if (p.delete) delete out[p.key];
+    else if (p.pending !== undefined) out[p.key] = p.pending;
+  }
+  return out;
+}
+
+/** Keys whose change waits for a restart. */
+export const waitingKeys = (pend: PendingEntry[]) => pend.filter((x) => x.pending !== undefined || x.delete).map((x) => x.key);
 
 /** Only the managed keys of a plan's PUT (a clone's other template keys stay). */
 function managedKeysOnly(put: Record<string, string | number>, g: GuestDecl): Record<string, string | number> {

@@ -191,6 +191,11 @@ export class SshConnection implements Connection {
     this.hostName = host.name;
   }
 
+  /** The connection went away under us (the host closed it, or stopped answering). */
+  get lost(): boolean {
+    return !!this.#lost;
+  }
+
   static async open(host: Host, opts: SshOptions, jumps: JumpPool): Promise<SshConnection> {
     const c = new SshConnection(host);
     let sock: Duplex | undefined;

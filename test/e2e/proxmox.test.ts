@@ -220,15 +220,17 @@ E('a digest mismatch (the config changed between read and write) is refused, not
 E('a new LXC 104 and VM 1003: created, started in startup order, host keys via the hypervisor, a small role runs on them', async () => {
   const kh = join(WORK, 'known_hosts');
   copyFileSync(lab.knownHosts, kh);
-  const inv = inventory(
-    'new-guests',
-    `inv.knownHosts = ${JSON.stringify(kh)};
+  const newGuests = (name: string, lxcExtra: string) =>
+    inventory(
+      name,
+      `inv.knownHosts = ${JSON.stringify(kh)};
 const o = { domain: 'internal.thinkheads.ai', gateway: '192.168.201.1', bridge: 'vmbr0', prefix: 24, nameserver: '192.168.201.1', sshPublicKeys: g('lxc101').sshPublicKeys };
 inv.groups = { ...inv.groups, pvetest: {} };
 // The VM starts first (order 8), then the container (order 9): order, not vmid or kind.
-inv.hosts.lxc104 = { address: '192.168.201.204', user: 'root', key: inv.hosts.lxc101!.key, groups: ['pvetest'], vars: { guestId: 104, guest: lxcDefaults(o, 'Test-104', '192.168.201.204', { order: 9 }, { memory: 512 }) } as any };
+inv.hosts.lxc104 = { address: '192.168.201.204', user: 'root', key: inv.hosts.lxc101!.key, groups: ['pvetest'], vars: { guestId: 104, guest: lxcDefaults(o, 'Test-104', '192.168.201.204', { order: 9 }, { memory: 512, ${lxcExtra} }) } as any };
 inv.hosts.vm1003 = { address: '192.168.201.203', user: 'phoenix', become: true, key: inv.hosts.lxc101!.key, groups: ['pvetest'], vars: { guestId: 1003, guest: vmDefaults(o, 'Test-1003', '192.168.201.203', { order: 8 }, { memory: 1024, disk: { key: 'scsi0', sizeGb: 8 } }) } as any };`,
-  );
+    );
+  const inv = newGuests('new-guests', '');
   const pb = join(WORK, 'new-guests-play.ts');
   writeFileSync(
     pb,
@@ -283,6 +285,28 @@ if (isMain(import.meta.url)) await main(pb);
     assert.is(again.code, 0, again.out);
     assert.is(proxmoxChanged(again), 0, again.out);
     assert.is(again.json?.recap.lxc104?.changed, 0, again.out);
+
+    // A change Proxmox applies only at the next start (a running container's features): written
+    // once, reported as pending on every run, the guest restarted only once the inventory allows it.
+    const features = newGuests('new-guests-features', `features: { nesting: true, keyctl: true }`);
+    const w = await phoenix(['--inventory', features, '--limit', 'proxmox'], pb);
+    assert.is(w.code, 0, w.out);
+    assert.match(w.out, /lxc104: features\.keyctl: 0 → 1/);
+    assert.match(w.out, /lxc104: features pending until the guest restarts \(set guest\.allowRestart to let phoenix restart it\)/);
+    assert.is((await config('lxc', 104)).features, 'nesting=1', 'not applied while running');
+    const w2 = await phoenix(['--inventory', features, '--limit', 'proxmox'], pb);
+    assert.is(proxmoxChanged(w2), 0, w2.out);
+    assert.match(w2.out, /lxc104: features pending until the guest restarts/);
+    const started = docker('inspect', '-f', '{{.State.StartedAt}}', 'pve-ct-104');
+    const allow = newGuests('new-guests-restart', `features: { nesting: true, keyctl: true }, allowRestart: true`);
+    const rs = await phoenix(['--inventory', allow], pb);
+    assert.is(rs.code, 0, rs.out);
+    assert.match(rs.out, /lxc104: restarted to apply features/);
+    assert.is.not(docker('inspect', '-f', '{{.State.StartedAt}}', 'pve-ct-104'), started, 'the container was restarted');
+    assert.is((await config('lxc', 104)).features, 'nesting=1,keyctl=1');
+    const rs2 = await phoenix(['--inventory', allow], pb);
+    assert.is(proxmoxChanged(rs2), 0, rs2.out);
+    assert.not.match(rs2.out, /pending/);
   } finally {
     await cleanup();
   }

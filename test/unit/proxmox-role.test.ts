@@ -10,7 +10,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { declaredGuests, replaceKnownHost } from '../../roles/proxmox/index.ts';
+import { declaredGuests, replaceKnownHost, withPending, waitingKeys } from '../../roles/proxmox/index.ts';
+import { planGuest } from '../../roles/proxmox/config.ts';
 import { PveClient, req } from '../../roles/proxmox/api.ts';
 import { guestDefaults } from '../../roles/proxmox/vars.ts';
 import { resolveInventory } from '../../runner/inventory.ts';
@@ -95,6 +96,17 @@ test('client: token header, TLS against the CA file only, failed task log, 403 n
     c.close();
     srv.close();
   }
+});
+
+test('a change already pending is compared as made: not written again, reported as waiting', () => {
+  const cur = { features: 'nesting=1', memory: 1024, swap: 512, hostname: 'Traefik-Internal', rootfs: 'local-lvm:vm-102-disk-0,size=8G', unprivileged: 1 };
+  const pend = [{ key: 'features', value: 'nesting=1', pending: 'nesting=1,keyctl=1' }, { key: 'memory', value: 1024 }, { key: 'tags', value: 'x', delete: 1 }];
+  const eff = withPending(cur, pend);
+  assert.is(eff.features, 'nesting=1,keyctl=1');
+  assert.equal(waitingKeys(pend), ['features', 'tags']);
+  const g = { ...(G.lxc102 as any), features: { nesting: true, keyctl: true } };
+  assert.not.ok('features' in planGuest('lxc102', 102, g, 'lxc', eff).put);
+  assert.ok('features' in planGuest('lxc102', 102, g, 'lxc', cur).put);
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -46,6 +46,26 @@ interface Guest {
   firstBootKeys?: { user: string; keys: string };
   /** A VM's cloud-init (user and keys) ran at its first start. */
   cloudInitDone?: boolean;
+  /** Changes to a running guest that wait for its next start (Proxmox's [pending] section). */
+  pending?: Record<string, string>;
+}
+
+/**
+ * Keys a running guest takes only at its next start (the rest apply at once): a container's
+ * features; a VM's cloud-init settings (Proxmox regenerates the cloud-init drive at start).
+ */
+const PENDING_KEYS: Record<Guest['kind'], string[]> = {
+  lxc: ['features'],
+  qemu: ['ipconfig0', 'ciuser', 'sshkeys', 'nameserver', 'searchdomain', 'agent'],
+};
+const digestOfGuest = (g: Guest) => digestOf({ ...g.config, ...Object.fromEntries(Object.entries(g.pending ?? {}).map(([k, v]) => [`[pending]${k}`, v])) });
+/** A start applies what was pending. */
+function applyPending(g: Guest, log: (l: string) => void) {
+  if (!g.pending || !Object.keys(g.pending).length) return;
+  Object.assign(g.config, g.pending);
+  log(`applied pending changes: ${Object.keys(g.pending).join(', ')}`);
+  delete g.pending;
+  save(g);
 }
 
 const docker = (...args: string[]) => run('/usr/bin/docker', ['-H', SOCK, ...args], { env: { ...process.env, DOCKER_CONFIG: '/var/lib/phoenix-lab/cli' }, timeout: 120_000 });
@@ -200,11 +220,12 @@ route('GET', /^\/cluster\/resources$/, async () =>
 );
 route('GET', /^\/nodes\/[^/]+\/(lxc|qemu)\/(\d+)\/config$/, (m) => {
   const g = mustGet(kindParam(m[1]), vmidOf(m[2]));
-  return { ...g.config, digest: digestOf(g.config) };
+  return { ...g.config, digest: digestOfGuest(g) };
 });
 route('GET', /^\/nodes\/[^/]+\/(lxc|qemu)\/(\d+)\/pending$/, (m) => {
   const g = mustGet(kindParam(m[1]), vmidOf(m[2]));
-  return Object.entries(g.config).map(([key, value]) => ({ key, value }));
+  const keys = [...new Set([...Object.keys(g.config), ...Object.keys(g.pending ?? {})])].sort();
+  return keys.map((key) => ({ key, ...(g.config[key] !== undefined ? { value: g.config[key] } : {}), ...(g.pending?.[key] !== undefined ? { pending: g.pending[key] } : {}) }));
 });
 route('GET', /^\/nodes\/[^/]+\/(lxc|qemu)\/(\d+)\/status\/current$/, async (m) => {
   const g = mustGet(kindParam(m[1]), vmidOf(m[2]));
@@ -212,20 +233,25 @@ route('GET', /^\/nodes\/[^/]+\/(lxc|qemu)\/(\d+)\/status\/current$/, async (m) =
 });
 route('PUT', /^\/nodes\/[^/]+\/(lxc|qemu)\/(\d+)\/config$/, async (m, p) => {
   const g = mustGet(kindParam(m[1]), vmidOf(m[2]));
-  if (p.digest !== undefined && p.digest !== digestOf(g.config)) throw new HttpError(500, 'detected modified configuration - file changed by other user? Try again.');
+  if (p.digest !== undefined && p.digest !== digestOfGuest(g)) throw new HttpError(500, 'detected modified configuration - file changed by other user? Try again.');
   const { digest: _d, delete: del, ...keys } = p;
+  const running = (await containerState(g)) === 'running';
   for (const [k, v] of Object.entries(keys)) {
     if (['rootfs', 'unprivileged', 'ostemplate'].includes(k)) throw new HttpError(400, 'Parameter verification failed.', { [k]: 'property is not allowed here / read only' });
-    g.config[k] = v;
+    if (running && PENDING_KEYS[g.kind].includes(k)) {
+      g.pending ??= {};
+      if (g.config[k] === v) delete g.pending[k];
+      else g.pending[k] = v;
+    } else g.config[k] = v;
   }
   for (const k of String(del ?? '').split(/[,; ]+/).filter(Boolean)) delete g.config[k];
   save(g);
-  if ((await containerState(g)) === 'running' && ('memory' in keys || 'cores' in keys || 'swap' in keys)) await applyLimits(g, () => undefined);
+  if (running && ('memory' in keys || 'cores' in keys || 'swap' in keys)) await applyLimits(g, () => undefined);
   return null;
 });
 route('PUT', /^\/nodes\/[^/]+\/(lxc|qemu)\/(\d+)\/resize$/, (m, p) => {
   const g = mustGet(kindParam(m[1]), vmidOf(m[2]));
-  if (p.digest !== undefined && p.digest !== digestOf(g.config)) throw new HttpError(500, 'detected modified configuration - file changed by other user? Try again.');
+  if (p.digest !== undefined && p.digest !== digestOfGuest(g)) throw new HttpError(500, 'detected modified configuration - file changed by other user? Try again.');
   const disk = p.disk;
   if (!g.config[disk]) throw new HttpError(400, 'Parameter verification failed.', { disk: `no such disk '${disk}'` });
   return startTask(g.kind === 'lxc' ? 'resize' : 'resize', String(g.vmid), async (log) => {
@@ -279,10 +305,17 @@ route('POST', /^\/nodes\/[^/]+\/qemu\/(\d+)\/clone$/, (m, p) => {
   });
 });
 for (const [action, fn] of [
-  ['start', async (g: Guest, log: (l: string) => void) => startGuest(g, log)],
+  ['start', async (g: Guest, log: (l: string) => void) => {
+    applyPending(g, log);
+    await startGuest(g, log);
+  }],
   ['stop', async (g: Guest) => void (await docker('stop', '-t', '5', g.container))],
   ['shutdown', async (g: Guest) => void (await docker('stop', '-t', '30', g.container))],
-  ['reboot', async (g: Guest) => void (await docker('restart', '-t', '10', g.container))],
+  ['reboot', async (g: Guest, log: (l: string) => void) => {
+    applyPending(g, log);
+    await docker('restart', '-t', '10', g.container);
+    log(`guest container ${g.container} restarted`);
+  }],
 ] as const) {
   route('POST', new RegExp(`^/nodes/[^/]+/(lxc|qemu)/(\\d+)/status/${action}$`), (m) => {
     const g = mustGet(kindParam(m[1]), vmidOf(m[2]));
