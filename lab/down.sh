@@ -73,6 +73,13 @@ if [[ -f "$LAB_RUN/ip_forward.orig" ]]; then
   cat "$LAB_RUN/ip_forward.orig" >/proc/sys/net/ipv4/ip_forward 2>/dev/null || true
 fi
 
+# --- proxmox: stop proxmox-standin (by its pidfile only); its guests are gone, so are their configs ---
+if [[ -s "$LAB_RUN/proxmox-standin.pid" ]]; then
+  kill -TERM "$(cat "$LAB_RUN/proxmox-standin.pid")" 2>/dev/null && log "stopped proxmox-standin" || true
+fi
+rm -rf "$LAB_VAR/proxmox/configs"
+# --- end proxmox ---
+
 # 5. files
 rm -rf "$LAB_RUN" "$STATE_DIR"
 if ((PURGE)); then

@@ -9,6 +9,7 @@ import { InventoryError, secret, type Inventory, type HostSpec } from '../runner
 import { phoenix, type PhoenixVars, type BaseVars } from '../inventory.ts';
 import { serviceNames } from '../roles/trust/vars.ts';
 import { swarmDefaults } from '../roles/swarm/vars.ts';
+import { guestDefaults, type GuestDecl, type ProxmoxApi } from '../roles/proxmox/vars.ts';
 
 export const LAB_STATE = fileURLToPath(new URL('../.lab/lab.json', import.meta.url));
 /** The lab's copy of the CA root, exported by site.ts (never a key). */
@@ -68,6 +69,40 @@ function labSecret(name: string, label = `lab ${name}`) {
 /** The lab CA's key password. */
 const labKeyPassword = () => labSecret('stepca-key-password', 'lab step-ca key password');
 
+// --- proxmox: the lab's Proxmox host is proxmox-standin (lab/standins/proxmox/, docs/proxmox.md) ---
+export const PVE_STANDIN_STATE = '/var/lib/phoenix-lab/proxmox';
+const STANDIN_BIN = fileURLToPath(new URL('./standins/proxmox/bin/', import.meta.url));
+
+/** The stand-in's API: its own CA, the lab's token; pct/qm "exec" are docker exec on this machine. */
+export function labProxmoxApi(): ProxmoxApi {
+  return {
+    url: 'https://127.0.0.1:8006',
+    node: 'phoenix-lab',
+    tokenId: 'phoenix@pve!lab',
+    tokenSecret: { file: `${LAB_SECRETS}/proxmox-token` },
+    caFile: `${PVE_STANDIN_STATE}/tls/ca.crt`,
+    taskTimeout: 180,
+    pct: `${STANDIN_BIN}pct`,
+    qm: `${STANDIN_BIN}qm`,
+  };
+}
+
+/** The production guest shapes with the lab's addresses, gateway and login key. */
+export function labGuests(state: LabState): Record<string, GuestDecl> {
+  const addr = (n: string) => state.hosts[n]?.address ?? '';
+  let pub = '';
+  try {
+    pub = readFileSync(`${state.key}.pub`, 'utf8').trim();
+  } catch {
+    /* no key yet: the role refuses to create a guest without one */
+  }
+  return guestDefaults(
+    { domain: (phoenix.vars as PhoenixVars).domain, gateway: '192.168.201.1', bridge: 'vmbr0', prefix: 24, nameserver: '192.168.201.1', sshPublicKeys: pub ? [pub] : [] },
+    { lxc103: addr('lxc103'), lxc101: addr('lxc101'), lxc102: addr('lxc102'), vm1001: addr('vm1001'), vm1002: addr('vm1002') },
+  );
+}
+// --- end proxmox ---
+
 export function labInventory(state: LabState = readLabState()): Inventory<PhoenixVars> {
   const addr = (name: string) => {
     const h = state.hosts[name];
@@ -76,11 +111,16 @@ export function labInventory(state: LabState = readLabState()): Inventory<Phoeni
   };
   const hosts: Record<string, HostSpec<PhoenixVars>> = {};
   const guests: Record<string, string> = {};
+  const pveGuests = labGuests(state);
   for (const [name, spec] of Object.entries(phoenix.hosts)) {
-    if (name === 'proxmox') continue; // the lab machine itself plays the Proxmox host
+    if (name === 'proxmox') {
+      // The lab machine itself plays the Proxmox host: its API is proxmox-standin (local connection).
+      hosts[name] = { address: 'localhost', connection: 'local', groups: [], vars: { ...spec.vars, proxmox: labProxmoxApi() } };
+      continue;
+    }
     const lab = state.hosts[name];
     if (!lab) throw new InventoryError(`lab inventory: ${LAB_STATE} has no host "${name}"`);
-    hosts[name] = { ...spec, address: lab.address, port: lab.port, user: state.user, key: state.key, become: true };
+    hosts[name] = { ...spec, address: lab.address, port: lab.port, user: state.user, key: state.key, become: true, vars: { ...spec.vars, guest: pveGuests[name] } };
     guests[name] = lab.address;
   }
   const base = phoenix.vars as PhoenixVars;

@@ -468,6 +468,9 @@ load_standins_into_vms
 finish_stepca
 build_traefik_standin
 write_lab_json
+# --- proxmox: the lab's Proxmox VE API stand-in; registers the five guests above (lab/README.md) ---
+bash "$LAB_DIR/standins/proxmox/start.sh" || die "proxmox-standin did not start"
+# --- end proxmox ---
 
 log "lab up in $((SECONDS - START))s — $STATE_DIR/lab.json"
 for g in "${GUESTS[@]}"; do

@@ -11,8 +11,11 @@ import { swarmCluster, swarmNode } from '../roles/swarm/index.ts';
 import { dockerApi, dockerApiClient } from '../roles/swarm/api.ts';
 import portainer from '../roles/portainer/index.ts';
 import qdrant from '../roles/qdrant/index.ts';
+import proxmox from '../roles/proxmox/index.ts';
 
 export const site = playbook<PhoenixVars>('site', [
+  // The guests themselves first: created and kept in shape through the Proxmox VE API (docs/proxmox.md).
+  play({ name: 'proxmox', hosts: 'proxmox', roles: [proxmox] }),
   play({ name: 'certificate authority', hosts: 'stepca', roles: [stepCa] }),
   play({ name: 'trust', hosts: 'guests', roles: [trust] }),
   play({ name: 'gateway', hosts: 'nginx', roles: [nginx] }),

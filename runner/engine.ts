@@ -272,6 +272,7 @@ export class Engine {
           run,
           roleDir,
           delegate: (name) => this.delegate(name),
+          inventory: this.opts.hosts ? { hosts: this.opts.hosts, knownHosts: this.opts.knownHosts } : undefined,
         };
         const r = await Promise.race([action.run(ctx), aborted]);
         push({ ...base, module: action.module, status: statusOf(r), changed: r.changed, msg: r.msg, diff: r.diff, durationMs: Date.now() - start });

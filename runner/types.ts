@@ -40,6 +40,8 @@ export interface ActionContext<V extends Vars = Vars> {
    * join token. Modules use it for read-only probes unless they say otherwise.
    */
   delegate?(hostName: string): Promise<ActionContext['run']>;
+  /** Every inventory host and the run's known_hosts file (the proxmox role reads the guests' declarations and records their host keys). */
+  inventory?: { hosts: ReadonlyMap<string, Host<any>>; knownHosts: string };
 }
 
 /** A module invocation: the unit of work a task performs. */

@@ -11,6 +11,8 @@ export class ConnectionPool {
   #conns = new Map<string, Promise<Connection>>();
   /** Connections opened ahead of use (warm()) that no task has asked for yet. */
   #warming = new Set<Promise<Connection>>();
+  /** Warm-ups that connected and that no task has used yet. */
+  #unused = new Set<Promise<Connection>>();
   #closed = false;
   #jumps = new JumpPool();
   constructor(private readonly opts: SshOptions) {}
@@ -23,9 +25,16 @@ export class ConnectionPool {
   }
 
   get(host: Host): Promise<Connection> {
-    const p = this.#conns.get(host.name) ?? this.#open(host);
+    const p = this.#conns.get(host.name);
+    if (!p) return this.#open(host);
+    if (!this.#warming.has(p) && !this.#unused.has(p)) return p;
     this.#warming.delete(p);
-    return p;
+    this.#unused.delete(p);
+    // A warm-up's connection that died before its first use (the host was restarted meanwhile,
+    // e.g. by the proxmox play) is opened again rather than failing the first task.
+    const q = p.then((c) => ((c as { lost?: boolean }).lost ? (void c.close().catch(() => undefined), this.#open(host)) : c));
+    this.#conns.set(host.name, q);
+    return q;
   }
 
   /**
@@ -39,6 +48,7 @@ export class ConnectionPool {
     this.#warming.add(p);
     try {
       await p;
+      if (this.#warming.has(p)) this.#unused.add(p);
     } catch {
       if (this.#conns.get(host.name) === p && this.#warming.has(p)) this.#conns.delete(host.name);
     } finally {
@@ -61,6 +71,7 @@ export class ConnectionPool {
     }
     this.#conns.clear();
     this.#warming.clear();
+    this.#unused.clear();
     await this.#jumps.close();
   }
 }

@@ -54,7 +54,7 @@ interface Target {
 
 /** Opens and authenticates one ssh2 client, over `sock` when it goes through a jump host. */
 function connectClient(t: Target, opts: SshOptions, sock?: Duplex): Promise<ClientT> {
-  const known = lookupKnownHosts(opts.knownHosts, t.address, t.port);
+  const knownAtStart = lookupKnownHosts(opts.knownHosts, t.address, t.port);
   const where = `${t.user}@${hostPattern(t.address, t.port)}`;
   let verifyFailure: string | undefined;
   const cfg: ConnectConfig = {
@@ -66,6 +66,9 @@ function connectClient(t: Target, opts: SshOptions, sock?: Duplex): Promise<Clie
     keepaliveCountMax: t.keepaliveCountMax,
     sock: sock as ConnectConfig['sock'],
     hostVerifier: (key: Buffer) => {
+      // Read when the server's key arrives, not when the attempt began: a key written meanwhile
+      // (the proxmox role learning a new guest's key through the hypervisor) counts.
+      const known = lookupKnownHosts(opts.knownHosts, t.address, t.port);
       if (known.length === 0) {
         if (opts.acceptNewHostKeys) {
           appendKnownHost(opts.knownHosts, t.address, t.port, key);
@@ -79,9 +82,9 @@ function connectClient(t: Target, opts: SshOptions, sock?: Duplex): Promise<Clie
       return false;
     },
   };
-  if (known.length) {
+  if (knownAtStart.length) {
     // Ask only for the key types we can check, so the server does not pick another one.
-    const algos = [...new Set(known.flatMap((k) => ALGOS_FOR_TYPE[k.type] ?? [k.type]))];
+    const algos = [...new Set(knownAtStart.flatMap((k) => ALGOS_FOR_TYPE[k.type] ?? [k.type]))];
     cfg.algorithms = { serverHostKey: algos as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] };
   }
   if (t.key) cfg.privateKey = readKey(t.hostName, t.key);
@@ -186,6 +189,11 @@ export class SshConnection implements Connection {
 
   private constructor(private readonly host: Host) {
     this.hostName = host.name;
+  }
+
+  /** The connection went away under us (the host closed it, or stopped answering). */
+  get lost(): boolean {
+    return !!this.#lost;
   }
 
   static async open(host: Host, opts: SshOptions, jumps: JumpPool): Promise<SshConnection> {
