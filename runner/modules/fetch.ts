@@ -26,6 +26,7 @@ export function fetchFile(o: FetchOptions): Action {
       if (/(^|[/_.-])(key|secret|password)s?([/_.-]|$)/i.test(o.src)) throw new TaskError(`${where}: refusing to copy what looks like a secret to the control machine`);
       const st = await fileState(ctx, o.src);
       if (!st.exists || st.type !== 'file') {
+        // check-mode exception: an earlier, unapplied task may be what creates the file: unknown, not failed.
         if (ctx.check && ctx.pendingChanges) return { changed: 'unknown', msg: `${o.src} does not exist yet (earlier changes not applied in check mode)` };
         throw new TaskError(`${where}: no such file on ${ctx.host.name}`);
       }
@@ -34,12 +35,13 @@ export function fetchFile(o: FetchOptions): Action {
       const data = await readFile(ctx, o.src);
       const diff = ctx.diff ? [fileDiff(o.dest, local?.toString('utf8') ?? '', data.toString('utf8'))] : undefined;
       const msg = local ? `${o.dest} updated` : `${o.dest} created`;
-      if (ctx.check) return { changed: true, msg, diff, data: { path: o.dest } };
-      mkdirSync(dirname(o.dest), { recursive: true });
-      const tmp = `${o.dest}.${process.pid}.tmp`;
-      writeFileSync(tmp, data, { mode: o.mode ?? 0o644 });
-      renameSync(tmp, o.dest);
-      return { changed: true, msg, diff, data: { path: o.dest } };
+      // The write is on the control machine: declared as the change, so check mode writes nothing.
+      return ctx.change({ changed: true, msg, diff, data: { path: o.dest } }, async () => {
+        mkdirSync(dirname(o.dest), { recursive: true });
+        const tmp = `${o.dest}.${process.pid}.tmp`;
+        writeFileSync(tmp, data, { mode: o.mode ?? 0o644 });
+        renameSync(tmp, o.dest);
+      });
     },
   };
 }

@@ -62,8 +62,8 @@ export function file(o: FileOptions): Action {
       }
 
       const st = await pathState(ctx, o.path);
-      // In check mode, a path whose directory is missing may be created by an earlier task
-      // that was not applied (e.g. apt installing a package): the probe cannot know.
+      // check-mode exception: a path whose directory is missing may be created by an earlier task
+      // that was not applied (e.g. apt installing a package): the probe cannot know, so unknown.
       if (ctx.check && ctx.pendingChanges && !st.exists && !st.parentExists && o.state !== 'absent') {
         return { changed: 'unknown', msg: `directory of ${o.path} does not exist yet` };
       }
@@ -87,7 +87,7 @@ export function file(o: FileOptions): Action {
             const kind = st.type === 'directory' ? 'a directory' : st.type === 'file' ? 'a regular file' : `a ${st.type}`;
             if (!o.force) throw new TaskError(`${where}: exists as ${kind}; refusing to replace it with a link (force: true replaces a file or an empty directory)`);
             if (st.type === 'directory') {
-              const r = await ctx.run(`[ -z "$(ls -A -- ${p})" ]`);
+              const r = await ctx.probe(`[ -z "$(ls -A -- ${p})" ]`);
               if (r.code !== 0) throw new TaskError(`${where}: is a directory that is not empty; refusing to replace it with a link, even with force`);
             }
           }
@@ -135,11 +135,12 @@ export function file(o: FileOptions): Action {
       }
       if (!todo.length) return { changed: false };
       const msg = why.join(', ') + (target !== o.path ? ` (on ${target})` : '');
-      if (ctx.check) return { changed: true, msg };
-      const cmd = todo.join(' && ');
-      const r = await ctx.run(cmd);
-      if (r.code !== 0) throw new TaskError(`${where}: failed`, { command: cmd, stderr: r.stderr, code: r.code });
-      return { changed: true, msg };
+      return ctx.change({ changed: true, msg }, async () => {
+        const cmd = todo.join(' && ');
+        const r = await ctx.run(cmd);
+        if (r.code !== 0) throw new TaskError(`${where}: failed`, { command: cmd, stderr: r.stderr, code: r.code });
+        return { changed: true, msg };
+      });
     },
   };
 }
