@@ -6,7 +6,7 @@ import type { Host } from './inventory.ts';
 import { redact, redactDeep } from './secret.ts';
 import type { PlannedPlay } from './selection.ts';
 import { isReadOnlyRequest, sendRequest } from './modules/http.ts';
-import { TaskError, type Action, type ActionContext, type ActionResult, type Changed, type FileDiff, type HttpRequest, type HttpResponse, type RunFn } from './types.ts';
+import { NotYetError, TaskError, type Action, type ActionContext, type ActionResult, type Changed, type FileDiff, type HttpRequest, type HttpResponse, type RunFn } from './types.ts';
 
 export type TaskStatus = 'ok' | 'changed' | 'unknown' | 'skipped' | 'failed' | 'unreachable';
 
@@ -338,6 +338,11 @@ export class Engine {
             durationMs: Date.now() - start,
           });
           return undefined;
+        }
+        // Not there yet, and an earlier change on this host was not applied (check mode): it cannot know.
+        if (check && pending && e instanceof NotYetError) {
+          push({ ...base, module: moduleName, status: 'unknown', changed: 'unknown', msg: `${redact(e.message)} (an earlier change was not applied in check mode)`, diff: e.diff, durationMs: Date.now() - start });
+          return { changed: 'unknown' };
         }
         if (e instanceof ConnectionError) {
           unreachable = true;

@@ -8,5 +8,5 @@ export * from './modules/index.ts';
 export { main, isMain, run, parseCli, EXIT, type RunOptions, type RunResult } from './cli.ts';
 export { resolvePlan, allTags, SelectionError } from './selection.ts';
 export type { Action, ActionContext, ActionResult, FileDiff } from './types.ts';
-export { TaskError } from './types.ts';
+export { TaskError, NotYetError } from './types.ts';
 export { shQuote } from './connection/shell.ts';

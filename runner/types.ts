@@ -105,3 +105,21 @@ export class TaskError extends Error {
     this.name = 'TaskError';
   }
 }
+
+/**
+ * Something the task needs on the host is not there (a unit, a file, a directory, a tool) and
+ * an earlier task may be what makes it. The task fails; but in check mode, after an earlier task
+ * on the host would have changed something, the engine reports it `unknown`: the probe cannot
+ * tell what the unapplied change would have made.
+ */
+export class NotYetError extends TaskError {
+  constructor(
+    message: string,
+    detail: TaskError['detail'] = {},
+    /** What the check run shows anyway (e.g. copy's diff of the content it would write). */
+    readonly diff?: FileDiff[],
+  ) {
+    super(message, detail);
+    this.name = 'NotYetError';
+  }
+}

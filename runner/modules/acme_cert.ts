@@ -5,7 +5,7 @@
 // less than `renewBefore` of its lifetime left; check mode only says which.
 import { shQuote } from '../connection/shell.ts';
 import type { Action, ActionContext, ActionResult } from '../types.ts';
-import { TaskError } from '../types.ts';
+import { NotYetError, TaskError } from '../types.ts';
 
 export interface AcmeCertOptions {
   /** certbot's lineage name: files in /etc/letsencrypt/live/<certName>/. */
@@ -95,11 +95,7 @@ export function acmeCert(o: AcmeCertOptions): Action {
       const bad = o.names.find((n) => !/^[A-Za-z0-9.-]+$/.test(n));
       if (bad) throw new TaskError(`${where}: "${bad}" is not a DNS name`);
       const hasCertbot = (await ctx.probe('command -v certbot >/dev/null && command -v openssl >/dev/null')).code === 0;
-      if (!hasCertbot) {
-        // check-mode exception: an earlier, unapplied task may be what installs certbot: unknown, not failed.
-        if (ctx.check && ctx.pendingChanges) return { changed: 'unknown', msg: 'certbot is not installed yet' };
-        throw new TaskError(`${where}: certbot or openssl is not installed on ${ctx.host.name}`);
-      }
+      if (!hasCertbot) throw new NotYetError(`${where}: certbot or openssl is not installed on ${ctx.host.name}`);
       const st = await certState(ctx, o.certName, caBundle);
       const why = needsIssue(st, o.names, o.renewBefore ?? 1 / 3);
       if (!why) return { changed: false, data: { serial: st.serial, notAfter: st.notAfter } };

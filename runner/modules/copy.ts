@@ -8,7 +8,7 @@ import { fileDiff } from '../diff.ts';
 import { normalizeMode, ownerSpec, parentOf, readFile } from '../facts.ts';
 import { Secret, isSecret } from '../secret.ts';
 import type { Action, ActionContext, ActionResult, FileDiff } from '../types.ts';
-import { TaskError } from '../types.ts';
+import { NotYetError, TaskError } from '../types.ts';
 import { chmodArg, idDiffers, pathState } from './attrs.ts';
 
 export interface CopyOptions {
@@ -73,9 +73,8 @@ export async function putFile(
     diff = [fileDiff(o.dest, before, after)];
   }
   const msg = !st.exists ? 'created' : contentChanged ? `content changed${attrs.length ? `, ${attrs.join(', ')}` : ''}` : attrs.join(', ');
-  // check-mode exception: the real run would fail here, but an unapplied earlier task may create the directory: unknown.
-  if (!st.parentExists && ctx.check && ctx.pendingChanges) return { changed: 'unknown', diff, msg: `${msg} (directory ${parentOf(o.dest)} does not exist yet)` };
-  if (!st.parentExists) throw new TaskError(`${where}: directory ${parentOf(o.dest)} does not exist`);
+  // An unapplied earlier task may be what creates the directory (unknown in check mode then, with the diff).
+  if (!st.parentExists) throw new NotYetError(`${where}: directory ${parentOf(o.dest)} does not exist`, {}, diff);
   return ctx.change({ changed: true, diff, msg }, async () => {
     const d = shQuote(o.dest);
     const own = ownerSpec(o);

@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { fileDiff } from '../diff.ts';
 import { fileState, readFile } from '../facts.ts';
 import type { Action, ActionResult } from '../types.ts';
-import { TaskError } from '../types.ts';
+import { NotYetError, TaskError } from '../types.ts';
 
 export interface FetchOptions {
   /** The file on the host. */
@@ -25,11 +25,7 @@ export function fetchFile(o: FetchOptions): Action {
       const where = `fetch ${o.src}`;
       if (/(^|[/_.-])(key|secret|password)s?([/_.-]|$)/i.test(o.src)) throw new TaskError(`${where}: refusing to copy what looks like a secret to the control machine`);
       const st = await fileState(ctx, o.src);
-      if (!st.exists || st.type !== 'file') {
-        // check-mode exception: an earlier, unapplied task may be what creates the file: unknown, not failed.
-        if (ctx.check && ctx.pendingChanges) return { changed: 'unknown', msg: `${o.src} does not exist yet (earlier changes not applied in check mode)` };
-        throw new TaskError(`${where}: no such file on ${ctx.host.name}`);
-      }
+      if (!st.exists || st.type !== 'file') throw new NotYetError(`${where}: no such file on ${ctx.host.name}`);
       const local = existsSync(o.dest) ? readFileSync(o.dest) : undefined;
       if (local && createHash('sha256').update(local).digest('hex') === st.sha256) return { changed: false, data: { path: o.dest } };
       const data = await readFile(ctx, o.src);

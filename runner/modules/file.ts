@@ -7,7 +7,7 @@
 import { shQuote } from '../connection/shell.ts';
 import { normalizeMode, ownerSpec, parentOf } from '../facts.ts';
 import type { Action, ActionResult } from '../types.ts';
-import { TaskError } from '../types.ts';
+import { NotYetError, TaskError } from '../types.ts';
 import { chmodArg, idDiffers, pathState, type PathState } from './attrs.ts';
 
 export interface FileOptions {
@@ -62,13 +62,10 @@ export function file(o: FileOptions): Action {
       }
 
       const st = await pathState(ctx, o.path);
-      // check-mode exception: a path whose directory is missing may be created by an earlier task
-      // that was not applied (e.g. apt installing a package): the probe cannot know, so unknown.
-      if (ctx.check && ctx.pendingChanges && !st.exists && !st.parentExists && o.state !== 'absent') {
-        return { changed: 'unknown', msg: `directory of ${o.path} does not exist yet` };
-      }
+      // A missing directory or file may be made by an earlier task (e.g. apt installing a
+      // package): NotYetError, unknown in check mode after unapplied changes.
       if ((o.state === 'touch' || o.state === 'link') && !st.exists && !st.parentExists)
-        throw new TaskError(`${where}: directory ${parentOf(o.path)} does not exist`);
+        throw new NotYetError(`${where}: directory ${parentOf(o.path)} does not exist`);
 
       const todo: string[] = [];
       const why: string[] = [];
@@ -107,7 +104,7 @@ export function file(o: FileOptions): Action {
         }
         const shown = target === o.path ? o.path : `${o.path} (-> ${target})`;
         if (tst.exists && tst.type !== want) throw new TaskError(`file ${shown}: exists as a ${tst.type}, expected a ${want}`);
-        if (!tst.exists && o.state === 'file') throw new TaskError(`${where}: does not exist (state "file" only manages an existing file; use touch or copy)`);
+        if (!tst.exists && o.state === 'file') throw new NotYetError(`${where}: does not exist (state "file" only manages an existing file; use touch or copy)`);
         if (!tst.exists && o.state === 'directory') {
           // Like Ansible: every directory created on the way gets the mode and owner.
           const mk = missingChain(o.path).map((d) => {

@@ -2,7 +2,7 @@
 import { shQuote } from '../connection/shell.ts';
 import { serviceState } from '../facts.ts';
 import type { Action, ActionResult } from '../types.ts';
-import { TaskError } from '../types.ts';
+import { NotYetError, TaskError } from '../types.ts';
 
 export interface SystemdOptions {
   name: string;
@@ -21,11 +21,8 @@ export function systemd(o: SystemdOptions): Action {
       const where = `service ${o.name}`;
       const st = await serviceState(ctx, o.name);
       const n = shQuote(o.name);
-      if (st.load === 'not-found') {
-        // check-mode exception: an earlier, unapplied task (e.g. apt) may be what installs the unit: unknown, not failed.
-        if (ctx.check && ctx.pendingChanges) return { changed: 'unknown', msg: `${o.name} is not installed yet` };
-        throw new TaskError(`${where}: unit not found`, { command: `systemctl show ${o.name}` });
-      }
+      // An earlier task (e.g. apt) may be what installs the unit: NotYetError (unknown in check mode then).
+      if (st.load === 'not-found') throw new NotYetError(`${where}: unit not found`, { command: `systemctl show ${o.name}` });
       const todo: string[] = [];
       const why: string[] = [];
       if (o.daemonReload) todo.push('systemctl daemon-reload');

@@ -238,7 +238,6 @@ test('every role of site and sync, with the production inventory, in check mode:
   ] as [Playbook<any>, Inventory<any>][]) {
     const r = await checkRun(pb, inv);
     assert.equal(violations(r), [], pb.name);
-    if (process.env.DEBUG_CHECK) console.log(pb.name, r.records.map((t) => `${t.host} ${t.task} ${t.status} ${t.error?.message ?? t.msg ?? ''}`).join('\n'));
     assert.is(r.records.length, r.planned, `${pb.name}: every planned task ran`);
     const roles = new Set(r.records.map((t) => t.role));
     for (const p of pb.plays) for (const ro of p.roles) assert.ok(roles.has(ro.name), `${pb.name}: role ${ro.name} ran`);
@@ -292,6 +291,18 @@ test('a module that sends a change without declaring it is refused: unknown, nam
   assert.equal(r.requests, []);
   // ...and the test above would name it.
   assert.is(violations(r).length, 4);
+});
+
+test('NotYetError: what an unapplied earlier change may make is unknown in check mode, a failure otherwise', async () => {
+  const notFound = (cmd: string) => (cmd.startsWith('systemctl show') ? ok('LoadState=not-found\nActiveState=inactive\nUnitFileState=\n') : freshHost(cmd));
+  const svc = task({ name: 'service', do: modules.systemd({ name: 'app', state: 'started' }) });
+  const install = task({ name: 'install', do: modules.shell('apt-get install -y app') });
+  const book = (tasks: ReturnType<typeof task>[]) => playbook('p', [play({ hosts: 'a', roles: [role({ name: 'r', tasks })] })]);
+  const after = await checkRun(book([install, svc]), testInventory, notFound);
+  assert.equal(after.records.map((t) => [t.task, t.status]), [['install', 'changed'], ['service', 'unknown']]);
+  assert.is(after.records[1]!.msg, 'service app: unit not found (an earlier change was not applied in check mode)');
+  const alone = await checkRun(book([svc]), testInventory, notFound);
+  assert.equal(alone.records.map((t) => [t.task, t.status, t.error?.message]), [['service', 'failed', 'service app: unit not found']]);
 });
 
 test('the modules exempt from the engine rule are exactly the documented ones', () => {
