@@ -327,7 +327,10 @@ export class Engine {
         push({ ...base, module: action.module, status: statusOf(r), changed: r.changed, msg: r.msg, diff: r.diff, durationMs: Date.now() - start });
         return r;
       } catch (e) {
-        if (!this.aborted && (e instanceof CheckModeRefusal || refused.length)) return refusedResult();
+        if (!this.aborted && (e instanceof CheckModeRefusal || refused.length)) {
+          if (!refused.length) refused.push(e as CheckModeRefusal);
+          return refusedResult();
+        }
         if (e instanceof AbortedError || this.aborted) {
           stop.interrupted = { aborted: name, handlersNotRun: notified.map((h) => h.name) };
           push({

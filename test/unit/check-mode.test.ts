@@ -230,11 +230,14 @@ test('every role of site and sync, with the production inventory, in check mode:
   const { syncPlaybook } = await import('../../playbooks/sync.ts');
   const { phoenix } = await import('../../inventory.ts');
   for (const m of JSON.stringify(phoenix.vars).matchAll(/\/([^/"]+\.tar\.gz)"/g)) ARCHIVES.add(m[1]!);
-  const viaPortainer = { ...phoenix, vars: { ...phoenix.vars!, swarm: { ...phoenix.vars!.swarm!, deployStacksWith: 'portainer' } } } as Inventory<any>;
+  // The Portainer client (runner/portainer, its own HTTP) must reach nothing but loopback here.
+  const portainerApi = { url: 'https://127.0.0.1:1', resolve: {} };
+  const prod = { ...phoenix, vars: { ...phoenix.vars!, portainerApi } } as Inventory<any>;
+  const viaPortainer = { ...phoenix, vars: { ...phoenix.vars!, portainerApi, swarm: { ...phoenix.vars!.swarm!, deployStacksWith: 'portainer' } } } as Inventory<any>;
   for (const [pb, inv] of [
-    [site, phoenix],
+    [site, prod],
     [site, viaPortainer],
-    [syncPlaybook('all'), phoenix],
+    [syncPlaybook('all'), prod],
   ] as [Playbook<any>, Inventory<any>][]) {
     const r = await checkRun(pb, inv);
     assert.equal(violations(r), [], pb.name);
