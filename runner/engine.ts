@@ -1,11 +1,12 @@
 // Runs a plan: the hosts of a play concurrently (capped by forks), a host's tasks in order,
 // then the handlers its changed tasks notified. A failure stops only its host.
-import { AbortedError, ConnectionPool, ConnectionError, type Connection, type ExecOptions } from './connection/index.ts';
+import { AbortedError, CheckModeRefusal, checkModeConnection, ConnectionPool, ConnectionError, type Connection, type ExecOptions } from './connection/index.ts';
 import type { Handler, Task, TaskEnv, ActionSpec } from './dsl.ts';
 import type { Host } from './inventory.ts';
 import { redact, redactDeep } from './secret.ts';
 import type { PlannedPlay } from './selection.ts';
-import { TaskError, type Action, type ActionContext, type ActionResult, type Changed, type FileDiff } from './types.ts';
+import { isReadOnlyRequest, sendRequest } from './modules/http.ts';
+import { NotYetError, TaskError, type Action, type ActionContext, type ActionResult, type Changed, type FileDiff, type HttpRequest, type HttpResponse, type RunFn } from './types.ts';
 
 export type TaskStatus = 'ok' | 'changed' | 'unknown' | 'skipped' | 'failed' | 'unreachable';
 
@@ -23,6 +24,8 @@ export interface TaskRecord {
   durationMs: number;
   /** A failure the task's ignoreErrors let pass: counted as "ignored", the host goes on. */
   ignored?: boolean;
+  /** Check mode: the command or request (redacted) the task sent without marking it read-only, held back. */
+  refused?: string;
 }
 
 /** "interrupted": Ctrl-C stopped the host before it ran all its tasks. */
@@ -66,6 +69,10 @@ export interface EngineOptions {
   acceptNewHostKeys: boolean;
   /** Every inventory host, for ActionContext.delegate (tasks reaching another host). */
   hosts?: Map<string, Host<any>>;
+  /** Opens a host's connection instead of SSH/local (tests: a recording connection). */
+  open?: (host: Host<any>) => Promise<Connection>;
+  /** Sends ActionContext.request's HTTP requests instead of axios (tests: a recording client). */
+  send?: (req: HttpRequest) => Promise<HttpResponse>;
 }
 
 /** How plays are shown: the reporter drives hosts so listr2 can own the terminal. */
@@ -107,6 +114,15 @@ export function limiter(n: number) {
   };
 }
 
+/**
+ * Modules that still hold their own mutations back with `if (ctx.check)`: their commands are not
+ * refused in check mode. They live in files of the stacks layer (runner/portainer/,
+ * runner/modules/docker_stack.ts), which is being moved out of the runner; once they mark their
+ * probes (`ctx.probe`) and declare their changes (`ctx.change`), they leave this list.
+ * A module outside the runner says the same with `checkMode: 'self'` on its Action.
+ */
+export const SELF_CHECKED: ReadonlySet<string> = new Set(['docker_stack', 'portainer_stack', 'portainer_bootstrap']);
+
 function statusOf(r: ActionResult): TaskStatus {
   if (r.skipped) return 'skipped';
   if (r.changed === 'unknown') return 'unknown';
@@ -127,7 +143,7 @@ export class Engine {
   #killing: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: EngineOptions) {
-    this.pool = new ConnectionPool({ knownHosts: opts.knownHosts, acceptNewHostKeys: opts.acceptNewHostKeys });
+    this.pool = new ConnectionPool({ knownHosts: opts.knownHosts, acceptNewHostKeys: opts.acceptNewHostKeys, open: opts.open });
   }
 
   /**
@@ -197,8 +213,11 @@ export class Engine {
     await this.pool.closeAll();
   }
 
-  /** A run function on another inventory host; its connection failing fails the calling task. */
-  async delegate(name: string): Promise<ActionContext['run']> {
+  /**
+   * A run function on another inventory host; its connection failing fails the calling task.
+   * In check mode it refuses what is not marked read-only, as the task's own connection does.
+   */
+  async delegate(name: string, onRefuse?: ((e: CheckModeRefusal) => void) | null): Promise<RunFn> {
     const h = this.opts.hosts?.get(name);
     if (!h) throw new TaskError(`delegate: "${name}" is not a host of the inventory`);
     let c: Connection;
@@ -207,6 +226,7 @@ export class Engine {
     } catch (e) {
       throw new TaskError(`delegate to ${name}: ${(e as Error).message}`);
     }
+    if (this.opts.check && onRefuse !== null) c = checkModeConnection(c, onRefuse ?? (() => undefined));
     return (cmd: string, o: ExecOptions = {}) => c.exec(cmd, o);
   }
 
@@ -254,30 +274,64 @@ export class Engine {
         this.#abortWaiters.add(rej);
       });
       aborted.catch(() => undefined);
+      // Check mode: what the task tried to send without marking it read-only (held back).
+      const refused: CheckModeRefusal[] = [];
+      const onRefuse = (e: CheckModeRefusal) => void refused.push(e);
+      const check = this.opts.check;
+      let moduleName: string | undefined;
+      const refusedResult = (): ActionResult => {
+        const what = refused[0]!.what;
+        const more = refused.length > 1 ? ` (and ${refused.length - 1} more)` : '';
+        push({ ...base, module: moduleName, status: 'unknown', changed: 'unknown', msg: redact(refused[0]!.message) + more, refused: redact(what), durationMs: Date.now() - start });
+        return { changed: 'unknown' };
+      };
       try {
-        const c = await connect();
-        const run = (cmd: string, o: ExecOptions = {}) => c.exec(cmd, { become: t?.become, ...o });
-        const env: TaskEnv<any> = { host, vars: host.vars, check: this.opts.check, registered, probe: run };
+        const raw = await connect();
+        // The engine, not the module, decides: in check mode only read-only commands reach the host.
+        const c = check ? checkModeConnection(raw, onRefuse) : raw;
+        const run: RunFn = (cmd, o = {}) => c.exec(cmd, { become: t?.become, ...o });
+        const probe: RunFn = (cmd, o = {}) => c.exec(cmd, { become: t?.become, ...o, readOnly: true });
+        const env: TaskEnv<any> = { host, vars: host.vars, check, registered, probe };
         if (t?.when && !(await t.when(env))) {
           push({ ...base, status: 'skipped', changed: false, msg: 'condition false', durationMs: Date.now() - start });
           return undefined;
         }
         const action: Action<any> = typeof spec === 'function' ? await spec(env) : spec;
+        moduleName = action.module;
+        // check-mode exception: a module that still holds its own mutations back (listed in docs/check-mode.md).
+        const own = check && (action.checkMode === 'self' || SELF_CHECKED.has(action.module));
+        const hostRun: RunFn = own ? (cmd, o = {}) => raw.exec(cmd, { become: t?.become, ...o }) : run;
         const ctx: ActionContext<any> = {
           host,
-          conn: c,
-          check: this.opts.check,
+          conn: own ? raw : c,
+          check,
           diff: this.opts.diff,
           pendingChanges: pending,
-          run,
+          run: hostRun,
+          probe,
+          change: async (plan, apply) => (check ? plan : ((await apply()) ?? plan)),
+          request: (req: HttpRequest) => {
+            if (check && !isReadOnlyRequest(req)) {
+              const e = new CheckModeRefusal(host.name, `${(req.method ?? 'GET').toUpperCase()} ${redact(req.url)}`);
+              onRefuse(e);
+              return Promise.reject(e);
+            }
+            return (this.opts.send ?? sendRequest)(req);
+          },
           roleDir,
-          delegate: (name) => this.delegate(name),
+          delegate: (name) => this.delegate(name, own ? null : onRefuse),
           inventory: this.opts.hosts ? { hosts: this.opts.hosts, knownHosts: this.opts.knownHosts } : undefined,
         };
         const r = await Promise.race([action.run(ctx), aborted]);
+        // A module that caught the refusal and went on cannot know what it reports.
+        if (refused.length) return refusedResult();
         push({ ...base, module: action.module, status: statusOf(r), changed: r.changed, msg: r.msg, diff: r.diff, durationMs: Date.now() - start });
         return r;
       } catch (e) {
+        if (!this.aborted && (e instanceof CheckModeRefusal || refused.length)) {
+          if (!refused.length) refused.push(e as CheckModeRefusal);
+          return refusedResult();
+        }
         if (e instanceof AbortedError || this.aborted) {
           stop.interrupted = { aborted: name, handlersNotRun: notified.map((h) => h.name) };
           push({
@@ -288,6 +342,11 @@ export class Engine {
             durationMs: Date.now() - start,
           });
           return undefined;
+        }
+        // Not there yet, and an earlier change on this host was not applied (check mode): it cannot know.
+        if (check && pending && e instanceof NotYetError) {
+          push({ ...base, module: moduleName, status: 'unknown', changed: 'unknown', msg: `${redact(e.message)} (an earlier change was not applied in check mode)`, diff: e.diff, durationMs: Date.now() - start });
+          return { changed: 'unknown' };
         }
         if (e instanceof ConnectionError) {
           unreachable = true;

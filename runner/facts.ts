@@ -1,4 +1,4 @@
-// Typed, read-only probes. They run in check mode too: only modules' mutations are skipped.
+// Typed, read-only probes (ctx.probe). They run in check mode too: only modules' changes are held back.
 import { shQuote } from './connection/shell.ts';
 import type { ActionContext } from './types.ts';
 import { TaskError } from './types.ts';
@@ -27,7 +27,7 @@ export function parentOf(path: string): string {
 
 export async function fileState(ctx: ActionContext, path: string): Promise<FileState> {
   const p = shQuote(path);
-  const r = await ctx.run(
+  const r = await ctx.probe(
     `if [ -L ${p} ] || [ -e ${p} ]; then stat -c '%F|%a|%U|%G|%s' -- ${p}; ` +
       `if [ -L ${p} ]; then echo "link:$(readlink -- ${p})"; elif [ -f ${p} ]; then echo "sha:$(sha256sum < ${p} | cut -d' ' -f1)"; fi; ` +
       `else echo absent; fi; [ -d ${shQuote(parentOf(path))} ] && echo parent || echo noparent`,
@@ -51,7 +51,7 @@ export async function fileState(ctx: ActionContext, path: string): Promise<FileS
 
 /** Reads a remote file's bytes (for diffs). */
 export async function readFile(ctx: ActionContext, path: string): Promise<Buffer> {
-  const r = await ctx.run(`cat -- ${shQuote(path)}`);
+  const r = await ctx.probe(`cat -- ${shQuote(path)}`);
   if (r.code !== 0) throw new TaskError(`cannot read ${path}`, { command: `cat ${path}`, stderr: r.stderr, code: r.code });
   return r.stdoutBuffer;
 }
@@ -63,7 +63,7 @@ export interface PackageState {
 }
 
 export async function packageStates(ctx: ActionContext, names: string[]): Promise<PackageState[]> {
-  const r = await ctx.run(`dpkg-query -W -f='\${Package}|\${Status}|\${Version}\\n' ${names.map(shQuote).join(' ')} 2>/dev/null; true`);
+  const r = await ctx.probe(`dpkg-query -W -f='\${Package}|\${Status}|\${Version}\\n' ${names.map(shQuote).join(' ')} 2>/dev/null; true`);
   const seen = new Map<string, PackageState>();
   for (const line of r.stdout.split('\n')) {
     const [name, status, version] = line.split('|');
@@ -84,7 +84,7 @@ export interface ServiceState {
 }
 
 export async function serviceState(ctx: ActionContext, name: string): Promise<ServiceState> {
-  const r = await ctx.run(`systemctl show -p LoadState -p ActiveState -p UnitFileState -- ${shQuote(name)}`);
+  const r = await ctx.probe(`systemctl show -p LoadState -p ActiveState -p UnitFileState -- ${shQuote(name)}`);
   if (r.code !== 0) throw new TaskError(`cannot query service ${name}`, { command: `systemctl show ${name}`, stderr: r.stderr, code: r.code });
   const props = Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
   return { name, load: props.LoadState ?? '', active: props.ActiveState ?? '', enabled: props.UnitFileState ?? '' };

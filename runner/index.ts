@@ -10,5 +10,5 @@ export { needsVars, type VarsSchema, type JsonSchema } from './vars-schema.ts';
 export { main, isMain, run, parseCli, EXIT, type RunOptions, type RunResult } from './cli.ts';
 export { resolvePlan, allTags, SelectionError } from './selection.ts';
 export type { Action, ActionContext, ActionResult, FileDiff } from './types.ts';
-export { TaskError } from './types.ts';
+export { TaskError, NotYetError } from './types.ts';
 export { shQuote } from './connection/shell.ts';

@@ -26,11 +26,11 @@ export interface QdrantReply {
   body: any;
 }
 
-/** One REST call from the host the task runs on; the key travels on curl's stdin. */
+/** One REST call from the host the task runs on; the key travels on curl's stdin. A GET only reads (it runs in check mode). */
 export async function qdrantRequest(run: ActionContext['run'], key: Secret, method: string, url: string, body?: unknown): Promise<QdrantReply> {
   const data = body === undefined ? '' : ` -H 'Content-Type: application/json' --data-raw ${shQuote(JSON.stringify(body))}`;
   const cmd = `curl -sS --max-time 10 -H @- -X ${method}${data} -w '\\n%{http_code}' ${shQuote(url)}`;
-  const r = await run(cmd, { stdin: new Secret(`api-key: ${key.reveal()}\n`, 'qdrant api-key header') });
+  const r = await run(cmd, { stdin: new Secret(`api-key: ${key.reveal()}\n`, 'qdrant api-key header'), readOnly: method === 'GET' });
   if (r.code !== 0) throw new TaskError(`qdrant ${method} ${url}: ${r.stderr.trim() || `curl exited ${r.code}`}`, { command: `curl -X ${method} ${url}`, stderr: r.stderr, code: r.code });
   const lines = r.stdout.replace(/\n$/, '').split('\n');
   const status = Number(lines.pop());
@@ -56,7 +56,7 @@ function collections(v: V): Action<V> {
       if (!v.qdrant.collections.length) return { changed: false, msg: 'no collections declared' };
       const key = resolveSecret(v.qdrant.apiKey, 'qdrant.apiKey');
       const base = qdrantUrl(v);
-      const done: string[] = [];
+      const todo: { c: (typeof v.qdrant.collections)[number]; plan: Exclude<ReturnType<typeof planCollection>, { action: 'none' }>; what: string }[] = [];
       const deadline = Date.now() + 60_000;
       for (const c of v.qdrant.collections) {
         let r: QdrantReply;
@@ -65,10 +65,10 @@ function collections(v: V): Action<V> {
             r = await qdrantRequest(ctx.run, key, 'GET', `${base}/collections/${encodeURIComponent(c.name)}`);
             break;
           } catch (e) {
-            // Not reachable: in check mode the stack may only be missing because it was not deployed.
+            // check-mode exception: not reachable may only mean the stack (an earlier task) was not deployed.
             if (ctx.check) return { changed: true, msg: `would create ${names.join(', ')} once Qdrant answers (${(e as Error).message})` };
             if (Date.now() > deadline) throw e;
-            await ctx.run('sleep 0.5');
+            await ctx.probe('sleep 0.5');
           }
         }
         if (r.status !== 200 && r.status !== 404) throw new TaskError(`qdrant GET /collections/${c.name}: HTTP ${r.status}: ${errText(r)}`);
@@ -82,15 +82,16 @@ function collections(v: V): Action<V> {
         }
         if (plan.action === 'none') continue;
         const what = plan.action === 'create' ? plan.summary : `patch ${c.name}: ${plan.changes.join(', ')}`;
-        if (ctx.check) {
-          done.push(`would ${what}`);
-          continue;
-        }
-        const w = await qdrantRequest(ctx.run, key, plan.action === 'create' ? 'PUT' : 'PATCH', `${base}/collections/${encodeURIComponent(c.name)}`, plan.body);
-        if (w.status !== 200) throw new TaskError(`qdrant ${plan.action} collection ${c.name}: HTTP ${w.status}: ${errText(w)}`);
-        done.push(what);
+        todo.push({ c, plan, what });
       }
-      return done.length ? { changed: true, msg: done.join('; ') } : { changed: false };
+      if (!todo.length) return { changed: false };
+      return ctx.change({ changed: true, msg: todo.map((t) => `would ${t.what}`).join('; ') }, async () => {
+        for (const { c, plan } of todo) {
+          const w = await qdrantRequest(ctx.run, key, plan.action === 'create' ? 'PUT' : 'PATCH', `${base}/collections/${encodeURIComponent(c.name)}`, plan.body);
+          if (w.status !== 200) throw new TaskError(`qdrant ${plan.action} collection ${c.name}: HTTP ${w.status}: ${errText(w)}`);
+        }
+        return { changed: true, msg: todo.map((t) => t.what).join('; ') };
+      });
     },
   };
 }

@@ -53,7 +53,7 @@ const healthLoop = (port: number, seconds: number) =>
 /** The last error step-ca logged, for a message that carries step-ca's own words. */
 async function stepCaError(ctx: ActionContext, since: string): Promise<string> {
   // Only what step-ca itself wrote, not systemd's lines about the unit.
-  const r = await ctx.run(`journalctl _SYSTEMD_UNIT=step-ca.service --since ${shQuote(since)} --no-pager -o cat 2>/dev/null | tail -n 20`);
+  const r = await ctx.probe(`journalctl _SYSTEMD_UNIT=step-ca.service --since ${shQuote(since)} --no-pager -o cat 2>/dev/null | tail -n 20`);
   const lines = r.stdout.trim().split('\n').filter(Boolean);
   return (lines.filter((l) => /error|invalid|cannot|failed|fatal/i.test(l)).pop() ?? lines.pop() ?? 'no log output').trim();
 }
@@ -83,30 +83,30 @@ function caConfig(v: V, address: string): Action<V> {
         `ok=; n=0; while [ $n -lt 300 ]; do n=$((n + 1)); if grep -q 'Serving HTTPS' "$d/log"; then ok=1; break; fi; kill -0 $pid 2>/dev/null || break; sleep 0.1; done`,
         `if [ -z "$ok" ]; then echo "step-ca refused the new ca.json: $(grep -v -e '^[[:space:]]*$' -e '^badger ' "$d/log" | tail -n 2 | tr '\\n' ' ')" >&2; exit 1; fi`,
       ].join('\n');
-      if (ctx.check) {
-        return { changed: true, msg: st.exists ? 'ca.json changed' : 'ca.json created', diff: ctx.diff ? [fileDiff(PATHS.config, before, text)] : undefined };
-      }
-      const live = (await ctx.run('systemctl is-active step-ca')).stdout.trim() === 'active';
-      await ctx.run(`[ -f ${PATHS.config} ] && cp -p ${PATHS.config} ${PATHS.config}.phx-prev; true`);
-      let r: ActionResult;
-      try {
-        r = await putFile(ctx, { dest: PATHS.config, mode: '0600', owner: 'step', group: 'step', validate: trial }, Buffer.from(text), false);
-      } catch (e) {
-        const err = e as TaskError;
-        const words = (err.detail?.stderr ?? '').split('\n').find((l) => l.includes('step-ca refused')) ?? err.message;
-        throw new TaskError(`step-ca on ${ctx.host.name}: ${words.replace(/^validation failed: /, '')}; the live ca.json is unchanged`, err.detail);
-      }
-      if (live) {
-        const since = (await ctx.run('date "+%Y-%m-%d %H:%M:%S"')).stdout.trim();
-        const up = await ctx.run(`systemctl restart step-ca && ${healthLoop(v.stepCa.port, 30)}`, { timeout: 60 });
-        if (up.code !== 0) {
-          const why = await stepCaError(ctx, since);
-          await ctx.run(`mv -f ${PATHS.config}.phx-prev ${PATHS.config} && systemctl restart step-ca && ${healthLoop(v.stepCa.port, 30)}`, { timeout: 60 });
-          throw new TaskError(`step-ca on ${ctx.host.name} failed to start on the new ca.json: ${why}; the previous ca.json is restored`);
+      const plan: ActionResult = { changed: true, msg: st.exists ? 'ca.json changed' : 'ca.json created', diff: ctx.diff ? [fileDiff(PATHS.config, before, text)] : undefined };
+      return ctx.change(plan, async () => {
+        const live = (await ctx.probe('systemctl is-active step-ca')).stdout.trim() === 'active';
+        await ctx.run(`[ -f ${PATHS.config} ] && cp -p ${PATHS.config} ${PATHS.config}.phx-prev; true`);
+        let r: ActionResult;
+        try {
+          r = await putFile(ctx, { dest: PATHS.config, mode: '0600', owner: 'step', group: 'step', validate: trial }, Buffer.from(text), false);
+        } catch (e) {
+          const err = e as TaskError;
+          const words = (err.detail?.stderr ?? '').split('\n').find((l) => l.includes('step-ca refused')) ?? err.message;
+          throw new TaskError(`step-ca on ${ctx.host.name}: ${words.replace(/^validation failed: /, '')}; the live ca.json is unchanged`, err.detail);
         }
-      }
-      await ctx.run(`rm -f ${PATHS.config}.phx-prev`);
-      return { ...r, msg: `${r.msg ?? 'changed'}${live ? ', step-ca restarted' : ''}` };
+        if (live) {
+          const since = (await ctx.probe('date "+%Y-%m-%d %H:%M:%S"')).stdout.trim();
+          const up = await ctx.run(`systemctl restart step-ca && ${healthLoop(v.stepCa.port, 30)}`, { timeout: 60 });
+          if (up.code !== 0) {
+            const why = await stepCaError(ctx, since);
+            await ctx.run(`mv -f ${PATHS.config}.phx-prev ${PATHS.config} && systemctl restart step-ca && ${healthLoop(v.stepCa.port, 30)}`, { timeout: 60 });
+            throw new TaskError(`step-ca on ${ctx.host.name} failed to start on the new ca.json: ${why}; the previous ca.json is restored`);
+          }
+        }
+        await ctx.run(`rm -f ${PATHS.config}.phx-prev`);
+        return { ...r, msg: `${r.msg ?? 'changed'}${live ? ', step-ca restarted' : ''}` };
+      });
     },
   };
 }

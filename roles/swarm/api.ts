@@ -65,10 +65,12 @@ function daemonJson(v: V): Action<V> {
       }
       const want = { ...have, ...daemonTlsKeys(v, addr) };
       if (JSON.stringify(want) === JSON.stringify(have)) return { changed: false };
-      if (!ctx.check && st.exists) {
-        const r = await ctx.run(`cp -p ${DAEMON_JSON} ${DAEMON_JSON}${BACKUP}`);
-        if (r.code !== 0) throw new TaskError(`cannot back up ${DAEMON_JSON}`, { stderr: r.stderr });
-      }
+      // The backup is part of the change: made in a real run only.
+      if (st.exists)
+        await ctx.change({ changed: true }, async () => {
+          const r = await ctx.run(`cp -p ${DAEMON_JSON} ${DAEMON_JSON}${BACKUP}`);
+          if (r.code !== 0) throw new TaskError(`cannot back up ${DAEMON_JSON}`, { stderr: r.stderr });
+        });
       return putFile(ctx, { dest: DAEMON_JSON, mode: '0644' }, Buffer.from(`${JSON.stringify(want, null, 2)}\n`), false);
     },
   };
@@ -80,25 +82,26 @@ function restartDocker(v: V, dropInCreated: boolean): Action<V> {
     module: 'docker_restart',
     summary: 'restart docker (TLS API config changed)',
     async run(ctx): Promise<ActionResult> {
-      if (ctx.check) return { changed: true, msg: 'would restart docker' };
-      const port = v.swarm.tlsApi.port;
-      const addr = v.swarm.advertise[ctx.host.name];
-      const up = `end=$(( $(date +%s) + 60 )); until docker info >/dev/null 2>&1 && timeout 2 bash -c ${shQuote(`exec 3<>/dev/tcp/${addr}/${port}`)} 2>/dev/null; do [ "$(date +%s)" -ge "$end" ] && exit 1; sleep 0.3; done`;
-      const r = await ctx.run(`systemctl daemon-reload && systemctl restart docker && ${up}`, { timeout: 120 });
-      if (r.code === 0) {
-        await ctx.run(`rm -f ${DAEMON_JSON}${BACKUP}`);
-        return { changed: true, msg: `dockerd serves the TLS API on ${addr}:${port}` };
-      }
-      const log = (await ctx.run('journalctl -u docker --no-pager -n 15 -o cat 2>/dev/null')).stdout.trim();
-      const rollback = await ctx.run(
-        // The drop-in goes only if this run made it: an older daemon.json may already name hosts.
-        `if [ -f ${DAEMON_JSON}${BACKUP} ]; then mv -f ${DAEMON_JSON}${BACKUP} ${DAEMON_JSON}; else rm -f ${DAEMON_JSON}; fi; ${dropInCreated ? `rm -f ${DROP_IN}; ` : ''}systemctl daemon-reload; systemctl restart docker && docker info >/dev/null`,
-        { timeout: 120 },
-      );
-      throw new TaskError(
-        `${ctx.host.name}: dockerd did not come back with the TLS API config; ${rollback.code === 0 ? 'the previous config was restored and dockerd runs again' : 'restoring the previous config FAILED too'}`,
-        { stderr: log, code: r.code },
-      );
+      return ctx.change({ changed: true, msg: 'would restart docker' }, async () => {
+        const port = v.swarm.tlsApi.port;
+        const addr = v.swarm.advertise[ctx.host.name];
+        const up = `end=$(( $(date +%s) + 60 )); until docker info >/dev/null 2>&1 && timeout 2 bash -c ${shQuote(`exec 3<>/dev/tcp/${addr}/${port}`)} 2>/dev/null; do [ "$(date +%s)" -ge "$end" ] && exit 1; sleep 0.3; done`;
+        const r = await ctx.run(`systemctl daemon-reload && systemctl restart docker && ${up}`, { timeout: 120 });
+        if (r.code === 0) {
+          await ctx.run(`rm -f ${DAEMON_JSON}${BACKUP}`);
+          return { changed: true, msg: `dockerd serves the TLS API on ${addr}:${port}` };
+        }
+        const log = (await ctx.probe('journalctl -u docker --no-pager -n 15 -o cat 2>/dev/null')).stdout.trim();
+        const rollback = await ctx.run(
+          // The drop-in goes only if this run made it: an older daemon.json may already name hosts.
+          `if [ -f ${DAEMON_JSON}${BACKUP} ]; then mv -f ${DAEMON_JSON}${BACKUP} ${DAEMON_JSON}; else rm -f ${DAEMON_JSON}; fi; ${dropInCreated ? `rm -f ${DROP_IN}; ` : ''}systemctl daemon-reload; systemctl restart docker && docker info >/dev/null`,
+          { timeout: 120 },
+        );
+        throw new TaskError(
+          `${ctx.host.name}: dockerd did not come back with the TLS API config; ${rollback.code === 0 ? 'the previous config was restored and dockerd runs again' : 'restoring the previous config FAILED too'}`,
+          { stderr: log, code: r.code },
+        );
+      });
     },
   };
 }
@@ -115,13 +118,15 @@ function selfTest(v: V): Action<V> {
       const client = `curl -sS --max-time 5 --cacert ${shQuote(rootPath(v))} --cert ${live}/fullchain.pem --key ${live}/privkey.pem -o /dev/null -w '%{http_code}' ${shQuote(url)}`;
       // dockerd may be (re)starting (a certificate renewal restarts it): wait for it, with a deadline.
       const deadline = Date.now() + 30_000;
-      let withCert = await ctx.run(client);
+      let withCert = await ctx.probe(client);
+      // check-mode exception: a restart (an earlier task) was not applied: one look, no waiting.
       while (withCert.stdout.trim() !== '200' && !ctx.check && Date.now() < deadline) {
-        await ctx.run('sleep 0.5');
-        withCert = await ctx.run(client);
+        await ctx.probe('sleep 0.5');
+        withCert = await ctx.probe(client);
       }
-      const anon = await ctx.run(`curl -sS --max-time 5 --cacert ${shQuote(rootPath(v))} -o /dev/null -w '%{http_code}' ${shQuote(url)}`);
+      const anon = await ctx.probe(`curl -sS --max-time 5 --cacert ${shQuote(rootPath(v))} -o /dev/null -w '%{http_code}' ${shQuote(url)}`);
       if (withCert.stdout.trim() !== '200') {
+        // check-mode exception: the certificate or restart (earlier tasks) were not applied: not a failure.
         if (ctx.check) return { changed: false, msg: `not serving yet (check mode): ${withCert.stderr.trim()}` };
         throw new TaskError(`${url} did not serve a client with a step-ca certificate (HTTP ${withCert.stdout.trim()})`, { stderr: withCert.stderr });
       }

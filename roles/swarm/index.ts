@@ -50,8 +50,9 @@ function swarmInit(v: V): Action<V> {
       const host = ctx.host.name;
       const addr = v.swarm.advertise[host];
       if (!addr) throw new TaskError(`swarm.advertise has no address for the manager ${host} (inventory field swarm.advertise.${host})`);
-      const s = await swarmState(ctx.run, host);
+      const s = await swarmState(ctx.probe, host);
       if (!s) {
+        // check-mode exception: docker's install (an earlier task) was not applied: say what would happen, not fail.
         if (ctx.check && ctx.pendingChanges) return { changed: true, msg: `would init a swarm on ${addr} (docker not installed yet)` };
         throw new TaskError(`${host}: docker is not installed`);
       }
@@ -61,19 +62,20 @@ function swarmInit(v: V): Action<V> {
         if (!s.controlAvailable) throw new TaskError(`${host} should be the swarm manager but is a worker in swarm ${s.clusterId ?? '(unknown ID)'}; phoenix does not move it out`);
         return { changed: false, msg: `manager of swarm ${s.clusterId}` };
       }
-      if (ctx.check) return { changed: true, msg: `would init a swarm advertising ${addr}` };
-      const cmd = `docker swarm init --advertise-addr ${shQuote(addr)} --listen-addr ${shQuote(`${addr}:2377`)}`;
-      const r = await ctx.run(cmd);
-      if (r.code !== 0) throw new TaskError(`${host}: docker swarm init failed`, { command: cmd, stderr: r.stderr, code: r.code });
-      const after = await swarmState(ctx.run, host);
-      return { changed: true, msg: `initialized swarm ${after?.clusterId ?? ''}`.trim() };
+      return ctx.change({ changed: true, msg: `would init a swarm advertising ${addr}` }, async () => {
+        const cmd = `docker swarm init --advertise-addr ${shQuote(addr)} --listen-addr ${shQuote(`${addr}:2377`)}`;
+        const r = await ctx.run(cmd);
+        if (r.code !== 0) throw new TaskError(`${host}: docker swarm init failed`, { command: cmd, stderr: r.stderr, code: r.code });
+        const after = await swarmState(ctx.probe, host);
+        return { changed: true, msg: `initialized swarm ${after?.clusterId ?? ''}`.trim() };
+      });
     },
   };
 }
 
 /** The worker join token, read on the manager (a Secret from the moment it is read). */
 async function workerToken(mgr: Run, manager: string): Promise<Secret> {
-  const r = await mgr('docker swarm join-token -q worker');
+  const r = await mgr('docker swarm join-token -q worker', { readOnly: true });
   if (r.code !== 0) throw new TaskError(`cannot read the worker join token on ${manager}`, { command: 'docker swarm join-token -q worker', stderr: r.stderr, code: r.code });
   const t = r.stdout.trim();
   if (!/^SWMTKN-/.test(t)) throw new TaskError(`the worker join token read on ${manager} does not look like one`);
@@ -94,9 +96,10 @@ function swarmJoin(v: V): Action<V> {
       if (!mgrAddr) throw new TaskError(`swarm.advertise has no address for the manager ${manager} (inventory field swarm.advertise.${manager})`);
       if (!ctx.delegate) throw new TaskError('swarm join needs the engine to reach the manager (ActionContext.delegate)');
       const mgr = await ctx.delegate(manager);
-      const m = await swarmState(mgr, manager);
-      const s = await swarmState(ctx.run, host);
+      const m = await swarmState((cmd, o) => mgr(cmd, { ...o, readOnly: true }), manager);
+      const s = await swarmState(ctx.probe, host);
       if (!s) {
+        // check-mode exception: docker's install (an earlier task) was not applied: say what would happen, not fail.
         if (ctx.check && ctx.pendingChanges) return { changed: true, msg: `would join the swarm of ${manager} (docker not installed yet)` };
         throw new TaskError(`${host}: docker is not installed`);
       }
@@ -116,30 +119,32 @@ function swarmJoin(v: V): Action<V> {
       }
       // inactive: join
       if (!mgrReady) {
+        // check-mode exception: the manager's init (an earlier play) was not applied: say so, not fail.
         if (ctx.check) return { changed: true, msg: `would join the swarm ${manager} is to init` };
         throw new TaskError(`${host} cannot join: the manager ${manager} manages no swarm (${m ? `LocalNodeState ${m.state}` : 'docker not installed'}); run the manager's play first`);
       }
-      if (ctx.check) return { changed: true, msg: `would join swarm ${m.clusterId} via ${mgrAddr}:2377` };
-      const token = await workerToken(mgr, manager);
-      // The Engine API over the unix socket, body on stdin: the token is on no argument list.
-      const body = JSON.stringify({ ListenAddr: `${addr}:2377`, AdvertiseAddr: addr, RemoteAddrs: [`${mgrAddr}:2377`], JoinToken: token.reveal() });
-      const cmd = `curl -sS --unix-socket /var/run/docker.sock -o /dev/stderr -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary @- http://localhost/swarm/join`;
-      const r = await ctx.run(cmd, { stdin: new Secret(body, 'swarm join request') });
-      if (r.code !== 0 || r.stdout.trim() !== '200') {
-        const after = await swarmState(ctx.run, host).catch(() => undefined);
-        if (after && (after.state === 'pending' || after.state === 'error')) throw halfJoined(host, after);
-        throw new TaskError(`${host}: joining swarm ${m.clusterId} via ${mgrAddr}:2377 failed (HTTP ${r.stdout.trim() || '-'})`, { command: 'POST /swarm/join (docker.sock)', stderr: r.stderr, code: r.code });
-      }
-      const after = await swarmState(ctx.run, host);
-      if (after?.state !== 'active') throw halfJoined(host, after ?? s);
-      return { changed: true, msg: `joined swarm ${after.clusterId}` };
+      return ctx.change({ changed: true, msg: `would join swarm ${m.clusterId} via ${mgrAddr}:2377` }, async () => {
+        const token = await workerToken(mgr, manager);
+        // The Engine API over the unix socket, body on stdin: the token is on no argument list.
+        const body = JSON.stringify({ ListenAddr: `${addr}:2377`, AdvertiseAddr: addr, RemoteAddrs: [`${mgrAddr}:2377`], JoinToken: token.reveal() });
+        const cmd = `curl -sS --unix-socket /var/run/docker.sock -o /dev/stderr -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary @- http://localhost/swarm/join`;
+        const r = await ctx.run(cmd, { stdin: new Secret(body, 'swarm join request') });
+        if (r.code !== 0 || r.stdout.trim() !== '200') {
+          const after = await swarmState(ctx.probe, host).catch(() => undefined);
+          if (after && (after.state === 'pending' || after.state === 'error')) throw halfJoined(host, after);
+          throw new TaskError(`${host}: joining swarm ${m.clusterId} via ${mgrAddr}:2377 failed (HTTP ${r.stdout.trim() || '-'})`, { command: 'POST /swarm/join (docker.sock)', stderr: r.stderr, code: r.code });
+        }
+        const after = await swarmState(ctx.probe, host);
+        if (after?.state !== 'active') throw halfJoined(host, after ?? s);
+        return { changed: true, msg: `joined swarm ${after.clusterId}` };
+      });
     },
   };
 }
 
 async function listNodes(ctx: ActionContext): Promise<NodeInfo[]> {
   const cmd = NODES_PROBE;
-  const r = await ctx.run(cmd);
+  const r = await ctx.probe(cmd);
   if (r.code !== 0) throw new TaskError(`${ctx.host.name}: cannot list the swarm's nodes`, { command: cmd, stderr: r.stderr, code: r.code });
   return parseNodes(r.stdout, ctx.host.name);
 }
@@ -150,9 +155,9 @@ function nodeLabels(v: V): Action<V> {
     module: 'docker_node',
     summary: `node labels (${Object.keys(v.swarm.nodeLabels).join(', ')})`,
     async run(ctx): Promise<ActionResult> {
-      const s = await swarmState(ctx.run, ctx.host.name);
+      const s = await swarmState(ctx.probe, ctx.host.name);
       if (!s || s.state !== 'active') {
-        // (in check mode an earlier play's init was not applied: plays do not share pendingChanges)
+        // check-mode exception: an earlier play's init was not applied (plays do not share pendingChanges).
         if (ctx.check) return { changed: true, msg: 'would label the nodes once the swarm exists' };
         throw new TaskError(`${ctx.host.name}: not a swarm manager (LocalNodeState ${s?.state ?? 'no docker'})`);
       }
@@ -170,18 +175,20 @@ function nodeLabels(v: V): Action<V> {
         if (adds.length) todo.push({ host, id: n.id, adds });
       }
       if (missing.length) {
+        // check-mode exception: the joins (an earlier play) were not applied.
         if (ctx.check) return { changed: true, msg: `would label; not nodes yet: ${missing.join(', ')}` };
         throw new TaskError(`swarm.nodeLabels names hosts that are not nodes of the swarm: ${missing.join(', ')}`);
       }
       if (!todo.length) return { changed: false };
       const msg = todo.map((t) => `${t.host}: ${t.adds.join(' ')}`).join('; ');
-      if (ctx.check) return { changed: true, msg: `would set ${msg}` };
-      for (const t of todo) {
-        const cmd = `docker node update ${t.adds.map((a) => `--label-add ${shQuote(a)}`).join(' ')} ${shQuote(t.id)}`;
-        const r = await ctx.run(cmd);
-        if (r.code !== 0) throw new TaskError(`cannot label node ${t.host}`, { command: cmd, stderr: r.stderr, code: r.code });
-      }
-      return { changed: true, msg: `set ${msg}` };
+      return ctx.change({ changed: true, msg: `would set ${msg}` }, async () => {
+        for (const t of todo) {
+          const cmd = `docker node update ${t.adds.map((a) => `--label-add ${shQuote(a)}`).join(' ')} ${shQuote(t.id)}`;
+          const r = await ctx.run(cmd);
+          if (r.code !== 0) throw new TaskError(`cannot label node ${t.host}`, { command: cmd, stderr: r.stderr, code: r.code });
+        }
+        return { changed: true, msg: `set ${msg}` };
+      });
     },
   };
 }
@@ -199,8 +206,9 @@ function overlayNetwork(v: V): Action<V> {
       const probe =
         `if command -v curl >/dev/null 2>&1; then o=$(${api}) || exit 1; c=\${o##* }; b=\${o% *}; case $c in 200) printf '%s\\n' "$b";; 404) ;; *) printf '%s\\n' "$b" >&2; exit 1;; esac; ` +
         `else docker info >/dev/null && { docker network inspect --format '{{json .}}' ${shQuote(name)} 2>/dev/null || true; }; fi`;
-      const r = await ctx.run(probe);
+      const r = await ctx.probe(probe);
       if (r.code !== 0) {
+        // check-mode exception: an earlier play's init was not applied: say what would happen, not fail.
         if (ctx.check) return { changed: true, msg: `would create ${name} once the swarm exists` };
         throw new TaskError(`${ctx.host.name}: cannot inspect networks`, { command: probe, stderr: r.stderr, code: r.code });
       }
@@ -210,11 +218,12 @@ function overlayNetwork(v: V): Action<V> {
         if (wrong.length) throw new TaskError(`network ${name} exists on ${ctx.host.name} but is ${wrong.join(', ')}; phoenix does not remove it (stacks may use it): fix it by hand`);
         return { changed: false };
       }
-      if (ctx.check) return { changed: true, msg: `would create ${name}` };
-      const cmd = `docker network create --driver overlay --attachable ${shQuote(name)}`;
-      const c = await ctx.run(cmd);
-      if (c.code !== 0) throw new TaskError(`cannot create network ${name}`, { command: cmd, stderr: c.stderr, code: c.code });
-      return { changed: true, msg: `created ${name}` };
+      return ctx.change({ changed: true, msg: `would create ${name}` }, async () => {
+        const cmd = `docker network create --driver overlay --attachable ${shQuote(name)}`;
+        const c = await ctx.run(cmd);
+        if (c.code !== 0) throw new TaskError(`cannot create network ${name}`, { command: cmd, stderr: c.stderr, code: c.code });
+        return { changed: true, msg: `created ${name}` };
+      });
     },
   };
 }
@@ -227,8 +236,9 @@ function nodesReady(v: V, timeout = 60): Action<V> {
     async run(ctx): Promise<ActionResult> {
       const deadline = Date.now() + timeout * 1000;
       for (;;) {
-        const s = await swarmState(ctx.run, ctx.host.name);
+        const s = await swarmState(ctx.probe, ctx.host.name);
         if (!s || s.state !== 'active') {
+          // check-mode exception: an earlier play's init was not applied: not a failure.
           if (ctx.check) return { changed: false, msg: 'swarm not formed yet (check mode)' };
           throw new TaskError(`${ctx.host.name}: not in a swarm`);
         }
@@ -242,9 +252,10 @@ function nodesReady(v: V, timeout = 60): Action<V> {
           else if (n.role !== want) bad.push(`${host}: ${n.role}, want ${want}`);
         }
         if (!bad.length) return { changed: false, msg: `${nodes.length} nodes ready` };
+        // check-mode exception: earlier plays' joins were not applied: one look, no waiting.
         if (ctx.check) return { changed: false, msg: `not ready yet (check mode): ${bad.join('; ')}` };
         if (bad.some((b) => b.includes('want')) || Date.now() > deadline) throw new TaskError(`swarm nodes not ready after ${timeout}s: ${bad.join('; ')}`);
-        await ctx.run('sleep 0.5');
+        await ctx.probe('sleep 0.5');
       }
     },
   };

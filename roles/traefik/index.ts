@@ -80,27 +80,29 @@ function restartOrRollBack(vars: V, registered: Record<string, unknown>): Action
     summary: 'restart traefik, then /ping (the previous static config back if it does not answer)',
     async run(ctx): Promise<ActionResult> {
       const r = await restart.run(ctx);
-      if (ctx.check) return r;
-      try {
-        await pingWait(vars, 30).run(ctx);
-        return { ...r, msg: `${r.msg ?? 'restarted'}, answers /ping` };
-      } catch {
-        const journal = (await ctx.run('journalctl -u traefik -n 6 --no-pager -o cat 2>&1; true')).stdout;
-        if (previous === undefined) throw new TaskError('traefik: no answer on /ping after the restart', { command: 'systemctl restart traefik', stderr: journal });
-        const old = Buffer.from(previous, 'base64');
-        await copy({ dest: t.configFile, content: old, mode: '0644', owner: 'root', group: 'root' }).run(ctx);
-        await ctx.run('systemctl restart traefik');
-        const oldPing = await pingAddressIn(old.toString('utf8'));
-        const back = oldPing
-          ? await pingAt(oldPing, 30)
-              .run(ctx)
-              .then(() => true, () => false)
-          : false;
-        throw new TaskError(
-          `traefik: no answer on /ping with the new static config; ${t.configFile} is back to the previous one and Traefik ${back ? 'serves again on it' : 'does not answer on it either'}`,
-          { command: 'systemctl restart traefik', stderr: journal },
-        );
-      }
+      // The wait and the rollback belong to the restart: a real run only.
+      return ctx.change(r, async () => {
+        try {
+          await pingWait(vars, 30).run(ctx);
+          return { ...r, msg: `${r.msg ?? 'restarted'}, answers /ping` };
+        } catch {
+          const journal = (await ctx.probe('journalctl -u traefik -n 6 --no-pager -o cat 2>&1; true')).stdout;
+          if (previous === undefined) throw new TaskError('traefik: no answer on /ping after the restart', { command: 'systemctl restart traefik', stderr: journal });
+          const old = Buffer.from(previous, 'base64');
+          await copy({ dest: t.configFile, content: old, mode: '0644', owner: 'root', group: 'root' }).run(ctx);
+          await ctx.run('systemctl restart traefik');
+          const oldPing = await pingAddressIn(old.toString('utf8'));
+          const back = oldPing
+            ? await pingAt(oldPing, 30)
+                .run(ctx)
+                .then(() => true, () => false)
+            : false;
+          throw new TaskError(
+            `traefik: no answer on /ping with the new static config; ${t.configFile} is back to the previous one and Traefik ${back ? 'serves again on it' : 'does not answer on it either'}`,
+            { command: 'systemctl restart traefik', stderr: journal },
+          );
+        }
+      });
     },
   };
 }
@@ -113,7 +115,7 @@ function keepingPrevious(path: string, action: Action): Action {
   return {
     ...action,
     async run(ctx): Promise<ActionResult> {
-      const before = await ctx.run(`if [ -f ${shQuote(path)} ]; then base64 -w0 ${shQuote(path)}; else echo ABSENT; fi`);
+      const before = await ctx.probe(`if [ -f ${shQuote(path)} ]; then base64 -w0 ${shQuote(path)}; else echo ABSENT; fi`);
       const r = await action.run(ctx);
       const prev = before.code === 0 && before.stdout.trim() !== 'ABSENT' ? before.stdout.trim() : undefined;
       return { ...r, data: { previous: r.changed === true ? prev : undefined } };
@@ -187,6 +189,7 @@ export default role<V>({
         const { certFile, keyFile } = certificatePaths(vars.traefik);
         const have = (await probe(`test -f ${certFile} && test -f ${keyFile}`)).code === 0;
         const dest = `${vars.traefik.dynamicDir}/${TLS_FILE}`;
+        // check-mode exception: the certificate tasks before it were not applied: unknown, not a failure.
         if (!have && check) return { module: 'copy', summary: `copy ${dest}`, run: async () => ({ changed: 'unknown' as const, msg: 'the certificate is not issued yet (check mode)' }) };
         if (!have) throw new TaskError(`TLS config: ${certFile} or ${keyFile} is missing (the certificate tasks should have made them)`);
         return copy({ dest, content: rendered(registered).tlsYaml, mode: '0644', owner: 'root', group: 'root' });

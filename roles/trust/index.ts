@@ -32,7 +32,7 @@ export default role<V>({
         if (!vars.trust.rootName.endsWith('.crt')) throw new Error(`trust.rootName "${vars.trust.rootName}" must end in .crt (update-ca-certificates reads only those)`);
         const src = vars.stepCa.exportRoot;
         if (!existsSync(src)) {
-          // In check mode on a fresh lab the step-ca play has not really run, so there is no root yet.
+          // check-mode exception: on a fresh lab the step-ca play did not really run, so there is no root yet: unknown.
           if (check) return unknownYet(`${src} does not exist yet (step-ca has not run)`);
           throw new Error(`the step-ca root ${src} is missing on this machine: run the step-ca play first (npx zx playbooks/site.ts --tags step-ca)`);
         }

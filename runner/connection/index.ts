@@ -2,10 +2,46 @@
 import type { Host } from '../inventory.ts';
 import { LocalConnection } from './local.ts';
 import { JumpPool, SshConnection, type SshOptions } from './ssh.ts';
-import type { Connection } from './types.ts';
+import { redact } from '../secret.ts';
+import { CheckModeRefusal, type Connection, type ExecOptions } from './types.ts';
 
 export * from './types.ts';
 export { shQuote, AbortedError } from './shell.ts';
+
+/** A command as a refusal names it: its first line, at most 160 characters, secrets masked. */
+export function commandLabel(cmd: string): string {
+  const lines = cmd.trim().split('\n');
+  let s = lines[0]!.trim();
+  if (s.length > 160) s = `${s.slice(0, 157)}...`;
+  else if (lines.length > 1) s += ' ...';
+  return redact(s);
+}
+
+/**
+ * The connection a task gets in check mode: commands marked `readOnly` go through; anything
+ * else is refused with a CheckModeRefusal before it reaches the host. `onRefuse` is told (the
+ * engine reports the task unknown even when a module swallows the error).
+ */
+export function checkModeConnection(conn: Connection, onRefuse: (e: CheckModeRefusal) => void): Connection {
+  return {
+    hostName: conn.hostName,
+    exec(cmd: string, opts: ExecOptions = {}) {
+      if (opts.readOnly !== true) {
+        const e = new CheckModeRefusal(conn.hostName, commandLabel(cmd));
+        onRefuse(e);
+        return Promise.reject(e);
+      }
+      return conn.exec(cmd, opts);
+    },
+    abort: () => conn.abort(),
+    close: () => conn.close(),
+  };
+}
+
+export interface PoolOptions extends SshOptions {
+  /** Opens a host's connection instead of SSH/local (tests: a recording connection). */
+  open?: (host: Host) => Promise<Connection>;
+}
 
 export class ConnectionPool {
   #conns = new Map<string, Promise<Connection>>();
@@ -15,11 +51,14 @@ export class ConnectionPool {
   #unused = new Set<Promise<Connection>>();
   #closed = false;
   #jumps = new JumpPool();
-  constructor(private readonly opts: SshOptions) {}
+  constructor(private readonly opts: PoolOptions) {}
 
   #open(host: Host): Promise<Connection> {
     if (this.#closed) return Promise.reject(new Error(`${host.name}: the run is over; no new connection`));
-    const p = host.connection === 'local' ? Promise.resolve(new LocalConnection(host.name, host.become)) : SshConnection.open(host, this.opts, this.#jumps);
+    const p = this.opts.open
+      ? this.opts.open(host)
+      : host.connection === 'local'
+        ? Promise.resolve(new LocalConnection(host.name, host.become)) : SshConnection.open(host, this.opts, this.#jumps);
     this.#conns.set(host.name, p);
     return p;
   }

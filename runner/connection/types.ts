@@ -10,6 +10,11 @@ export interface ExecOptions {
   become?: boolean;
   /** Seconds before the command is abandoned (default 600). */
   timeout?: number;
+  /**
+   * The command only reads the host (a probe): it runs in check mode too. Anything not marked
+   * so is a change, and the check-mode connection refuses it (CheckModeRefusal).
+   */
+  readOnly?: boolean;
 }
 
 export interface ExecResult {
@@ -36,5 +41,20 @@ export class ConnectionError extends Error {
   ) {
     super(`${hostName}: ${message}`);
     this.name = 'ConnectionError';
+  }
+}
+
+/**
+ * Check mode met a command or request that was not marked read-only: it was not sent. The engine
+ * reports the task `unknown`, naming what was held back (redacted).
+ */
+export class CheckModeRefusal extends Error {
+  constructor(
+    readonly hostName: string,
+    /** What was not run: the command's first line, or "POST https://...", redacted. */
+    readonly what: string,
+  ) {
+    super(`check mode: not run on ${hostName}, not marked read-only: ${what}`);
+    this.name = 'CheckModeRefusal';
   }
 }

@@ -5,7 +5,7 @@
 // less than `renewBefore` of its lifetime left; check mode only says which.
 import { shQuote } from '../connection/shell.ts';
 import type { Action, ActionContext, ActionResult } from '../types.ts';
-import { TaskError } from '../types.ts';
+import { NotYetError, TaskError } from '../types.ts';
 import { invalidArgs } from './args.ts';
 
 export interface AcmeCertOptions {
@@ -76,7 +76,7 @@ export function needsIssue(st: CertState, names: string[], renewBefore: number, 
 
 export async function certState(ctx: ActionContext, certName: string, caBundle: string): Promise<CertState> {
   const live = liveDir(certName);
-  const r = await ctx.run(
+  const r = await ctx.probe(
     `if [ -f ${live}/cert.pem ]; then openssl x509 -in ${live}/cert.pem -noout -serial -startdate -enddate -ext subjectAltName; ` +
       `if openssl verify -CAfile ${shQuote(caBundle)} -untrusted ${live}/chain.pem ${live}/cert.pem >/dev/null 2>&1; then echo verify:ok; else echo verify:fail; fi; ` +
       `else echo absent; fi`,
@@ -97,44 +97,42 @@ export function acmeCert(o: AcmeCertOptions): Action {
       if (!o.names.length) throw new TaskError(`${where}: no names`);
       const bad = o.names.find((n) => !/^[A-Za-z0-9.-]+$/.test(n));
       if (bad) throw new TaskError(`${where}: "${bad}" is not a DNS name`);
-      const hasCertbot = (await ctx.run('command -v certbot >/dev/null && command -v openssl >/dev/null')).code === 0;
-      if (!hasCertbot) {
-        if (ctx.check && ctx.pendingChanges) return { changed: 'unknown', msg: 'certbot is not installed yet' };
-        throw new TaskError(`${where}: certbot or openssl is not installed on ${ctx.host.name}`);
-      }
+      const hasCertbot = (await ctx.probe('command -v certbot >/dev/null && command -v openssl >/dev/null')).code === 0;
+      if (!hasCertbot) throw new NotYetError(`${where}: certbot or openssl is not installed on ${ctx.host.name}`);
       const st = await certState(ctx, o.certName, caBundle);
       const why = needsIssue(st, o.names, o.renewBefore ?? 1 / 3);
       if (!why) return { changed: false, data: { serial: st.serial, notAfter: st.notAfter } };
       const msg = st.exists ? `renew: ${why}` : 'issue: no certificate yet';
-      // Check mode asks the CA for nothing.
-      if (ctx.check) return { changed: true, msg };
-      const args = [
-        'certbot certonly --non-interactive --agree-tos --no-eff-email --quiet',
-        `--server ${shQuote(o.directory)}`,
-        `--cert-name ${shQuote(o.certName)}`,
-        '--key-type ecdsa --elliptic-curve secp256r1',
-        ...o.names.map((n) => `-d ${shQuote(n)}`),
-        o.email ? `-m ${shQuote(o.email)}` : '--register-unsafely-without-email',
-        'webroot' in o.challenge
-          ? `--webroot -w ${shQuote(o.challenge.webroot)}`
-          : `--standalone --http-01-port ${o.challenge.standalone.port ?? 80}${o.challenge.standalone.address ? ` --http-01-address ${shQuote(o.challenge.standalone.address)}` : ''}`,
-        o.deployHook ? `--deploy-hook ${shQuote(o.deployHook)}` : '',
-        st.exists ? '--force-renewal' : '',
-      ].filter(Boolean);
-      const cmd = args.join(' ');
-      // certbot holds a lock while it runs (its timer's `certbot renew`, another lineage's task):
-      // wait for it, bounded, as apt waits for dpkg's lock.
-      let r = await ctx.run(cmd, { env: { REQUESTS_CA_BUNDLE: caBundle }, timeout: 180 });
-      for (const end = Date.now() + (o.lockTimeout ?? 120) * 1000; r.code !== 0 && /Another instance of Certbot is already running/.test(r.stderr) && Date.now() < end; ) {
-        await new Promise((res) => setTimeout(res, 1000));
-        r = await ctx.run(cmd, { env: { REQUESTS_CA_BUNDLE: caBundle }, timeout: 180 });
-      }
-      if (r.code !== 0) {
-        const log = await ctx.run('tail -n 15 /var/log/letsencrypt/letsencrypt.log 2>/dev/null | grep -iE "error|detail|problem" | tail -n 3; true');
-        throw new TaskError(`${where}: certbot failed`, { command: cmd, stderr: `${r.stderr}${log.stdout}`, code: r.code });
-      }
-      const after = await certState(ctx, o.certName, caBundle);
-      return { changed: true, msg: `${msg} -> serial ${after.serial}`, data: { serial: after.serial, notAfter: after.notAfter } };
+      // Check mode asks the CA for nothing: the engine calls apply only in a real run.
+      return ctx.change({ changed: true, msg }, async () => {
+        const args = [
+          'certbot certonly --non-interactive --agree-tos --no-eff-email --quiet',
+          `--server ${shQuote(o.directory)}`,
+          `--cert-name ${shQuote(o.certName)}`,
+          '--key-type ecdsa --elliptic-curve secp256r1',
+          ...o.names.map((n) => `-d ${shQuote(n)}`),
+          o.email ? `-m ${shQuote(o.email)}` : '--register-unsafely-without-email',
+          'webroot' in o.challenge
+            ? `--webroot -w ${shQuote(o.challenge.webroot)}`
+            : `--standalone --http-01-port ${o.challenge.standalone.port ?? 80}${o.challenge.standalone.address ? ` --http-01-address ${shQuote(o.challenge.standalone.address)}` : ''}`,
+          o.deployHook ? `--deploy-hook ${shQuote(o.deployHook)}` : '',
+          st.exists ? '--force-renewal' : '',
+        ].filter(Boolean);
+        const cmd = args.join(' ');
+        // certbot holds a lock while it runs (its timer's `certbot renew`, another lineage's task):
+        // wait for it, bounded, as apt waits for dpkg's lock.
+        let r = await ctx.run(cmd, { env: { REQUESTS_CA_BUNDLE: caBundle }, timeout: 180 });
+        for (const end = Date.now() + (o.lockTimeout ?? 120) * 1000; r.code !== 0 && /Another instance of Certbot is already running/.test(r.stderr) && Date.now() < end; ) {
+          await new Promise((res) => setTimeout(res, 1000));
+          r = await ctx.run(cmd, { env: { REQUESTS_CA_BUNDLE: caBundle }, timeout: 180 });
+        }
+        if (r.code !== 0) {
+          const log = await ctx.probe('tail -n 15 /var/log/letsencrypt/letsencrypt.log 2>/dev/null | grep -iE "error|detail|problem" | tail -n 3; true');
+          throw new TaskError(`${where}: certbot failed`, { command: cmd, stderr: `${r.stderr}${log.stdout}`, code: r.code });
+        }
+        const after = await certState(ctx, o.certName, caBundle);
+        return { changed: true, msg: `${msg} -> serial ${after.serial}`, data: { serial: after.serial, notAfter: after.notAfter } };
+      });
     },
   };
 }

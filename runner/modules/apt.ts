@@ -113,7 +113,7 @@ export function apt(o: AptOptions): Action {
       if (state === 'latest') {
         const installed = states.filter((s) => s.installed).map((s) => s.name);
         if (installed.length) {
-          const r = await ctx.run(`apt-cache policy ${installed.map(shQuote).join(' ')}`);
+          const r = await ctx.probe(`apt-cache policy ${installed.map(shQuote).join(' ')}`);
           let cur = '';
           let inst = '';
           for (const line of r.stdout.split('\n')) {
@@ -128,6 +128,7 @@ export function apt(o: AptOptions): Action {
       if (!todo.length) return { changed: false };
       const verb = state === 'absent' ? 'remove' : 'install';
       const msg = `${verb} ${todo.join(' ')}`;
+      // check-mode exception: apt's lists answer whether the real run would find the packages.
       if (ctx.check && verb === 'install') {
         // As the real run would: a package apt's lists do not know fails (no refresh in check mode).
         const unknown = await notInLists(ctx, todo);
@@ -138,32 +139,33 @@ export function apt(o: AptOptions): Action {
             command: `apt-cache show ${todo.join(' ')}`,
           });
       }
-      if (ctx.check) return { changed: true, msg };
-      const pkgs = todo.map(shQuote).join(' ');
-      const valid = o.cacheValidTime ?? 3600;
-      const refresh =
-        verb === 'install'
-          ? `stamp=/var/lib/apt/periodic/update-success-stamp; lists=$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -newermt "-${valid} seconds" 2>/dev/null | head -1); ` +
-            `if [ -z "$lists" ]; then apt_try apt-get update -q >/dev/null; rc=$?; [ "$rc" -eq ${LOCK_TIMEOUT_EXIT} ] && exit ${LOCK_TIMEOUT_EXIT}; [ "$rc" -eq 0 ] || exit 4; fi; `
-          : '';
-      const rec = o.installRecommends ? '' : '--no-install-recommends';
-      const lockTimeout = o.lockTimeout ?? 60;
-      const cmd =
-        `${lockWaiter(lockTimeout)}\n` +
-        (verb === 'install'
-          ? `${refresh}apt_try ${ENV} apt-get install -y -q ${rec} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${pkgs}`
-          : `apt_try ${ENV} apt-get remove -y -q ${pkgs}`);
-      const r = await ctx.run(cmd, { timeout: 1800 + lockTimeout });
-      if (r.code === LOCK_TIMEOUT_EXIT) {
-        const holder = /held by process \d+ \([^)]*\)/.exec(r.stderr)?.[0];
-        throw new TaskError(
-          `apt ${verb} ${todo.join(' ')}: the dpkg/apt lock is still held${holder ? ` (${holder})` : ''} after waiting ${lockTimeout}s (lockTimeout)`,
-          { command: `apt-get ${verb} ${todo.join(' ')}`, stderr: r.stderr, code: r.code },
-        );
-      }
-      if (r.code !== 0)
-        throw new TaskError(r.code === 4 ? 'apt-get update failed' : `apt-get ${verb} failed`, { command: `apt-get ${verb} ${todo.join(' ')}`, stderr: r.stderr, code: r.code });
-      return { changed: true, msg };
+      return ctx.change({ changed: true, msg }, async () => {
+        const pkgs = todo.map(shQuote).join(' ');
+        const valid = o.cacheValidTime ?? 3600;
+        const refresh =
+          verb === 'install'
+            ? `stamp=/var/lib/apt/periodic/update-success-stamp; lists=$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -newermt "-${valid} seconds" 2>/dev/null | head -1); ` +
+              `if [ -z "$lists" ]; then apt_try apt-get update -q >/dev/null; rc=$?; [ "$rc" -eq ${LOCK_TIMEOUT_EXIT} ] && exit ${LOCK_TIMEOUT_EXIT}; [ "$rc" -eq 0 ] || exit 4; fi; `
+            : '';
+        const rec = o.installRecommends ? '' : '--no-install-recommends';
+        const lockTimeout = o.lockTimeout ?? 60;
+        const cmd =
+          `${lockWaiter(lockTimeout)}\n` +
+          (verb === 'install'
+            ? `${refresh}apt_try ${ENV} apt-get install -y -q ${rec} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${pkgs}`
+            : `apt_try ${ENV} apt-get remove -y -q ${pkgs}`);
+        const r = await ctx.run(cmd, { timeout: 1800 + lockTimeout });
+        if (r.code === LOCK_TIMEOUT_EXIT) {
+          const holder = /held by process \d+ \([^)]*\)/.exec(r.stderr)?.[0];
+          throw new TaskError(
+            `apt ${verb} ${todo.join(' ')}: the dpkg/apt lock is still held${holder ? ` (${holder})` : ''} after waiting ${lockTimeout}s (lockTimeout)`,
+            { command: `apt-get ${verb} ${todo.join(' ')}`, stderr: r.stderr, code: r.code },
+          );
+        }
+        if (r.code !== 0)
+          throw new TaskError(r.code === 4 ? 'apt-get update failed' : `apt-get ${verb} failed`, { command: `apt-get ${verb} ${todo.join(' ')}`, stderr: r.stderr, code: r.code });
+        return { changed: true, msg };
+      });
     },
   };
 }

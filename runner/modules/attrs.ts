@@ -34,7 +34,7 @@ export async function pathState(ctx: ActionContext, path: string): Promise<PathS
     `if [ -L "$p" ]; then echo "link:$(readlink -- "$p")"; r=$(readlink -f -- "$p") && echo "real:$r" && if [ -e "$r" ]; then echo "rst:$(${STAT} "$r")"; fi; ` +
     `elif [ -f "$p" ]; then echo "sha:$(sha256sum < "$p" | cut -d' ' -f1)"; fi; ` +
     `else echo absent; fi; [ -d ${shQuote(parentOf(path))} ] && echo parent || echo noparent`;
-  const r = await ctx.run(sh);
+  const r = await ctx.probe(sh);
   if (r.code !== 0) throw new TaskError(`cannot inspect ${path}`, { command: `stat ${path}`, stderr: r.stderr, code: r.code });
   const lines = r.stdout.split('\n');
   const get = (k: string) => lines.find((l) => l.startsWith(`${k}:`))?.slice(k.length + 1);

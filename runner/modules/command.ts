@@ -62,18 +62,18 @@ function pathGuards(o: CommandOptions): string | undefined {
 async function guardSays(ctx: ActionContext, o: CommandOptions): Promise<string | undefined> {
   const sh = pathGuards(o);
   if (sh) {
-    const r = await ctx.run(sh);
+    const r = await ctx.probe(sh);
     const said = r.stdout.split('\n');
     if (said.includes('nochdir')) throw new TaskError(`chdir ${o.chdir} does not exist (or is not a directory)`);
     if (said.includes('creates')) return `${o.creates} exists`;
     if (said.includes('removes')) return `${o.removes} does not exist`;
   }
   if (o.unless) {
-    const r = await ctx.run(o.unless, { env: o.env, cwd: o.chdir });
+    const r = await ctx.probe(o.unless, { env: o.env, cwd: o.chdir });
     if (r.code === 0) return `"unless" check succeeded`;
   }
   if (o.onlyIf) {
-    const r = await ctx.run(o.onlyIf, { env: o.env, cwd: o.chdir });
+    const r = await ctx.probe(o.onlyIf, { env: o.env, cwd: o.chdir });
     if (r.code !== 0) return `"onlyIf" check failed`;
   }
   return undefined;
@@ -87,31 +87,33 @@ export function shell(cmd: string, o: CommandOptions = {}): Action {
     summary: redact(cmd.length > 80 ? `${cmd.slice(0, 77)}...` : cmd),
     async run(ctx): Promise<ActionResult> {
       const skip = await guardSays(ctx, o).catch((e: Error) => {
-        // A guard that cannot be evaluated in check mode after pending changes is "unknown".
+        // check-mode exception: a guard that cannot be evaluated after unapplied changes is "unknown".
         if (ctx.check && ctx.pendingChanges) return undefined;
         throw e;
       });
-      // A guard that says "run" may only say so because an unapplied earlier task (in check
-      // mode) would have created what it looks for: then the outcome is unknown.
+      // check-mode exception: a guard that says "run" may only say so because an unapplied earlier
+      // task would have created what it looks for: then the outcome is unknown.
       const guarded = !!(o.creates || o.removes || o.unless || o.onlyIf);
       if (!skip && ctx.check && ctx.pendingChanges && guarded && !o.readOnly)
         return { changed: 'unknown', msg: 'guard says run, but earlier changes were not applied', data: { ...NOT_RUN } };
       // As in Ansible, a guard that holds is "ok" (nothing to do), not "skipped".
       if (skip) return { changed: false, msg: `skipped: ${skip}`, data: { ...NOT_RUN } };
-      if (ctx.check && !o.readOnly) {
-        // The real run would execute it; without changedWhen it counts as a change there too.
-        return { changed: o.changedWhen ? 'unknown' : true, msg: 'would run', data: { ...NOT_RUN } };
-      }
-      const r = await ctx.run(cmd, { stdin: o.stdin, env: o.env, cwd: o.chdir, timeout: o.timeout });
-      if (!(o.okCodes ?? [0]).includes(r.code)) {
-        // A read-only check may fail in check mode only because earlier changes were not applied.
-        if (ctx.check && ctx.pendingChanges)
-          return { changed: 'unknown', msg: `exited ${r.code}; earlier changes were not applied`, data: { stdout: r.stdout, stderr: r.stderr, code: r.code, ran: true } };
-        throw new TaskError(`command exited with status ${r.code}`, { command: cmd, stderr: r.stderr, stdout: r.stdout, code: r.code });
-      }
-      const changed = o.readOnly ? false : o.changedWhen ? o.changedWhen(r) : true;
-      const data: CommandData = { stdout: r.stdout, stderr: r.stderr, code: r.code, ran: true };
-      return { changed, msg: r.stdout.trim().split('\n').slice(-1)[0] ?? '', data };
+      const exec = async (): Promise<ActionResult> => {
+        const r = await ctx.run(cmd, { stdin: o.stdin, env: o.env, cwd: o.chdir, timeout: o.timeout, readOnly: o.readOnly });
+        if (!(o.okCodes ?? [0]).includes(r.code)) {
+          // check-mode exception: a read-only command may fail only because earlier changes were not applied: unknown.
+          if (ctx.check && ctx.pendingChanges)
+            return { changed: 'unknown', msg: `exited ${r.code}; earlier changes were not applied`, data: { stdout: r.stdout, stderr: r.stderr, code: r.code, ran: true } };
+          throw new TaskError(`command exited with status ${r.code}`, { command: cmd, stderr: r.stderr, stdout: r.stdout, code: r.code });
+        }
+        const changed = o.readOnly ? false : o.changedWhen ? o.changedWhen(r) : true;
+        const data: CommandData = { stdout: r.stdout, stderr: r.stderr, code: r.code, ran: true };
+        return { changed, msg: r.stdout.trim().split('\n').slice(-1)[0] ?? '', data };
+      };
+      // readOnly runs in both modes. Otherwise the real run executes it; check mode reports it as
+      // a change (unknown with changedWhen, which only the result could tell).
+      if (o.readOnly) return exec();
+      return ctx.change({ changed: o.changedWhen ? 'unknown' : true, msg: 'would run', data: { ...NOT_RUN } }, exec);
     },
   };
 }

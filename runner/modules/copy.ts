@@ -8,7 +8,7 @@ import { fileDiff } from '../diff.ts';
 import { normalizeMode, ownerSpec, parentOf, readFile } from '../facts.ts';
 import { Secret, isSecret } from '../secret.ts';
 import type { Action, ActionContext, ActionResult, FileDiff } from '../types.ts';
-import { TaskError } from '../types.ts';
+import { NotYetError, TaskError } from '../types.ts';
 import { chmodArg, idDiffers, pathState } from './attrs.ts';
 import { invalidArgs } from './args.ts';
 
@@ -74,51 +74,50 @@ export async function putFile(
     diff = [fileDiff(o.dest, before, after)];
   }
   const msg = !st.exists ? 'created' : contentChanged ? `content changed${attrs.length ? `, ${attrs.join(', ')}` : ''}` : attrs.join(', ');
-  // Check mode fails where the real run would, unless an unapplied earlier task may create the directory.
-  if (!st.parentExists && ctx.check && ctx.pendingChanges) return { changed: 'unknown', diff, msg: `${msg} (directory ${parentOf(o.dest)} does not exist yet)` };
-  if (!st.parentExists) throw new TaskError(`${where}: directory ${parentOf(o.dest)} does not exist`);
-  if (ctx.check) return { changed: true, diff, msg };
-
-  const d = shQuote(o.dest);
-  const own = ownerSpec(o);
-  if (contentChanged) {
-    const lines = [
-      'set -e',
-      `t=$(mktemp ${shQuote(`${parentOf(o.dest)}/.phx-`)}XXXXXX)`,
-      `trap 'rm -f "$t"' EXIT`,
-      `cat > "$t"`,
-      wantMode ? `chmod ${chmodArg(wantMode)} "$t"` : `chmod --reference=${d} "$t"`,
-      own ? `chown ${shQuote(own)} "$t"` : st.exists ? `chown --reference=${d} "$t"` : ':',
-    ];
-    if (o.validate) {
-      const v = o.validate.includes('%s') ? o.validate.split('%s').join('"$t"') : `${o.validate} "$t"`;
-      // The whole validate string (it may be several statements) has its output captured; the
-      // temp file's name in it is replaced by the destination's, and the status is kept.
-      lines.push(
-        `set +e`,
-        `out=$( { ${v}\n} 2>&1 ); rc=$?`,
-        `set -e`,
-        `if [ "$rc" -ne 0 ]; then printf 'phx-validate %s %s\\n' "$rc" "$t" >&2; printf '%s' "$out" >&2; exit 3; fi`,
-      );
+  // An unapplied earlier task may be what creates the directory (unknown in check mode then, with the diff).
+  if (!st.parentExists) throw new NotYetError(`${where}: directory ${parentOf(o.dest)} does not exist`, {}, diff);
+  return ctx.change({ changed: true, diff, msg }, async () => {
+    const d = shQuote(o.dest);
+    const own = ownerSpec(o);
+    if (contentChanged) {
+      const lines = [
+        'set -e',
+        `t=$(mktemp ${shQuote(`${parentOf(o.dest)}/.phx-`)}XXXXXX)`,
+        `trap 'rm -f "$t"' EXIT`,
+        `cat > "$t"`,
+        wantMode ? `chmod ${chmodArg(wantMode)} "$t"` : `chmod --reference=${d} "$t"`,
+        own ? `chown ${shQuote(own)} "$t"` : st.exists ? `chown --reference=${d} "$t"` : ':',
+      ];
+      if (o.validate) {
+        const v = o.validate.includes('%s') ? o.validate.split('%s').join('"$t"') : `${o.validate} "$t"`;
+        // The whole validate string (it may be several statements) has its output captured; the
+        // temp file's name in it is replaced by the destination's, and the status is kept.
+        lines.push(
+          `set +e`,
+          `out=$( { ${v}\n} 2>&1 ); rc=$?`,
+          `set -e`,
+          `if [ "$rc" -ne 0 ]; then printf 'phx-validate %s %s\\n' "$rc" "$t" >&2; printf '%s' "$out" >&2; exit 3; fi`,
+        );
+      }
+      lines.push(`mv -f "$t" ${d}`, `trap - EXIT`);
+      const r = await ctx.run(lines.join('\n'), { stdin: data });
+      const head = r.code === 3 && o.validate ? /(?:^|\n)phx-validate (\d+) (.*)\n/.exec(r.stderr) : null;
+      if (head) {
+        // The validator names the temp file it checked: show the destination instead.
+        const out = r.stderr.slice(head.index + head[0].length).split(head[2]!).join(`${o.dest} (new content)`).trim();
+        throw new TaskError(
+          `${where}: the new content${source ? ` from ${source}` : ''} failed validation (${out ? `exit status ${head[1]}` : `the command exited ${head[1]} without output`}); ${o.dest} is untouched`,
+          { command: o.validate, stderr: out || undefined, code: Number(head[1]) },
+        );
+      }
+      if (r.code !== 0) throw new TaskError(`${where}: write failed`, { command: `write ${o.dest}`, stderr: r.stderr, code: r.code });
+    } else {
+      const cmds = [wantMode && st.mode !== wantMode ? `chmod ${chmodArg(wantMode)} ${d}` : '', own ? `chown ${shQuote(own)} ${d}` : ''].filter(Boolean).join(' && ');
+      const r = await ctx.run(cmds);
+      if (r.code !== 0) throw new TaskError(`${where}: cannot set attributes`, { command: cmds, stderr: r.stderr, code: r.code });
     }
-    lines.push(`mv -f "$t" ${d}`, `trap - EXIT`);
-    const r = await ctx.run(lines.join('\n'), { stdin: data });
-    const head = r.code === 3 && o.validate ? /(?:^|\n)phx-validate (\d+) (.*)\n/.exec(r.stderr) : null;
-    if (head) {
-      // The validator names the temp file it checked: show the destination instead.
-      const out = r.stderr.slice(head.index + head[0].length).split(head[2]!).join(`${o.dest} (new content)`).trim();
-      throw new TaskError(
-        `${where}: the new content${source ? ` from ${source}` : ''} failed validation (${out ? `exit status ${head[1]}` : `the command exited ${head[1]} without output`}); ${o.dest} is untouched`,
-        { command: o.validate, stderr: out || undefined, code: Number(head[1]) },
-      );
-    }
-    if (r.code !== 0) throw new TaskError(`${where}: write failed`, { command: `write ${o.dest}`, stderr: r.stderr, code: r.code });
-  } else {
-    const cmds = [wantMode && st.mode !== wantMode ? `chmod ${chmodArg(wantMode)} ${d}` : '', own ? `chown ${shQuote(own)} ${d}` : ''].filter(Boolean).join(' && ');
-    const r = await ctx.run(cmds);
-    if (r.code !== 0) throw new TaskError(`${where}: cannot set attributes`, { command: cmds, stderr: r.stderr, code: r.code });
-  }
-  return { changed: true, diff, msg };
+    return { changed: true, diff, msg };
+  });
 }
 
 export function copy(o: CopyOptions): Action {

@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { fileDiff } from '../diff.ts';
 import { fileState, readFile } from '../facts.ts';
 import type { Action, ActionResult } from '../types.ts';
-import { TaskError } from '../types.ts';
+import { NotYetError, TaskError } from '../types.ts';
 import { invalidArgs } from './args.ts';
 
 export interface FetchOptions {
@@ -28,21 +28,19 @@ export function fetchFile(o: FetchOptions): Action {
       const where = `fetch ${o.src}`;
       if (/(^|[/_.-])(key|secret|password)s?([/_.-]|$)/i.test(o.src)) throw new TaskError(`${where}: refusing to copy what looks like a secret to the control machine`);
       const st = await fileState(ctx, o.src);
-      if (!st.exists || st.type !== 'file') {
-        if (ctx.check && ctx.pendingChanges) return { changed: 'unknown', msg: `${o.src} does not exist yet (earlier changes not applied in check mode)` };
-        throw new TaskError(`${where}: no such file on ${ctx.host.name}`);
-      }
+      if (!st.exists || st.type !== 'file') throw new NotYetError(`${where}: no such file on ${ctx.host.name}`);
       const local = existsSync(o.dest) ? readFileSync(o.dest) : undefined;
       if (local && createHash('sha256').update(local).digest('hex') === st.sha256) return { changed: false, data: { path: o.dest } };
       const data = await readFile(ctx, o.src);
       const diff = ctx.diff ? [fileDiff(o.dest, local?.toString('utf8') ?? '', data.toString('utf8'))] : undefined;
       const msg = local ? `${o.dest} updated` : `${o.dest} created`;
-      if (ctx.check) return { changed: true, msg, diff, data: { path: o.dest } };
-      mkdirSync(dirname(o.dest), { recursive: true });
-      const tmp = `${o.dest}.${process.pid}.tmp`;
-      writeFileSync(tmp, data, { mode: o.mode ?? 0o644 });
-      renameSync(tmp, o.dest);
-      return { changed: true, msg, diff, data: { path: o.dest } };
+      // The write is on the control machine: declared as the change, so check mode writes nothing.
+      return ctx.change({ changed: true, msg, diff, data: { path: o.dest } }, async () => {
+        mkdirSync(dirname(o.dest), { recursive: true });
+        const tmp = `${o.dest}.${process.pid}.tmp`;
+        writeFileSync(tmp, data, { mode: o.mode ?? 0o644 });
+        renameSync(tmp, o.dest);
+      });
     },
   };
 }

@@ -7,7 +7,7 @@
 import { shQuote } from '../connection/shell.ts';
 import { normalizeMode, ownerSpec, parentOf } from '../facts.ts';
 import type { Action, ActionResult } from '../types.ts';
-import { TaskError } from '../types.ts';
+import { NotYetError, TaskError } from '../types.ts';
 import { chmodArg, idDiffers, pathState, type PathState } from './attrs.ts';
 import { invalidArgs } from './args.ts';
 
@@ -65,13 +65,10 @@ export function file(o: FileOptions): Action {
       }
 
       const st = await pathState(ctx, o.path);
-      // In check mode, a path whose directory is missing may be created by an earlier task
-      // that was not applied (e.g. apt installing a package): the probe cannot know.
-      if (ctx.check && ctx.pendingChanges && !st.exists && !st.parentExists && o.state !== 'absent') {
-        return { changed: 'unknown', msg: `directory of ${o.path} does not exist yet` };
-      }
+      // A missing directory or file may be made by an earlier task (e.g. apt installing a
+      // package): NotYetError, unknown in check mode after unapplied changes.
       if ((o.state === 'touch' || o.state === 'link') && !st.exists && !st.parentExists)
-        throw new TaskError(`${where}: directory ${parentOf(o.path)} does not exist`);
+        throw new NotYetError(`${where}: directory ${parentOf(o.path)} does not exist`);
 
       const todo: string[] = [];
       const why: string[] = [];
@@ -90,7 +87,7 @@ export function file(o: FileOptions): Action {
             const kind = st.type === 'directory' ? 'a directory' : st.type === 'file' ? 'a regular file' : `a ${st.type}`;
             if (!o.force) throw new TaskError(`${where}: exists as ${kind}; refusing to replace it with a link (force: true replaces a file or an empty directory)`);
             if (st.type === 'directory') {
-              const r = await ctx.run(`[ -z "$(ls -A -- ${p})" ]`);
+              const r = await ctx.probe(`[ -z "$(ls -A -- ${p})" ]`);
               if (r.code !== 0) throw new TaskError(`${where}: is a directory that is not empty; refusing to replace it with a link, even with force`);
             }
           }
@@ -110,7 +107,7 @@ export function file(o: FileOptions): Action {
         }
         const shown = target === o.path ? o.path : `${o.path} (-> ${target})`;
         if (tst.exists && tst.type !== want) throw new TaskError(`file ${shown}: exists as a ${tst.type}, expected a ${want}`);
-        if (!tst.exists && o.state === 'file') throw new TaskError(`${where}: does not exist (state "file" only manages an existing file; use touch or copy)`);
+        if (!tst.exists && o.state === 'file') throw new NotYetError(`${where}: does not exist (state "file" only manages an existing file; use touch or copy)`);
         if (!tst.exists && o.state === 'directory') {
           // Like Ansible: every directory created on the way gets the mode and owner.
           const mk = missingChain(o.path).map((d) => {
@@ -138,11 +135,12 @@ export function file(o: FileOptions): Action {
       }
       if (!todo.length) return { changed: false };
       const msg = why.join(', ') + (target !== o.path ? ` (on ${target})` : '');
-      if (ctx.check) return { changed: true, msg };
-      const cmd = todo.join(' && ');
-      const r = await ctx.run(cmd);
-      if (r.code !== 0) throw new TaskError(`${where}: failed`, { command: cmd, stderr: r.stderr, code: r.code });
-      return { changed: true, msg };
+      return ctx.change({ changed: true, msg }, async () => {
+        const cmd = todo.join(' && ');
+        const r = await ctx.run(cmd);
+        if (r.code !== 0) throw new TaskError(`${where}: failed`, { command: cmd, stderr: r.stderr, code: r.code });
+        return { changed: true, msg };
+      });
     },
   };
 }

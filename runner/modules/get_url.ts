@@ -47,7 +47,8 @@ export async function expectedSha256(ctx: ActionContext, o: { url: string; sha25
   }
   if (!o.checksumUrl) throw new TaskError(`${where}: give sha256 or checksumUrl; a download is never trusted blindly`);
   if (!/^https?:\/\//.test(o.checksumUrl)) throw new TaskError(`${where}: checksumUrl must be http(s): ${o.checksumUrl}`);
-  const r = await ctx.run(`set -e; t=$(mktemp); trap 'rm -f "$t"' EXIT; ${downloadCmd(o.checksumUrl, o.timeout ?? 60)}; cat "$t"`, { timeout: (o.timeout ?? 60) + 15 });
+  // A probe: the checksums file goes to a temp file that is removed, and only its text is read.
+  const r = await ctx.probe(`set -e; t=$(mktemp); trap 'rm -f "$t"' EXIT; ${downloadCmd(o.checksumUrl, o.timeout ?? 60)}; cat "$t"`, { timeout: (o.timeout ?? 60) + 15 });
   if (r.code !== 0) throw new TaskError(`${where}: cannot fetch the checksums file ${o.checksumUrl}`, { command: `download ${o.checksumUrl}`, stderr: r.stderr, code: r.code });
   const name = decodeURIComponent(new URL(o.url).pathname.split('/').pop() ?? '');
   const sha = checksumFor(r.stdout, name);
@@ -71,24 +72,25 @@ export function getUrl(o: GetUrlOptions): Action {
       const attrsOk = st.mode === mode && (!o.owner || st.owner === o.owner) && (!o.group || st.group === o.group);
       if (st.exists && st.sha256 === want && attrsOk) return { changed: false };
       const msg = st.exists && st.sha256 === want ? 'attributes changed' : `download ${o.url}`;
-      if (ctx.check) return { changed: true, msg };
-      const d = shQuote(o.dest);
-      const script = [
-        'set -e',
-        `t=$(mktemp ${shQuote(`${parentOf(o.dest)}/.phx-`)}XXXXXX)`,
-        `trap 'rm -f "$t"' EXIT`,
-        st.exists && st.sha256 === want ? `cp -p ${d} "$t"` : downloadCmd(o.url, o.timeout ?? 300),
-        `got=$(sha256sum < "$t" | cut -d' ' -f1)`,
-        `if [ "$got" != ${want} ]; then echo "sha256 mismatch: expected ${want}, got $got" >&2; exit 3; fi`,
-        `chmod ${mode} "$t"`,
-        own ? `chown ${shQuote(own)} "$t"` : ':',
-        `mv -f "$t" ${d}`,
-        'trap - EXIT',
-      ].join('\n');
-      const r = await ctx.run(script, { timeout: (o.timeout ?? 300) + 30 });
-      if (r.code !== 0)
-        throw new TaskError(r.code === 3 ? `${where}: checksum mismatch, file not installed` : `${where}: download failed`, { command: `download ${o.url}`, stderr: r.stderr, code: r.code });
-      return { changed: true, msg };
+      return ctx.change({ changed: true, msg }, async () => {
+        const d = shQuote(o.dest);
+        const script = [
+          'set -e',
+          `t=$(mktemp ${shQuote(`${parentOf(o.dest)}/.phx-`)}XXXXXX)`,
+          `trap 'rm -f "$t"' EXIT`,
+          st.exists && st.sha256 === want ? `cp -p ${d} "$t"` : downloadCmd(o.url, o.timeout ?? 300),
+          `got=$(sha256sum < "$t" | cut -d' ' -f1)`,
+          `if [ "$got" != ${want} ]; then echo "sha256 mismatch: expected ${want}, got $got" >&2; exit 3; fi`,
+          `chmod ${mode} "$t"`,
+          own ? `chown ${shQuote(own)} "$t"` : ':',
+          `mv -f "$t" ${d}`,
+          'trap - EXIT',
+        ].join('\n');
+        const r = await ctx.run(script, { timeout: (o.timeout ?? 300) + 30 });
+        if (r.code !== 0)
+          throw new TaskError(r.code === 3 ? `${where}: checksum mismatch, file not installed` : `${where}: download failed`, { command: `download ${o.url}`, stderr: r.stderr, code: r.code });
+        return { changed: true, msg };
+      });
     },
   };
 }

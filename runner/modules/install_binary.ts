@@ -51,34 +51,35 @@ export function installBinary(o: InstallBinaryOptions): Action {
       }
       const want = await expectedSha256(ctx, { url: src.url, sha256: 'sha256' in src ? src.sha256 : undefined, checksumUrl: 'checksumsUrl' in src ? src.checksumsUrl : undefined }, where);
       const marker = `${MARKERS}/${basename(o.dest)}`;
-      const probe = await ctx.run(`cat ${shQuote(marker)} 2>/dev/null; true`);
+      const probe = await ctx.probe(`cat ${shQuote(marker)} 2>/dev/null; true`);
       const [archiveSha, binarySha] = probe.stdout.trim().split(/\s+/);
       const st = await fileState(ctx, o.dest);
       if (archiveSha === want && st.exists && st.type === 'file' && st.sha256 === binarySha && st.mode === '0755' && st.owner === 'root') return { changed: false };
       const msg = st.exists ? `replace with ${basename(src.url)}` : `install from ${basename(src.url)}`;
-      if (ctx.check) return { changed: true, msg };
-      const d = shQuote(o.dest);
-      const name = shQuote(src.binaryInArchive);
-      const script = [
-        'set -e',
-        `w=$(mktemp -d)`,
-        `t=$(mktemp ${shQuote(`${parentOf(o.dest)}/.phx-`)}XXXXXX)`,
-        `trap 'rm -rf "$w" "$t"' EXIT`,
-        downloadCmd(src.url, o.timeout ?? 300, '"$w/archive"'),
-        `got=$(sha256sum < "$w/archive" | cut -d' ' -f1)`,
-        `if [ "$got" != ${want} ]; then echo "sha256 mismatch: expected ${want}, got $got" >&2; exit 3; fi`,
-        `mkdir "$w/x" && tar -xzf "$w/archive" -C "$w/x"`,
-        `b=$(find "$w/x" -type f -name ${name} | head -n 1)`,
-        `if [ -z "$b" ]; then echo "no file named ${src.binaryInArchive} in the archive" >&2; exit 4; fi`,
-        `cat "$b" > "$t"; chmod 0755 "$t"; chown root:root "$t"`,
-        `mkdir -p ${MARKERS}`,
-        `printf '%s %s\\n' ${want} "$(sha256sum < "$t" | cut -d' ' -f1)" > ${shQuote(marker)}.new`,
-        `mv -f "$t" ${d}; mv -f ${shQuote(marker)}.new ${shQuote(marker)}`,
-      ].join('\n');
-      const r = await ctx.run(script, { timeout: (o.timeout ?? 300) + 30 });
-      if (r.code !== 0)
-        throw new TaskError(r.code === 3 ? `${where}: checksum mismatch, nothing installed` : `${where}: install failed`, { command: `install ${src.url}`, stderr: r.stderr, code: r.code });
-      return { changed: true, msg };
+      return ctx.change({ changed: true, msg }, async () => {
+        const d = shQuote(o.dest);
+        const name = shQuote(src.binaryInArchive);
+        const script = [
+          'set -e',
+          `w=$(mktemp -d)`,
+          `t=$(mktemp ${shQuote(`${parentOf(o.dest)}/.phx-`)}XXXXXX)`,
+          `trap 'rm -rf "$w" "$t"' EXIT`,
+          downloadCmd(src.url, o.timeout ?? 300, '"$w/archive"'),
+          `got=$(sha256sum < "$w/archive" | cut -d' ' -f1)`,
+          `if [ "$got" != ${want} ]; then echo "sha256 mismatch: expected ${want}, got $got" >&2; exit 3; fi`,
+          `mkdir "$w/x" && tar -xzf "$w/archive" -C "$w/x"`,
+          `b=$(find "$w/x" -type f -name ${name} | head -n 1)`,
+          `if [ -z "$b" ]; then echo "no file named ${src.binaryInArchive} in the archive" >&2; exit 4; fi`,
+          `cat "$b" > "$t"; chmod 0755 "$t"; chown root:root "$t"`,
+          `mkdir -p ${MARKERS}`,
+          `printf '%s %s\\n' ${want} "$(sha256sum < "$t" | cut -d' ' -f1)" > ${shQuote(marker)}.new`,
+          `mv -f "$t" ${d}; mv -f ${shQuote(marker)}.new ${shQuote(marker)}`,
+        ].join('\n');
+        const r = await ctx.run(script, { timeout: (o.timeout ?? 300) + 30 });
+        if (r.code !== 0)
+          throw new TaskError(r.code === 3 ? `${where}: checksum mismatch, nothing installed` : `${where}: install failed`, { command: `install ${src.url}`, stderr: r.stderr, code: r.code });
+        return { changed: true, msg };
+      });
     },
   };
 }

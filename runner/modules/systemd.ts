@@ -2,7 +2,7 @@
 import { shQuote } from '../connection/shell.ts';
 import { serviceState } from '../facts.ts';
 import type { Action, ActionResult } from '../types.ts';
-import { TaskError } from '../types.ts';
+import { NotYetError, TaskError } from '../types.ts';
 import { invalidArgs } from './args.ts';
 
 export interface SystemdOptions {
@@ -24,11 +24,8 @@ export function systemd(o: SystemdOptions): Action {
       const where = `service ${o.name}`;
       const st = await serviceState(ctx, o.name);
       const n = shQuote(o.name);
-      if (st.load === 'not-found') {
-        // In check mode an earlier task (e.g. apt) may be what installs the unit.
-        if (ctx.check && ctx.pendingChanges) return { changed: 'unknown', msg: `${o.name} is not installed yet` };
-        throw new TaskError(`${where}: unit not found`, { command: `systemctl show ${o.name}` });
-      }
+      // An earlier task (e.g. apt) may be what installs the unit: NotYetError (unknown in check mode then).
+      if (st.load === 'not-found') throw new NotYetError(`${where}: unit not found`, { command: `systemctl show ${o.name}` });
       const todo: string[] = [];
       const why: string[] = [];
       if (o.daemonReload) todo.push('systemctl daemon-reload');
@@ -57,21 +54,23 @@ export function systemd(o: SystemdOptions): Action {
       }
       if (!why.length) {
         // Unit files may have changed: reload systemd's view of them even when nothing else
-        // is to do. It alters no service state, so it is not counted as a change.
-        if (o.daemonReload && !ctx.check) {
-          const r = await ctx.run('systemctl daemon-reload');
-          if (r.code !== 0) throw new TaskError(`${where}: daemon-reload failed`, { command: 'systemctl daemon-reload', stderr: r.stderr, code: r.code });
-        }
+        // is to do. It alters no service state, so it is not counted as a change (nor run in check mode).
+        if (o.daemonReload)
+          return ctx.change({ changed: false }, async () => {
+            const r = await ctx.run('systemctl daemon-reload');
+            if (r.code !== 0) throw new TaskError(`${where}: daemon-reload failed`, { command: 'systemctl daemon-reload', stderr: r.stderr, code: r.code });
+          });
         return { changed: false };
       }
-      if (ctx.check) return { changed: true, msg: why.join(', ') };
-      const cmd = todo.join(' && ');
-      const r = await ctx.run(cmd);
-      if (r.code !== 0) {
-        const status = await ctx.run(`systemctl status --no-pager -n 10 ${n} 2>&1; true`);
-        throw new TaskError(`${where}: ${why.join(', ')} failed`, { command: cmd, stderr: `${r.stderr}${status.stdout}`, code: r.code });
-      }
-      return { changed: true, msg: why.join(', ') };
+      return ctx.change({ changed: true, msg: why.join(', ') }, async () => {
+        const cmd = todo.join(' && ');
+        const r = await ctx.run(cmd);
+        if (r.code !== 0) {
+          const status = await ctx.probe(`systemctl status --no-pager -n 10 ${n} 2>&1; true`);
+          throw new TaskError(`${where}: ${why.join(', ')} failed`, { command: cmd, stderr: `${r.stderr}${status.stdout}`, code: r.code });
+        }
+        return { changed: true, msg: why.join(', ') };
+      });
     },
   };
 }

@@ -4,7 +4,6 @@ import { connect } from 'node:net';
 import { shQuote } from '../connection/shell.ts';
 import type { Action, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
-import { httpsAgent } from './http.ts';
 import { invalidArgs } from './args.ts';
 
 export interface WaitForOptions {
@@ -47,15 +46,14 @@ export function waitFor(o: WaitForOptions): Action {
       const timeout = o.timeout ?? 60;
       const deadline = Date.now() + timeout * 1000;
       if (o.from === 'control') {
-        const agent = o.ca ? httpsAgent(o.ca) : undefined;
-        const { default: axios } = await import('axios');
         for (;;) {
           let ok = false;
           if (o.url) {
-            const r = await axios.get(o.url, { httpsAgent: agent, timeout: 3000, validateStatus: () => true }).catch(() => undefined);
+            const r = await ctx.request({ url: o.url, timeout: 3, ca: o.ca }).catch(() => undefined);
             ok = r?.status === (o.status ?? 200);
           } else ok = await tcpOnce(o.host ?? ctx.host.address, o.port!);
           if (ok) return { changed: false };
+          // check-mode exception: not ready may only mean earlier changes were not applied: unknown at once, no waiting.
           if (ctx.check && ctx.pendingChanges) return { changed: 'unknown', msg: `${what} not ready yet (earlier changes not applied in check mode)` };
           if (Date.now() > deadline) throw new TaskError(`wait_for: ${what} not ready after ${timeout}s`);
           await new Promise((r) => setTimeout(r, 250));
@@ -67,11 +65,12 @@ export function waitFor(o: WaitForOptions): Action {
         : `timeout ${each} bash -c ${shQuote(`(exec 3<>/dev/tcp/${o.host ?? '127.0.0.1'}/${o.port}) 2>/dev/null`)}`;
       // One remote loop instead of a round trip per attempt, bounded by a deadline on the
       // host's clock; each probe is itself bounded, so the loop ends within timeout + a probe.
+      // check-mode exception: after unapplied changes, one probe decides (unknown when not ready), no waiting.
       const once = ctx.check && ctx.pendingChanges;
       const loop = once
         ? probe
         : `end=$(( $(date +%s) + ${Math.ceil(timeout)} )); while :; do if ${probe}; then exit 0; fi; [ "$(date +%s)" -ge "$end" ] && exit 1; sleep 0.25; done`;
-      const r = await ctx.run(loop, { timeout: timeout + each + 30 });
+      const r = await ctx.probe(loop, { timeout: timeout + each + 30 });
       if (r.code === 0) return { changed: false };
       // It cannot know: the changes it may wait for were not made. Not "ok", not a failure.
       if (once) return { changed: 'unknown', msg: `${what} not ready yet (earlier changes not applied in check mode)` };

@@ -30,6 +30,9 @@ function ctx(o: { check?: boolean; stackInSwarm?: boolean } = {}) {
       const stdout = cmd.startsWith('docker service ls') && o.stackInSwarm ? 'abc123\n' : '';
       return { code: 0, stdout, stderr: '', stdoutBuffer: Buffer.from(stdout) };
     },
+    probe: (cmd, opts) => c.run(cmd, { ...opts, readOnly: true }),
+    change: async (plan, apply) => (c.check ? plan : ((await apply()) ?? plan)),
+    request: () => Promise.reject(new Error('no HTTP in this test')),
   };
   return { c, cmds };
 }

@@ -19,7 +19,7 @@ const FILE_V2 = 'version: "3.8"\nservices:\n  app:\n    image: phoenix/app:2\n';
 
 const health: string[] = [];
 function ctx(o: { check?: boolean; diff?: boolean } = {}): ActionContext {
-  return {
+  const c: ActionContext = {
     host: { name: 'vm1001' } as ActionContext['host'],
     conn: {} as ActionContext['conn'],
     check: o.check ?? false,
@@ -31,7 +31,11 @@ function ctx(o: { check?: boolean; diff?: boolean } = {}): ActionContext {
       health.push(cmd);
       return { code: 0, stdout: '', stderr: '', stdoutBuffer: Buffer.alloc(0) };
     },
+    probe: (cmd: string) => c.run(cmd),
+    change: async (plan, apply) => (c.check ? plan : ((await apply()) ?? plan)),
+    request: () => Promise.reject(new Error('no HTTP in this test')),
   };
+  return c;
 }
 
 let api = { url: fake.url, username: 'admin', password: PASSWORD, ca: fake.pki.ca };

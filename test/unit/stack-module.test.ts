@@ -61,7 +61,9 @@ function manager(opts: { files?: Record<string, string>; deployed?: boolean; sec
     if (cmd.startsWith('docker secret ls --filter')) return ok([...secrets].join('\n'));
     return ok();
   };
-  const ctx = { host: { name: 'vm1001' }, check: opts.check ?? false, diff: true, pendingChanges: false, run } as unknown as ActionContext;
+  const check = opts.check ?? false;
+  const change = async (plan: unknown, apply: () => Promise<unknown>) => (check ? plan : ((await apply()) ?? plan));
+  const ctx = { host: { name: 'vm1001' }, check, diff: true, pendingChanges: false, run, probe: run, change } as unknown as ActionContext;
   return { ctx, sent, files };
 }
 
