@@ -62,7 +62,7 @@ async function notInLists(ctx: ActionContext, specs: string[]): Promise<string[]
           : `apt-cache show --no-all-versions ${shQuote(pkg)} >/dev/null 2>&1 || echo "missing:${pkg}"`,
       )
       .join('\n');
-  const r = await ctx.run(script);
+  const r = await ctx.probe(script);
   if (/^nolists$/m.test(r.stdout)) return undefined;
   const out: string[] = [];
   const lines = r.stdout.split('\n');
