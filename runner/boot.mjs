@@ -67,8 +67,8 @@ function inventoryCandidates(argv) {
     else if (a.startsWith('--inventory=')) spec = a.slice(12);
     else if (/^-i./.test(a)) spec = a.slice(2);
   }
-  const c = [join(ROOT, 'inventory.ts')];
-  if (spec !== undefined) c.push(resolve(spec), join(ROOT, spec), join(ROOT, spec, 'inventory.ts'), join(ROOT, 'inventories', `${spec}.ts`));
+  const c = [join(ROOT, 'inventory.ts'), resolve('inventory.ts')];
+  if (spec !== undefined) c.push(resolve(spec), join(resolve(spec), 'inventory.ts'), resolve('inventories', `${spec}.ts`), join(ROOT, spec), join(ROOT, spec, 'inventory.ts'), join(ROOT, 'inventories', `${spec}.ts`));
   return [...new Set(c.filter((f) => /\.m?ts$/.test(f) && existsSync(f) && statSync(f).isFile()))];
 }
 

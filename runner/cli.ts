@@ -29,6 +29,8 @@ export const EXIT = {
 
 export interface RunOptions extends Selection {
   inventory?: string | Inventory<any>;
+  /** The playbook's file: phoenix's own inventories are found by name only for phoenix's own playbooks (default: the script run). */
+  playbookFile?: string;
   check?: boolean;
   /** With check: exit 5 when changes are pending, 0 only when nothing would change. */
   detailedExitcode?: boolean;
@@ -56,7 +58,8 @@ export interface RunResult {
 
 const HELP = `usage: npx zx playbooks/<playbook>.ts [options]
 
-  -i, --inventory NAME|FILE  inventory: inventory.ts (default), "lab", or a .ts/.yaml/.json file
+  -i, --inventory PATH       inventory file (.ts/.yaml/.yml/.json), a folder holding inventory.*, or a
+                             name: ./inventories/NAME.*. Default: ./inventory.ts (.yaml, .yml, .json)
   -l, --limit A,B            only these hosts or groups
   -t, --tags A,B             only tasks carrying one of these tags (a role's name is its tag)
       --skip-tags A,B        leave out tasks carrying one of these tags
@@ -83,8 +86,18 @@ Ctrl-C again: running commands are killed on the hosts (their whole process grou
 
 /** The playbook's own arguments: what follows the script in `zx script.ts ...` or `tsx script.ts ...`. */
 export function scriptArgs(argv = process.argv): string[] {
-  const i = argv.findIndex((a, k) => k > 0 && /\.(ts|mts|js|mjs)$/.test(a) && existsSync(resolve(a)) && !/node_modules/.test(a));
+  const i = scriptIndex(argv);
   return i >= 0 ? argv.slice(i + 1) : argv.slice(2);
+}
+
+function scriptIndex(argv: string[]): number {
+  return argv.findIndex((a, k) => k > 0 && /\.(ts|mts|js|mjs)$/.test(a) && existsSync(resolve(a)) && !/node_modules/.test(a));
+}
+
+/** The playbook file this process runs (`zx script.ts`, `node script.ts`), if any. */
+export function scriptFile(argv = process.argv): string | undefined {
+  const i = scriptIndex(argv);
+  return i >= 0 ? resolve(argv[i]!) : undefined;
 }
 
 export function parseCli(args: string[]): RunOptions & { help?: boolean } {
@@ -144,10 +157,11 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
   const out = o.out ?? stdout;
   const useColor = o.color ?? (!!process.stdout.isTTY && !o.out && !process.env.NO_COLOR);
   const inv: ResolvedInventory<any> =
-    typeof o.inventory === 'object' ? resolveInventory(o.inventory, '<inventory object>') : await loadInventory(o.inventory);
+    typeof o.inventory === 'object' ? resolveInventory(o.inventory, '<inventory object>') : await loadInventory(o.inventory, { playbook: o.playbookFile ?? scriptFile() });
   const plan = resolvePlan(pb, inv, o);
 
   if (o.listHosts || o.listTasks) {
+    if (o.listHosts) out.write(`inventory: ${inv.source}\n`);
     for (const pp of plan) {
       out.write(`play: ${pp.play.name}\n`);
       if (o.listHosts) out.write(`  hosts (${pp.hosts.length}): ${pp.hosts.map((h) => h.name).join(', ')}\n`);

@@ -55,7 +55,7 @@ C('--tags nosuchtag exits non-zero with a clear message, and runs nothing', () =
 C('--list-hosts with --limit shows the resolved hosts per play', () => {
   const r = phoenix(FIXTURE, '--inventory', invFile, '--limit', 'beta', '--list-hosts');
   assert.is(r.code, 0, r.err);
-  assert.is(r.out, 'play: web on web\n  hosts (1): beta\nplay: db on db\n  hosts (1): beta\n');
+  assert.is(r.out, `inventory: ${invFile}\nplay: web on web\n  hosts (1): beta\nplay: db on db\n  hosts (1): beta\n`);
   const bad = phoenix(FIXTURE, '--inventory', invFile, '--limit', 'gamma', '--list-hosts');
   assert.is(bad.code, 4);
   assert.match(bad.err, /--limit: "gamma" is neither a host nor a group/);
