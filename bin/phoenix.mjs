@@ -43,7 +43,9 @@ const env = { ...process.env };
 if (nodeOptions) env.NODE_OPTIONS = nodeOptions;
 else delete env.NODE_OPTIONS;
 
-const child = spawn(process.execPath, [`--import=${tsx}`, join(root, commands[cmd]), ...rest], { stdio: 'inherit', env });
+// load-errors first: a syntax error or a bad import in a role is reported as the user's (exit 4).
+const loadErrors = new URL('../runner/load-errors.mjs', import.meta.url).href;
+const child = spawn(process.execPath, [`--import=${loadErrors}`, `--import=${tsx}`, join(root, commands[cmd]), ...rest], { stdio: 'inherit', env });
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));
 child.on('error', (e) => {
   process.stderr.write(`phoenix: cannot start node: ${e.message}\n`);

@@ -9,17 +9,18 @@ import { InventoryError, loadInventory, resolveInventory, type Inventory, type R
 import { preflight } from './connection/preflight.ts';
 import { formatInterrupted, formatRecap, ListrRunner, PlainRunner, recap, writeJson, type JsonReport, type Out } from './report.ts';
 import { redact } from './secret.ts';
+import { markStarted } from './load-errors.mjs';
 import { resolvePlan, SelectionError, type Selection } from './selection.ts';
 
 export const EXIT = {
   OK: 0,
-  /** An unexpected error inside phoenix itself. */
+  /** An unexpected error inside phoenix itself (a bug in phoenix, not in the playbook). */
   INTERNAL: 1,
   /** At least one host failed a task. */
   FAILED: 2,
   /** At least one host was unreachable (and none failed). */
   UNREACHABLE: 3,
-  /** Bad invocation: unknown flag, tag or host, invalid inventory. Nothing ran. */
+  /** Bad input: unknown flag, tag or host, invalid inventory, a mistake in the playbook's code while loading. Nothing ran. */
   USAGE: 4,
   /** --check --detailed-exitcode: every host ok, and changes are pending (drift). */
   CHANGES: 5,
@@ -76,8 +77,9 @@ const HELP = `usage: npx zx playbooks/<playbook>.ts [options]
       --plain                plain lines even on a terminal
   -h, --help                 this text
 
-exit codes: 0 ok, 1 internal error, 2 a host failed, 3 a host unreachable (none failed),
-            4 bad invocation (unknown flag, tag, host or invalid inventory; nothing ran),
+exit codes: 0 ok, 1 a bug in phoenix itself, 2 a host failed, 3 a host unreachable (none failed),
+            4 bad input, nothing ran: an unknown flag, tag or host, an invalid inventory, or a
+              mistake in the playbook's code while it loads (reported as file:line: message),
             5 changes pending (--check --detailed-exitcode; 2 and 3 take precedence),
             130 interrupted by Ctrl-C (takes precedence over all others)
 
@@ -271,6 +273,7 @@ export function isMain(url: string): boolean {
 
 /** The entry point of every playbook file: parses the flags, runs, sets the exit code. */
 export async function main(pb: Playbook<any>, argv = scriptArgs()): Promise<number> {
+  markStarted();
   let code: number;
   try {
     const opts = parseCli(argv);

@@ -8,6 +8,7 @@ import { pathToFileURL, fileURLToPath } from 'node:url';
 import type { ErrorObject } from 'ajv';
 import validateSchema from './inventory-validator.generated.js';
 import { Secret, SecretError } from './secret.ts';
+import { describeLoadError } from './load-errors.mjs';
 
 /** Vars are any object type; interfaces work (a Record index signature is not required). */
 export type Vars = object;
@@ -376,6 +377,10 @@ export async function loadInventory(spec?: string, o: LocateOptions = {}): Promi
       // secretFromEnv() of an unset variable, evaluated as the inventory module loads.
       // By name: an inventory outside this package may load its own copy of secret.ts.
       if (e instanceof SecretError || (e as Error)?.name === 'SecretError') throw new InventoryError(`invalid inventory ${file}: ${(e as Error).message}`);
+      // Any other mistake in the inventory's code (a throw, a syntax error, a bad import) is the
+      // user's to fix: where, and what, without phoenix's stack.
+      const d = describeLoadError(e);
+      if (d.user) throw new InventoryError(`cannot load inventory ${file}: ${d.where ? `${d.where}: ` : ''}${d.message}`);
       throw e;
     }
     if (!raw) throw new InventoryError(`inventory ${file} exports no default inventory`);

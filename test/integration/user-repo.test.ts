@@ -100,4 +100,80 @@ U('without -i, ./inventory.yaml of the current folder is used, and --list-hosts 
   }
 });
 
+/** The way a user repo's .npmrc runs playbooks: `npx zx` with load-errors preloaded before tsx. */
+function zx(playbook: string, ...args: string[]) {
+  const e = { ...env(), NODE_OPTIONS: `--import=${pathToFileURL(join(REPO, 'runner', 'load-errors.mjs')).href} --import=${TSX}` };
+  const r = spawnSync(join(REPO, 'node_modules', '.bin', 'zx'), [playbook, ...args], { cwd: dir, encoding: 'utf8', env: e, timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr, all: `${r.stdout}${r.stderr}` };
+}
+
+/** A playbook whose role module is `role`: the mistakes are in the user's role file. */
+function withRole(name: string, role: string) {
+  put(`roles/${name}.ts`, role);
+  return put(
+    `${name}.ts`,
+    `import { isMain, main, play, playbook } from ${JSON.stringify(RUNNER)};\nimport r from './roles/${name}.ts';\n` +
+      `export const pb = playbook('mine', [play({ hosts: 'local', roles: [r] })]);\nif (isMain(import.meta.url)) await main(pb);\n`,
+  );
+}
+
+const GOOD_ROLE = (before: string) =>
+  `import { file, role, task, secretFromEnv } from ${JSON.stringify(RUNNER)};\n${before}\n` +
+  `export default role<{ target: string }>({ name: 'r', tasks: [task({ name: 'target dir', do: ({ vars }) => file({ path: vars.target, state: 'directory' }) })] });\n`;
+
+/** No phoenix stack frames, no stack at all: the user's file:line and the message. */
+function userError(r: { code: number | null; err: string; all: string }, where: RegExp, what: RegExp) {
+  assert.is(r.code, 4, r.all);
+  assert.match(r.err, /^phoenix: cannot load the playbook: /m);
+  assert.match(r.err, where);
+  assert.match(r.err, what);
+  assert.not.match(r.err, /^\s+at /m, 'no stack trace');
+  assert.not.match(r.err, /runner\/(cli|engine|inventory|load-errors|dsl)\.|node:internal/);
+  assert.not.ok(existsSync(target), 'no host touched');
+}
+
+U('a throw at import time in a role: exit 4 with the role\'s file:line and the message', () => {
+  put('inventory.yaml', INVENTORY);
+  try {
+    withRole('throws', GOOD_ROLE(`const limits = { max: 3 };\nif (limits.max < 5) throw new Error('max must be at least 5');`));
+    userError(run('throws.ts'), /roles\/throws\.ts:3:\d+: /, /max must be at least 5/);
+    // The same through zx (which catches a failed import itself).
+    userError(zx('throws.ts'), /roles\/throws\.ts:3:\d+: /, /max must be at least 5/);
+  } finally {
+    rmSync(join(dir, 'inventory.yaml'));
+  }
+});
+
+U('an unset secretFromEnv() variable at top level: exit 4 naming the variable and the line', () => {
+  put('inventory.yaml', INVENTORY);
+  try {
+    withRole('secret', GOOD_ROLE(`export const token = secretFromEnv('PHX_USER_REPO_UNSET');`));
+    userError(run('secret.ts'), /roles\/secret\.ts:2:\d+: /, /environment variable PHX_USER_REPO_UNSET is not set/);
+  } finally {
+    rmSync(join(dir, 'inventory.yaml'));
+  }
+});
+
+U('a syntax error and a bad import (with the preload, as .npmrc sets it): exit 4 with file:line', () => {
+  put('inventory.yaml', INVENTORY);
+  try {
+    withRole('syntax', GOOD_ROLE(`const x = ;`));
+    userError(zx('syntax.ts'), /roles\/syntax\.ts:2:\d+: syntax error: /, /Unexpected/);
+    withRole('badimport', `import { nosuch } from ${JSON.stringify(RUNNER)};\nexport default nosuch;\n`);
+    userError(zx('badimport.ts'), /roles\/badimport\.ts:1: /, /does not provide an export named 'nosuch'/);
+    withRole('nofile', `import x from './missing.ts';\nexport default x;\n`);
+    userError(zx('nofile.ts'), /roles\/nofile\.ts: /, /Cannot find module '.*\/roles\/missing\.ts'/);
+  } finally {
+    rmSync(join(dir, 'inventory.yaml'));
+  }
+});
+
+U('a TypeScript inventory that throws: exit 4 naming the inventory file and line', () => {
+  put('broken-inventory.ts', `const hosts = {};\nthrow new Error('no hosts configured yet');\nexport default { hosts };\n`);
+  const r = run('site.ts', '-i', 'broken-inventory.ts', '--list-hosts');
+  assert.is(r.code, 4, r.all);
+  assert.match(r.err, /cannot load inventory .*broken-inventory\.ts: .*broken-inventory\.ts:2:\d+: no hosts configured yet/);
+  assert.not.match(r.err, /^\s+at /m);
+});
+
 U.run();
