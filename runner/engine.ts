@@ -23,6 +23,11 @@ export interface TaskRecord {
   durationMs: number;
   /** A failure the task's ignoreErrors let pass: counted as "ignored", the host goes on. */
   ignored?: boolean;
+  /** With -v: the task's output (a command's stdout and stderr). */
+  stdout?: string;
+  stderr?: string;
+  /** With -vv: every command the task ran on the host, with its exit status. */
+  commands?: { command: string; code: number }[];
 }
 
 /** "interrupted": Ctrl-C stopped the host before it ran all its tasks. */
@@ -66,6 +71,8 @@ export interface EngineOptions {
   acceptNewHostKeys: boolean;
   /** Every inventory host, for ActionContext.delegate (tasks reaching another host). */
   hosts?: Map<string, Host<any>>;
+  /** 1: record each task's stdout/stderr; 2: also the commands it ran (-v, -vv). */
+  verbose?: number;
 }
 
 /** How plays are shown: the reporter drives hosts so listr2 can own the terminal. */
@@ -246,6 +253,17 @@ export class Engine {
       ev.taskStart(name);
       const start = Date.now();
       const base = { play: pp.play.name, role: roleName, task: name, handler: isHandler };
+      const commands: { command: string; code: number }[] = [];
+      // -v / -vv: what the task printed and ran (redacted with the rest of the record by push).
+      const output = (data: unknown): Pick<TaskRecord, 'stdout' | 'stderr' | 'commands'> => {
+        const v = this.opts.verbose ?? 0;
+        const d = (data ?? {}) as { stdout?: unknown; stderr?: unknown };
+        return {
+          ...(v >= 1 && typeof d.stdout === 'string' && d.stdout ? { stdout: d.stdout } : {}),
+          ...(v >= 1 && typeof d.stderr === 'string' && d.stderr ? { stderr: d.stderr } : {}),
+          ...(v >= 2 && commands.length ? { commands } : {}),
+        };
+      };
       this.running.set(host.name, name);
       let onAbort: ((e: Error) => void) | undefined;
       // A second Ctrl-C fails the task at once, whatever it waits for (a command, a connect, a poll).
@@ -256,7 +274,12 @@ export class Engine {
       aborted.catch(() => undefined);
       try {
         const c = await connect();
-        const run = (cmd: string, o: ExecOptions = {}) => c.exec(cmd, { become: t?.become, ...o });
+        const verbose = this.opts.verbose ?? 0;
+        const run = async (cmd: string, o: ExecOptions = {}) => {
+          const r = await c.exec(cmd, { become: t?.become, ...o });
+          if (verbose >= 2) commands.push({ command: cmd, code: r.code });
+          return r;
+        };
         const env: TaskEnv<any> = { host, vars: host.vars, check: this.opts.check, registered, probe: run };
         if (t?.when && !(await t.when(env))) {
           push({ ...base, status: 'skipped', changed: false, msg: 'condition false', durationMs: Date.now() - start });
@@ -274,7 +297,7 @@ export class Engine {
           delegate: (name) => this.delegate(name),
         };
         const r = await Promise.race([action.run(ctx), aborted]);
-        push({ ...base, module: action.module, status: statusOf(r), changed: r.changed, msg: r.msg, diff: r.diff, durationMs: Date.now() - start });
+        push({ ...base, module: action.module, status: statusOf(r), changed: r.changed, msg: r.msg, diff: r.diff, durationMs: Date.now() - start, ...output(r.data) });
         return r;
       } catch (e) {
         if (e instanceof AbortedError || this.aborted) {
@@ -300,6 +323,7 @@ export class Engine {
           changed: false,
           error: { message: (e as Error).message, command: d.command, stderr: d.stderr?.trim(), code: d.code },
           durationMs: Date.now() - start,
+          ...output({ stdout: d.stdout }),
           ...(t?.ignoreErrors ? { ignored: true, msg: 'ignored' } : {}),
         });
         throw e;

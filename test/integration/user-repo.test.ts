@@ -176,4 +176,52 @@ U('a TypeScript inventory that throws: exit 4 naming the inventory file and line
   assert.not.match(r.err, /^\s+at /m);
 });
 
+const GREETER = `import { copy, isMain, main, play, playbook, role, task } from ${JSON.stringify(RUNNER)};
+interface V { target: string; greeting: string; count: number }
+const greet = role<V>({ name: 'greet', tasks: [
+  task({ name: 'greeting', do: ({ vars }) => copy({ dest: \`\${vars.target}.txt\`, content: \`\${vars.greeting} x\${vars.count + 1}\\n\` }) }),
+] });
+export const pb = playbook<V>('greeter', [play({ hosts: 'local', roles: [greet] })]);
+if (isMain(import.meta.url)) await main(pb);
+`;
+const GREETER_INV = `vars: { greeting: from the inventory, count: 1 }\nhosts:\n  me:\n    address: localhost\n    connection: local\n    groups: [local]\n    vars: { target: ${JSON.stringify(target)}, greeting: from the host }\n`;
+
+U('-e overrides inventory vars, host vars included (check mode shows the new value); values are YAML/JSON typed; @file', () => {
+  put('greeter.ts', GREETER);
+  const inv = put('greeter.yaml', GREETER_INV);
+  const before = run('greeter.ts', '-i', inv, '--check', '--diff', '--plain');
+  assert.is(before.code, 0, before.all);
+  assert.match(before.out, /\+from the host x2/);
+  const e = run('greeter.ts', '-i', inv, '--check', '--diff', '--plain', '-e', 'greeting="from -e"', '-e', 'count=41');
+  assert.is(e.code, 0, e.all);
+  assert.match(e.out, /\+from -e x42/);
+  assert.not.match(e.out, /from the host/);
+  put('override.yaml', 'greeting: from a file\ncount: 9\n');
+  const f = run('greeter.ts', '-i', inv, '--check', '--diff', '--plain', '-e', '@override.yaml', '-e', '{"count": 99}');
+  assert.is(f.code, 0, f.all);
+  assert.match(f.out, /\+from a file x100/);
+  const bad = run('greeter.ts', '-i', inv, '--check', '-e', 'no-equals-sign');
+  assert.is(bad.code, 4, bad.all);
+  assert.match(bad.err, /--extra-vars "no-equals-sign": expected key=value, a JSON object or @file/);
+  assert.not.ok(existsSync(`${target}.txt`), 'check mode wrote nothing');
+});
+
+U('--syntax-check: plan and tsc over the playbook\'s files; a type error exits 4 naming file(line,col); no host touched', () => {
+  put('tsconfig.json', JSON.stringify({
+    compilerOptions: { target: 'es2023', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: true, allowImportingTsExtensions: true, types: ['node'], typeRoots: [join(REPO, 'node_modules', '@types')] },
+  }));
+  put('greeter.ts', GREETER);
+  const inv = put('greeter.yaml', GREETER_INV);
+  const ok = run('greeter.ts', '-i', inv, '--syntax-check');
+  assert.is(ok.code, 0, ok.all);
+  assert.match(ok.out, /syntax ok/);
+  put('typo.ts', GREETER.replace('vars.count + 1', 'vars.cuont + 1'));
+  const bad = run('typo.ts', '-i', inv, '--syntax-check');
+  assert.is(bad.code, 4, bad.all);
+  assert.match(bad.err, /--syntax-check: tsc found 1 error:\n\s+typo\.ts\(4,\d+\): error TS\d+: Property 'cuont' does not exist/);
+  assert.not.ok(existsSync(`${target}.txt`));
+  assert.not.ok(existsSync(join(dir, `.phoenix-syntax-check-${process.pid}.json`)));
+  rmSync(join(dir, 'tsconfig.json'));
+});
+
 U.run();
