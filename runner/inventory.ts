@@ -379,6 +379,7 @@ export async function loadInventory(spec?: string, o: LocateOptions = {}): Promi
       if (e instanceof SecretError || (e as Error)?.name === 'SecretError') throw new InventoryError(`invalid inventory ${file}: ${(e as Error).message}`);
       // Any other mistake in the inventory's code (a throw, a syntax error, a bad import) is the
       // user's to fix: where, and what, without phoenix's stack.
+      if ((e as Error)?.name === 'InventoryError') throw new InventoryError((e as Error).message);
       const d = describeLoadError(e);
       if (d.user) throw new InventoryError(`cannot load inventory ${file}: ${d.where ? `${d.where}: ` : ''}${d.message}`);
       throw e;
