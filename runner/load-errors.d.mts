@@ -6,4 +6,4 @@ export declare function markStarted(): void;
 export declare function describeLoadError(e: unknown): { where?: string; message: string; user: boolean };
 export declare function formatLoadError(e: unknown): string;
 export declare function reportLoadError(e: unknown, write?: (s: string) => void): number;
-export declare function install(): void;
+export declare function install(options?: { force?: boolean }): void;

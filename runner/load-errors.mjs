@@ -99,12 +99,14 @@ function entry(argv = process.argv) {
 }
 
 /**
- * Installs the handlers, once per process, when the process runs a playbook. Node reports a
+ * Installs the handlers, once per process, when the process runs a playbook (`force`: also when
+ * argv does not show one, e.g. a launcher that imports the playbook in its own process; such a
+ * launcher may instead catch the import's error and exit with reportLoadError(e)). Node reports a
  * module that fails to load as an uncaught exception; zx catches it and prints it with
  * console.error (exit 1), so under zx that one call is taken over too, only before main().
  */
-export function install() {
-  const e = entry();
+export function install({ force = false } = {}) {
+  const e = entry() ?? (force ? { file: '', zx: false } : undefined);
   if (state.installed || !e) return;
   state.installed = true;
   process.on('uncaughtException', (err) => {
