@@ -10,7 +10,7 @@ import { preflight } from './connection/preflight.ts';
 import { formatInterrupted, formatRecap, ListrRunner, PlainRunner, recap, writeJson, type JsonReport, type Out } from './report.ts';
 import { redact } from './secret.ts';
 import { markStarted } from './load-errors.mjs';
-import { resolvePlan, SelectionError, type Selection } from './selection.ts';
+import { resolvePlan, SelectionError, startAt, type Selection } from './selection.ts';
 import { typeCheck } from './syntax-check.ts';
 
 export const EXIT = {
@@ -308,7 +308,7 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
   // Extra vars win over every inventory var (Ansible's precedence), for every host.
   if (o.extraVars && Object.keys(o.extraVars).length)
     for (const h of inv.hosts.values()) h.vars = { ...(h.vars as object), ...o.extraVars };
-  const plan = resolvePlan(pb, inv, o);
+  const plan = startAt(resolvePlan(pb, inv, o), o.startAtTask, pb.name);
 
   if (o.syntaxCheck) {
     const file = o.playbookFile ?? scriptFile();

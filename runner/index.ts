@@ -6,7 +6,7 @@ export type { Inventory, HostSpec, GroupSpec, Host, Vars } from './inventory.ts'
 export { Secret, secret, secretFromEnv, redact } from './secret.ts';
 export * from './modules/index.ts';
 export { main, isMain, run, parseCli, parseExtraVars, didYouMean, VALUE_FLAGS, EXIT, type RunOptions, type RunResult } from './cli.ts';
-export { resolvePlan, allTags, matchHosts, SelectionError } from './selection.ts';
+export { resolvePlan, allTags, matchHosts, startAt, SelectionError } from './selection.ts';
 export type { Action, ActionContext, ActionResult, FileDiff } from './types.ts';
 export { TaskError } from './types.ts';
 export { shQuote } from './connection/shell.ts';

@@ -29,7 +29,7 @@ export interface Selection {
   skipTags?: string[];
   /** Host patterns (Ansible's: globs, `!`, `&`, `:`, `@file`). */
   limit?: string[];
-  /** Start at the first selected task of this name ("task" or "role : task"), as Ansible's --start-at-task. */
+  /** Start at the first selected task of this name ("task" or "role : task"), as Ansible's --start-at-task (applied by startAt()). */
   startAtTask?: string;
 }
 
@@ -156,11 +156,16 @@ export function resolvePlan<V extends Vars>(pb: Playbook<V>, inv: ResolvedInvent
     if (chosen.length && tasks.length) plan.push({ play: p, hosts: chosen.map((n) => inv.hosts.get(n)!), tasks });
   }
   if (limit && !anyHost) throw new SelectionError(`--limit ${sel.limit!.join(',')}: matches no host that playbook ${pb.name} targets`);
-  return sel.startAtTask === undefined ? plan : startAt(plan, sel.startAtTask, pb.name);
+  return plan;
 }
 
-/** Drops the tasks (and plays) before the first task named `name`; an unknown name lists the names. */
-function startAt<V extends Vars>(plan: PlannedPlay<V>[], name: string, pbName: string): PlannedPlay<V>[] {
+/**
+ * --start-at-task: drops the tasks (and plays) before the first task named `name` ("task" or
+ * "role : task"); an unknown name is an error listing the names. Applied to a resolved (and
+ * checked) plan, so every task's arguments are still checked, as Ansible parses the whole playbook.
+ */
+export function startAt<V extends Vars>(plan: PlannedPlay<V>[], name: string | undefined, pbName: string): PlannedPlay<V>[] {
+  if (name === undefined) return plan;
   const want = name.trim();
   const pi = plan.findIndex((pp) => pp.tasks.some((t) => t.task.name === want || taskLabel(t) === want));
   if (pi < 0) {
