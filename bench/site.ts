@@ -1,5 +1,5 @@
 // `npm run bench:site`: issue 9's fourth target, a full `site.ts` run that changes nothing on
-// the five lab guests, through `npx zx` (what users type) and `node --import=phoenix-boot`.
+// the five lab guests, through `npx zx` (what users type) and `node --import=phoenix/boot`.
 // Whole-process wall time (medians of BENCH_SITE_RUNS, default 5, alternating the two, after
 // one untimed warm-up that also proves there is nothing left to change), and where the time
 // goes, from each run's --json: start-up (wall minus the run's own duration), each play (plays
@@ -38,7 +38,7 @@ interface Sample {
 
 const VIA: Record<string, { argv: string[]; env: Record<string, string> }> = {
   'npx zx': { argv: ['npx', 'zx', 'playbooks/site.ts'], env: {} },
-  'node --import=phoenix-boot': { argv: ['node', '--import=phoenix-boot', 'playbooks/site.ts'], env: { NODE_OPTIONS: '' } },
+  'node --import=phoenix/boot': { argv: ['node', '--import=phoenix/boot', 'playbooks/site.ts'], env: { NODE_OPTIONS: '' } },
 };
 
 function once(via: string, n: number): Sample {

@@ -5,6 +5,7 @@
 // `npx phoenix ...` works from any directory of the checkout after `npm ci`.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { install as catchLoadErrors } from '../runner/load-errors.mjs';
 import { runPlaybook } from '../runner/launch.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -30,4 +31,6 @@ if (!Object.hasOwn(commands, cmd)) {
 // The playbook runs in this process (no second node): from its cached bundle, or through tsx's
 // loader registered here (runner/launch.mjs). Its exit code (0 ok, 2 failed, 3 unreachable,
 // 4 usage; see README) is this command's.
+// The playbook is imported in this process: a mistake in its code while it loads exits 4.
+catchLoadErrors({ force: true });
 await runPlaybook(join(root, commands[cmd]), rest);

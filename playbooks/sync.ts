@@ -6,7 +6,8 @@
 // root); the product health checks run on the manager. Flags, output and exit codes are those
 // of every playbook (runner/cli.ts); the target is the only extra argument.
 import { isMain, main, play, playbook, role, EXIT, type Role } from '../runner/index.ts';
-import { scriptArgs } from '../runner/cli.ts';
+// The runner's flags that take a value (so a value is not mistaken for the target).
+import { scriptArgs, VALUE_FLAGS } from '../runner/cli.ts';
 import { bootstrapTask, stackTask, type SyncVars } from '../roles/portainer/api.ts';
 import { portainerStack } from '../stacks/portainer.ts';
 import { qdrantStack } from '../stacks/qdrant.ts';
@@ -28,8 +29,6 @@ export function syncPlaybook(target: Target) {
   return playbook<SyncVars>(`sync ${target}`, [play<SyncVars>({ name: `sync ${target}`, hosts: 'portainer', roles })]);
 }
 
-/** Flags of runner/cli.ts that take a value (so a value is not mistaken for the target). */
-const VALUE_FLAGS = new Set(['-i', '--inventory', '-l', '--limit', '-t', '--tags', '--skip-tags', '-f', '--forks', '--json', '--known-hosts']);
 
 /** Splits `[target] [flags]` (the target may come anywhere); throws a usage message. */
 export function splitTarget(args: string[]): { target: Target; rest: string[] } {

@@ -26,6 +26,11 @@ export interface TaskRecord {
   ignored?: boolean;
   /** Check mode: the command or request (redacted) the task sent without marking it read-only, held back. */
   refused?: string;
+  /** With -v: the task's output (a command's stdout and stderr). */
+  stdout?: string;
+  stderr?: string;
+  /** With -vv: every command the task ran on the host, with its exit status. */
+  commands?: { command: string; code: number }[];
 }
 
 /** "interrupted": Ctrl-C stopped the host before it ran all its tasks. */
@@ -73,6 +78,8 @@ export interface EngineOptions {
   open?: (host: Host<any>) => Promise<Connection>;
   /** Sends ActionContext.request's HTTP requests instead of axios (tests: a recording client). */
   send?: (req: HttpRequest) => Promise<HttpResponse>;
+  /** 1: record each task's stdout/stderr; 2: also the commands it ran (-v, -vv). */
+  verbose?: number;
 }
 
 /** How plays are shown: the reporter drives hosts so listr2 can own the terminal. */
@@ -266,6 +273,17 @@ export class Engine {
       ev.taskStart(name);
       const start = Date.now();
       const base = { play: pp.play.name, role: roleName, task: name, handler: isHandler };
+      const commands: { command: string; code: number }[] = [];
+      // -v / -vv: what the task printed and ran (redacted with the rest of the record by push).
+      const output = (data: unknown): Pick<TaskRecord, 'stdout' | 'stderr' | 'commands'> => {
+        const v = this.opts.verbose ?? 0;
+        const d = (data ?? {}) as { stdout?: unknown; stderr?: unknown };
+        return {
+          ...(v >= 1 && typeof d.stdout === 'string' && d.stdout ? { stdout: d.stdout } : {}),
+          ...(v >= 1 && typeof d.stderr === 'string' && d.stderr ? { stderr: d.stderr } : {}),
+          ...(v >= 2 && commands.length ? { commands } : {}),
+        };
+      };
       this.running.set(host.name, name);
       let onAbort: ((e: Error) => void) | undefined;
       // A second Ctrl-C fails the task at once, whatever it waits for (a command, a connect, a poll).
@@ -289,8 +307,14 @@ export class Engine {
         const raw = await connect();
         // The engine, not the module, decides: in check mode only read-only commands reach the host.
         const c = check ? checkModeConnection(raw, onRefuse) : raw;
-        const run: RunFn = (cmd, o = {}) => c.exec(cmd, { become: t?.become, ...o });
-        const probe: RunFn = (cmd, o = {}) => c.exec(cmd, { become: t?.become, ...o, readOnly: true });
+        const verbose = this.opts.verbose ?? 0;
+        const exec = async (cmd: string, o: ExecOptions) => {
+          const r = await c.exec(cmd, o);
+          if (verbose >= 2) commands.push({ command: cmd, code: r.code });
+          return r;
+        };
+        const run: RunFn = (cmd, o = {}) => exec(cmd, { become: t?.become, ...o });
+        const probe: RunFn = (cmd, o = {}) => exec(cmd, { become: t?.become, ...o, readOnly: true });
         const env: TaskEnv<any> = { host, vars: host.vars, check, registered, probe };
         if (t?.when && !(await t.when(env))) {
           push({ ...base, status: 'skipped', changed: false, msg: 'condition false', durationMs: Date.now() - start });
@@ -325,7 +349,7 @@ export class Engine {
         const r = await Promise.race([action.run(ctx), aborted]);
         // A module that caught the refusal and went on cannot know what it reports.
         if (refused.length) return refusedResult();
-        push({ ...base, module: action.module, status: statusOf(r), changed: r.changed, msg: r.msg, diff: r.diff, durationMs: Date.now() - start });
+        push({ ...base, module: action.module, status: statusOf(r), changed: r.changed, msg: r.msg, diff: r.diff, durationMs: Date.now() - start, ...output(r.data) });
         return r;
       } catch (e) {
         if (!this.aborted && (e instanceof CheckModeRefusal || refused.length)) {
@@ -360,6 +384,7 @@ export class Engine {
           changed: false,
           error: { message: (e as Error).message, command: d.command, stderr: d.stderr?.trim(), code: d.code },
           durationMs: Date.now() - start,
+          ...output({ stdout: d.stdout }),
           ...(t?.ignoreErrors ? { ignored: true, msg: 'ignored' } : {}),
         });
         throw e;

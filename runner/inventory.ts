@@ -1,13 +1,14 @@
 // Inventory: typed hosts and groups, loaded from TypeScript, YAML or JSON, validated with
 // ajv, and resolved into flat Host records (connection settings and merged vars).
-import { readFileSync, existsSync } from 'node:fs';
-import { dirname, resolve, isAbsolute, extname, join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve, isAbsolute, extname, join, relative } from 'node:path';
 import { homedir } from 'node:os';
 import { isIP } from 'node:net';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import type { ErrorObject } from 'ajv';
 import validateSchema from './inventory-validator.generated.js';
 import { Secret, SecretError } from './secret.ts';
+import { describeLoadError } from './load-errors.mjs';
 
 /** Vars are any object type; interfaces work (a Record index signature is not required). */
 export type Vars = object;
@@ -261,29 +262,93 @@ export function jsonDuplicateKeys(text: string): { path: string[]; key: string }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** Where `--inventory NAME` points: a path, or a name such as "lab". */
-export function locateInventory(spec: string | undefined): string {
-  if (!spec) return join(ROOT, 'inventory.ts');
-  const candidates = [
-    resolve(spec),
-    join(ROOT, spec),
-    join(ROOT, spec, 'inventory.ts'),
-    join(ROOT, 'inventories', `${spec}.ts`),
-    join(ROOT, 'inventories', `${spec}.yaml`),
-    join(ROOT, 'inventories', `${spec}.yml`),
-    join(ROOT, 'inventories', `${spec}.json`),
-  ];
-  for (const c of candidates) {
-    if (existsSync(c) && /\.(ts|mts|js|mjs|json|ya?ml)$/.test(c)) return c;
+/** The file kinds an inventory may be, in the order a folder or a bare name is searched. */
+export const INVENTORY_EXTS = ['.ts', '.yaml', '.yml', '.json', '.mts', '.js', '.mjs'] as const;
+/** What `phoenix` looks for in the current folder when no -i is given. */
+const DEFAULT_EXTS = ['.ts', '.yaml', '.yml', '.json'];
+
+export interface LocateOptions {
+  /** Folder that relative paths and the default inventory are resolved against (default: the current one). */
+  cwd?: string;
+  /**
+   * The playbook being run (its file). phoenix's own inventories ("lab", phoenix's
+   * inventory.ts) are found by name only for phoenix's own playbooks run from inside the
+   * phoenix checkout: a user's playbook is never aimed at phoenix's hosts.
+   */
+  playbook?: string;
+}
+
+const inside = (dir: string, p: string) => p === dir.replace(/\/$/, '') || p.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+
+/** True when `playbook` is one of phoenix's own files and `cwd` is inside the phoenix checkout. */
+export function isPhoenixOwn(o: LocateOptions = {}): boolean {
+  const cwd = resolve(o.cwd ?? process.cwd());
+  return !!o.playbook && inside(ROOT, resolve(o.playbook)) && !resolve(o.playbook).includes('/node_modules/') && inside(ROOT, cwd);
+}
+
+const kindOf = (p: string): 'file' | 'dir' | 'other' | undefined => {
+  try {
+    const s = statSync(p);
+    return s.isFile() ? 'file' : s.isDirectory() ? 'dir' : 'other';
+  } catch {
+    return undefined;
   }
+};
+
+const firstFile = (candidates: string[]) => candidates.find((c) => kindOf(c) === 'file');
+
+/**
+ * Where `-i SPEC` points. Without SPEC: ./inventory.ts (then .yaml, .yml, .json) of the current
+ * folder. With SPEC: that path (a file, or a folder holding inventory.*), else, for a bare name
+ * such as "lab", ./inventories/NAME.* (and, for phoenix's own playbooks, phoenix's NAME/inventory.*).
+ * A path that exists but is not an inventory is refused for what it is, never "not found".
+ */
+export function locateInventory(spec: string | undefined, o: LocateOptions = {}): string {
+  const cwd = resolve(o.cwd ?? process.cwd());
+  const own = isPhoenixOwn(o);
+  const show = (c: string) => (inside(cwd, c) ? `./${relative(cwd, c)}` : c);
+  if (spec === undefined || spec === '') {
+    const candidates = DEFAULT_EXTS.map((e) => join(cwd, `inventory${e}`));
+    if (own && cwd !== resolve(ROOT)) candidates.push(join(ROOT, 'inventory.ts'));
+    const found = firstFile(candidates);
+    if (found) return found;
+    throw new InventoryError(
+      `no inventory: none given with -i, and none in ${cwd} (looked for ${candidates.map(show).join(', ')}); pass -i PATH`,
+    );
+  }
+  const p = resolve(cwd, spec);
+  const kind = kindOf(p);
+  if (kind === 'file') {
+    if ((INVENTORY_EXTS as readonly string[]).includes(extname(p))) return p;
+    throw new InventoryError(
+      `inventory ${p}: cannot read a "${extname(p) || '(no extension)'}" file as an inventory (expected one of ${INVENTORY_EXTS.join(', ')})`,
+    );
+  }
+  if (kind === 'dir') {
+    const inDir = INVENTORY_EXTS.map((e) => join(p, `inventory${e}`));
+    const found = firstFile(inDir);
+    if (found) return found;
+    throw new InventoryError(`inventory ${p} is a folder with no inventory in it (looked for ${inDir.map((c) => `inventory${extname(c)}`).join(', ')})`);
+  }
+  if (kind === 'other') throw new InventoryError(`inventory ${p} is not a regular file`);
+  // A bare name ("lab"): the inventories folder, and phoenix's own named inventories.
+  const bare = !/[\\/]/.test(spec) && !extname(spec);
+  const named = bare
+    ? [
+        ...INVENTORY_EXTS.map((e) => join(cwd, 'inventories', `${spec}${e}`)),
+        ...(own ? [...INVENTORY_EXTS.map((e) => join(ROOT, spec, `inventory${e}`)), ...INVENTORY_EXTS.map((e) => join(ROOT, 'inventories', `${spec}${e}`))] : []),
+      ]
+    : [];
+  const found = firstFile(named);
+  if (found) return found;
   throw new InventoryError(
-    `inventory "${spec}" not found (looked for ${candidates.map((c) => c.replace(ROOT, '')).join(', ')})`,
+    `inventory not found: ${p} does not exist${named.length ? ` (also looked for ${[...new Set(named)].map(show).join(', ')})` : ''}`,
   );
 }
 
 /** Loads an inventory file (TypeScript module, YAML or JSON) and resolves it. */
-export async function loadInventory(spec?: string): Promise<ResolvedInventory> {
-  const file = locateInventory(spec);
+export async function loadInventory(spec?: string, o: LocateOptions = {}): Promise<ResolvedInventory> {
+  const file = locateInventory(spec, o);
   const ext = extname(file);
   let raw: unknown;
   if (ext === '.json' || ext === '.yaml' || ext === '.yml') {
@@ -312,6 +377,11 @@ export async function loadInventory(spec?: string): Promise<ResolvedInventory> {
       // secretFromEnv() of an unset variable, evaluated as the inventory module loads.
       // By name: an inventory outside this package may load its own copy of secret.ts.
       if (e instanceof SecretError || (e as Error)?.name === 'SecretError') throw new InventoryError(`invalid inventory ${file}: ${(e as Error).message}`);
+      // Any other mistake in the inventory's code (a throw, a syntax error, a bad import) is the
+      // user's to fix: where, and what, without phoenix's stack.
+      if ((e as Error)?.name === 'InventoryError') throw new InventoryError((e as Error).message);
+      const d = describeLoadError(e);
+      if (d.user) throw new InventoryError(`cannot load inventory ${file}: ${d.where ? `${d.where}: ` : ''}${d.message}`);
       throw e;
     }
     if (!raw) throw new InventoryError(`inventory ${file} exports no default inventory`);

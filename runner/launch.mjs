@@ -22,6 +22,8 @@
 // named by --inventory is bundled with the playbook (the runner's dynamic import of it is routed
 // to the bundled copy, never to a second copy of the runner). Source maps keep stack traces
 // pointing at the .ts files.
+// A mistake in the playbook's own code while it loads exits 4 (boot, the zx hook and bin/phoenix all come through here).
+import './load-errors.mjs';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -64,8 +66,8 @@ function inventoryCandidates(argv) {
     else if (a.startsWith('--inventory=')) spec = a.slice(12);
     else if (/^-i./.test(a)) spec = a.slice(2);
   }
-  const c = [join(ROOT, 'inventory.ts')];
-  if (spec !== undefined) c.push(resolve(spec), join(ROOT, spec), join(ROOT, spec, 'inventory.ts'), join(ROOT, 'inventories', `${spec}.ts`));
+  const c = [join(ROOT, 'inventory.ts'), resolve('inventory.ts')];
+  if (spec !== undefined) c.push(resolve(spec), join(resolve(spec), 'inventory.ts'), resolve('inventories', `${spec}.ts`), join(ROOT, spec), join(ROOT, spec, 'inventory.ts'), join(ROOT, 'inventories', `${spec}.ts`));
   return [...new Set(c.filter((f) => /\.m?ts$/.test(f) && existsSync(f) && statSync(f).isFile()))];
 }
 

@@ -12,7 +12,16 @@ export interface Out {
 
 const color = (code: number, s: string, on: boolean) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
 
-export function formatTask(rec: TaskRecord, host: string, opts: { diff: boolean; color: boolean }): string {
+export interface FormatOptions {
+  diff: boolean;
+  color: boolean;
+  /** 1 (-v): stdout and stderr of each task; 2 (-vv): the commands too. */
+  verbose?: number;
+}
+
+const indent = (label: string, text: string) => `    ${label}: ${text.replace(/\n$/, '').split('\n').join(`\n    ${' '.repeat(label.length + 2)}`)}`;
+
+export function formatTask(rec: TaskRecord, host: string, opts: FormatOptions): string {
   const c = opts.color;
   const label: Record<TaskRecord['status'], string> = {
     ok: color(32, 'ok', c),
@@ -32,6 +41,11 @@ export function formatTask(rec: TaskRecord, host: string, opts: { diff: boolean;
     if (rec.error.code !== undefined) out.push(`    exit status: ${rec.error.code}`);
     if (rec.error.stderr) out.push(`    stderr: ${rec.error.stderr.split('\n').slice(-20).join('\n            ')}`);
   }
+  if ((opts.verbose ?? 0) >= 2) for (const c of rec.commands ?? []) out.push(indent(`$ (exit ${c.code})`, c.command));
+  if ((opts.verbose ?? 0) >= 1) {
+    if (rec.stdout) out.push(indent('stdout', rec.stdout));
+    if (rec.stderr && rec.stderr.trim() !== rec.error?.stderr) out.push(indent('stderr', rec.stderr));
+  }
   if (opts.diff && rec.diff) for (const d of rec.diff) out.push(d.text.trimEnd());
   return out.join('\n');
 }
@@ -40,7 +54,7 @@ export function formatTask(rec: TaskRecord, host: string, opts: { diff: boolean;
 export class PlainRunner implements PlayRunner {
   constructor(
     private readonly out: Out,
-    private readonly opts: { diff: boolean; color: boolean },
+    private readonly opts: FormatOptions,
   ) {}
   async runPlay(pp: PlannedPlay<any>, hosts: Host<any>[], runHost: (h: Host<any>, ev: HostEvents) => Promise<HostRecord>, forks: number) {
     this.out.write(`PLAY [${pp.play.name}] ${hosts.map((h) => h.name).join(', ') || '(no hosts left)'}\n`);
@@ -62,7 +76,7 @@ export class PlainRunner implements PlayRunner {
 export class ListrRunner implements PlayRunner {
   constructor(
     private readonly out: Out,
-    private readonly opts: { diff: boolean; color: boolean },
+    private readonly opts: FormatOptions,
   ) {}
   async runPlay(pp: PlannedPlay<any>, hosts: Host<any>[], runHost: (h: Host<any>, ev: HostEvents) => Promise<HostRecord>, forks: number) {
     const results = new Map<string, HostRecord>();
@@ -109,7 +123,7 @@ export class ListrRunner implements PlayRunner {
     // Details that do not fit a progress line: changes, diffs and errors.
     for (const h of hosts) {
       for (const rec of results.get(h.name)?.tasks ?? []) {
-        if (rec.status === 'changed' || rec.status === 'failed' || rec.status === 'unreachable' || rec.status === 'unknown')
+        if (this.opts.verbose || rec.status === 'changed' || rec.status === 'failed' || rec.status === 'unreachable' || rec.status === 'unknown')
           this.out.write(`${formatTask(rec, h.name, this.opts)}\n`);
       }
     }
@@ -171,7 +185,7 @@ export interface JsonReport {
   durationMs: number;
   check: boolean;
   diff: boolean;
-  selection: { tags?: string[]; skipTags?: string[]; limit?: string[] };
+  selection: { tags?: string[]; skipTags?: string[]; limit?: string[]; startAtTask?: string };
   plays: PlayRecord[];
   recap: ReturnType<typeof recap>;
   exitCode: number;

@@ -2,7 +2,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SshdLab } from '../harness/sshd.ts';
 import { hosts } from './helpers.ts';
@@ -55,7 +55,7 @@ C('--tags nosuchtag exits non-zero with a clear message, and runs nothing', () =
 C('--list-hosts with --limit shows the resolved hosts per play', () => {
   const r = phoenix(FIXTURE, '--inventory', invFile, '--limit', 'beta', '--list-hosts');
   assert.is(r.code, 0, r.err);
-  assert.is(r.out, 'play: web on web\n  hosts (1): beta\nplay: db on db\n  hosts (1): beta\n');
+  assert.is(r.out, `inventory: ${invFile}\nplay: web on web\n  hosts (1): beta\nplay: db on db\n  hosts (1): beta\n`);
   const bad = phoenix(FIXTURE, '--inventory', invFile, '--limit', 'gamma', '--list-hosts');
   assert.is(bad.code, 4);
   assert.match(bad.err, /--limit: "gamma" is neither a host nor a group/);
@@ -81,7 +81,10 @@ C('a full run, then --check on the converged hosts, with --json', () => {
 C('unknown flags and a broken inventory are usage errors (exit 4)', () => {
   const r = phoenix(FIXTURE, '--inventory', invFile, '--chek');
   assert.is(r.code, 4);
-  assert.match(r.err, /Unknown option '--chek'/);
+  assert.match(r.err, /unknown option --chek \(did you mean --check\?\)/);
+  const t = phoenix(FIXTURE, '--inventory', invFile, '--list-tag');
+  assert.is(t.code, 4);
+  assert.match(t.err, /unknown option --list-tag \(did you mean --list-tags\?\)/);
   const bad = join(lab.dir, 'bad.yaml');
   writeFileSync(bad, 'hosts:\n  alpha:\n    address: 127.0.0.1\n    port: 70000\n');
   const b = phoenix(FIXTURE, '--inventory', bad, '--list-hosts');
@@ -95,6 +98,73 @@ C('site.ts lists its hosts and tasks against inventory.ts', () => {
   assert.is(r.code, 0, r.err);
   assert.match(r.out, /hosts \(1\): lxc101/);
   assert.match(r.out, /nginx : install nginx/);
+});
+
+C('--limit patterns: globs, ":" union, "&" intersection, "!" exclusion, @file', () => {
+  const hostsOf = (...limit: string[]) => {
+    const r = phoenix(FIXTURE, '--inventory', invFile, ...limit.flatMap((l) => ['--limit', l]), '--list-hosts');
+    assert.is(r.code, 0, r.err);
+    return [...new Set(r.out.split('\n').filter((l) => l.includes('hosts (')).flatMap((l) => l.split(': ')[1]!.split(', ')))].sort();
+  };
+  assert.equal(hostsOf('al*'), ['alpha']);
+  assert.equal(hostsOf('web:!beta'), ['alpha']);
+  assert.equal(hostsOf('web:&db'), ['beta']);
+  assert.equal(hostsOf('!db'), ['alpha']);
+  assert.equal(hostsOf('alpha:beta'), ['alpha', 'beta']);
+  assert.equal(hostsOf('~^b.t'), ['beta']);
+  const f = join(lab.dir, 'retry.txt');
+  writeFileSync(f, 'beta\n# comment\n');
+  assert.equal(hostsOf(`@${f}`), ['beta']);
+  const none = phoenix(FIXTURE, '--inventory', invFile, '--limit', 'zz*', '--list-hosts');
+  assert.is(none.code, 4);
+  assert.match(none.err, /--limit: pattern "zz\*" matches no host or group/);
+});
+
+C('a real run limited by a pattern touches only the hosts it names; --start-at-task skips what comes before', () => {
+  const [a, b] = lab.hosts;
+  // After the full run above: everything exists. Remove the last tasks' products on both hosts.
+  for (const h of [a!, b!]) rmSync(join(h.root, 'web', 'index.html'), { force: true });
+  rmSync(join(b!.root, 'db', 'initialized'), { force: true });
+  const r = phoenix(FIXTURE, '--inventory', invFile, '--limit', 'web:!alpha', '--start-at-task', 'web page', '--plain');
+  assert.is(r.code, 0, r.err + r.out);
+  assert.not.match(r.out, /web dir/);
+  assert.match(r.out, /changed\s+beta \| web \| web page/);
+  assert.match(r.out, /changed\s+beta \| db \| db marker/);
+  assert.not.match(r.out, /alpha/);
+  assert.ok(existsSync(join(b!.root, 'web', 'index.html')));
+  assert.ok(existsSync(join(b!.root, 'db', 'initialized')));
+  assert.not.ok(existsSync(join(a!.root, 'web', 'index.html')), 'alpha was excluded by !alpha');
+  // "role : task" works too; an unknown name lists the names.
+  const list = phoenix(FIXTURE, '--inventory', invFile, '--start-at-task', 'db : db marker', '--list-tasks');
+  assert.is(list.code, 0, list.err);
+  assert.equal(list.out.split('\n').filter((l) => l.includes(' : ')).map((l) => l.trim().split('    ')[0]), ['db : db marker']);
+  const bad = phoenix(FIXTURE, '--inventory', invFile, '--start-at-task', 'web pgae');
+  assert.is(bad.code, 4);
+  assert.match(bad.err, /--start-at-task: no selected task is named "web pgae" .*"web : web dir", "web : web page", "db : db dir", "db : db marker"/);
+});
+
+C('--list-tags lists the tags of the selected tasks per play', () => {
+  const r = phoenix(FIXTURE, '--inventory', invFile, '--list-tags');
+  assert.is(r.code, 0, r.err);
+  assert.is(r.out, 'play: web on web\n  TASK TAGS: [content, frontend, web]\nplay: db on db\n  TASK TAGS: [db]\n');
+});
+
+C('-v shows each task\'s stdout and stderr, -vv the commands too; the Secret is masked at every level', () => {
+  const plain = phoenix('test/fixtures/verbose.ts', '--inventory', invFile, '--limit', 'alpha', '--plain');
+  assert.is(plain.code, 0, plain.err + plain.out);
+  assert.not.match(plain.out, /stdout:/);
+  const v = phoenix('test/fixtures/verbose.ts', '--inventory', invFile, '--limit', 'alpha', '--plain', '-v');
+  assert.is(v.code, 0, v.err + v.out);
+  assert.match(v.out, /changed\s+alpha \| talk \| say hello.*\n    stdout: hello from \S+\n    stderr: a warning\n/);
+  assert.match(v.out, /ok\s+alpha \| talk \| use token.*\n    stdout: token is \*{8}\n/);
+  assert.not.match(v.out, /\$ \(exit/);
+  const vv = phoenix('test/fixtures/verbose.ts', '--inventory', invFile, '--limit', 'alpha', '--plain', '-vv', '--json', join(lab.dir, 'vv.json'));
+  assert.is(vv.code, 0, vv.err + vv.out);
+  assert.match(vv.out, /\$ \(exit 0\): echo hello from/);
+  assert.match(vv.out, /\$ \(exit 0\): printf "token is %s\\n" "\$TOKEN"/);
+  assert.match(vv.out, /stdout: token is \*{8}/);
+  for (const text of [plain.out + plain.err, v.out + v.err, vv.out + vv.err, readFileSync(join(lab.dir, 'vv.json'), 'utf8')])
+    assert.not.match(text, /tok-5ecret-9f2c/);
 });
 
 C.run();
