@@ -4,8 +4,8 @@
 // the same tasks and agree). Each stack is one task whose requests go from this machine to the
 // Portainer API (axios, TLS verified against the step-ca root); health checks run on the manager.
 import { handler, task, type Task, type TaskEnv } from '../../runner/index.ts';
-import { syncStack, type SyncApiOptions, type SyncStackSpec } from '../../runner/portainer/sync.ts';
-import { portainerBootstrap, portainerHandover, type BootstrapData, type OneOffContainer } from '../../runner/portainer/bootstrap.ts';
+import { syncStack, type SyncApiOptions, type SyncStackSpec } from './sync.ts';
+import { portainerBootstrap, portainerHandover, type BootstrapData, type OneOffContainer } from './bootstrap.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { renderCompose, validateCompose } from '../../stacks/compose.ts';
 import { portainerStack } from '../../stacks/portainer.ts';

@@ -5,7 +5,8 @@
 // `phoenix sync` does (./api.ts: one owner per stack, so site and sync agree). The admin password is a docker secret read by --admin-password-file; the server
 // mounts the manager's /etc/letsencrypt read-only for its certificate, and a renewal restarts
 // the server's task (certbot deploy hook: `docker service update --force`).
-import { dockerStack, role, task } from '../../runner/index.ts';
+import { role, task } from '../../runner/index.ts';
+import { dockerStack } from '../../stacks/docker.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { portainerStack } from '../../stacks/portainer.ts';
 import { certificateTasks } from '../certs/index.ts';

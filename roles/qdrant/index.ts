@@ -3,8 +3,9 @@
 // as `phoenix sync` does, with swarm.deployStacksWith: 'portainer'), then the collections declared
 // in the inventory, through Qdrant's REST API from the manager (curl; the API key is sent as a
 // header read from stdin, `-H @-`, never on an argument list). Tag `qdrant` selects exactly these.
-import { dockerStack, role, shQuote, task, Secret, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
+import { role, shQuote, task, Secret, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
+import { dockerStack } from '../../stacks/docker.ts';
 import { nodesFor, qdrantStack } from '../../stacks/qdrant.ts';
 import { resolveSecret } from '../../stacks/types.ts';
 import { stackAction, stacksViaPortainer } from '../portainer/api.ts';

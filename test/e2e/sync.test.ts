@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { LAB_ROOT, labInventory, readLabState } from '../../lab/inventory.ts';
 import { secret, type Secret } from '../../runner/index.ts';
-import { PortainerClient } from '../../runner/portainer/client.ts';
+import { PortainerClient } from '../../roles/portainer/client.ts';
 import { compileShapes } from '../contract/fake-portainer.ts';
 
 const E = suite('sync');

@@ -1,11 +1,11 @@
-// The one-off Portainer of a fresh swarm (runner/portainer/bootstrap.ts): when it is started,
+// The one-off Portainer of a fresh swarm (roles/portainer/bootstrap.ts): when it is started,
 // what it is started with (the stack's own server: image, arguments, volume, certificate,
 // password file from stdin), check mode, and a deployed Portainer that does not answer.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { secret, type ActionContext } from '../../runner/index.ts';
 import type { ExecOptions } from '../../runner/connection/types.ts';
-import { dockerRunArgs, portainerBootstrap, portainerHandover, type BootstrapData } from '../../runner/portainer/bootstrap.ts';
+import { dockerRunArgs, portainerBootstrap, portainerHandover, type BootstrapData } from '../../roles/portainer/bootstrap.ts';
 import { FakePortainer } from '../contract/fake-portainer.ts';
 
 process.env.PHOENIX_PORTAINER_ADMIN_PASSWORD = 'env-admin-password-for-the-test';

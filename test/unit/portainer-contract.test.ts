@@ -7,8 +7,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { secret, redact, run, play, playbook, role, task, type ActionContext, type ActionResult } from '../../runner/index.ts';
-import { PortainerClient } from '../../runner/portainer/client.ts';
-import { notReady, syncStack, withEnv, type SyncStackOptions } from '../../runner/portainer/sync.ts';
+import { PortainerClient } from '../../roles/portainer/client.ts';
+import { notReady, syncStack, withEnv, type SyncStackOptions } from '../../roles/portainer/sync.ts';
 import { FakePortainer, SHAPES, testPki } from '../contract/fake-portainer.ts';
 
 const fake = await new FakePortainer().start();

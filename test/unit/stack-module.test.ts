@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
-import { dockerStack } from '../../runner/modules/docker_stack.ts';
+import { dockerStack } from '../../stacks/docker.ts';
 import { secret, Secret, TaskError, type ActionContext } from '../../runner/index.ts';
 import { qdrantStack } from '../../stacks/qdrant.ts';
 import { swarmDefaults } from '../../roles/swarm/vars.ts';

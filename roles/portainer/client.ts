@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import type { AxiosInstance, Method } from 'axios';
-import { redact, revealDeep, Secret } from '../secret.ts';
+import { redact, revealDeep, Secret } from '../../runner/secret.ts';
 
 export interface PortainerApiOptions {
   /** Base URL of the server, e.g. https://portainer.internal.thinkheads.ai:9443 (no /api). */

@@ -9,14 +9,14 @@
 // --check --diff shows the compose diff. After a deploy: every task Running and the product's
 // own health endpoints answering, within a deadline (no fixed sleeps); old secrets of the
 // stack that nothing uses any more are removed.
-import { shQuote } from '../connection/shell.ts';
-import { fileDiff } from '../diff.ts';
-import { fileState, readFile } from '../facts.ts';
-import { redact } from '../secret.ts';
-import type { Action, ActionContext, ActionResult } from '../types.ts';
-import { TaskError } from '../types.ts';
-import { stackDrift, type LiveService } from '../../stacks/drift.ts';
-import type { StackDefinition } from '../../stacks/types.ts';
+import { shQuote } from '../runner/connection/shell.ts';
+import { fileDiff } from '../runner/diff.ts';
+import { fileState, readFile } from '../runner/facts.ts';
+import { redact } from '../runner/secret.ts';
+import type { Action, ActionContext, ActionResult } from '../runner/types.ts';
+import { TaskError } from '../runner/types.ts';
+import { stackDrift, type LiveService } from './drift.ts';
+import type { StackDefinition } from './types.ts';
 
 export interface DockerStackOptions {
   /** The stack, or a function making it when the task runs (secrets are read then). */
@@ -118,7 +118,7 @@ export function dockerStack(o: DockerStackOptions): Action {
       const def = typeof o.stack === 'function' ? o.stack() : o.stack;
       const where = `stack ${def.name}`;
       // Validated before anything runs on the host. (Loaded on first use: the validator is 400 KB.)
-      const { ComposeValidationError, renderCompose, validateCompose } = await import('../../stacks/compose.ts');
+      const { ComposeValidationError, renderCompose, validateCompose } = await import('./compose.ts');
       try {
         validateCompose(def.compose, where);
       } catch (e) {

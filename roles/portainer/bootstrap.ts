@@ -5,10 +5,10 @@
 // one-off, and the stack's Portainer carries on with the same database. (Real Portainer's
 // database is single-writer: its in-stack server starts once the one-off has let go of it, so
 // the readiness of Portainer's own stack is checked only after the hand-over.)
-import { shQuote } from '../connection/shell.ts';
-import { Secret } from '../secret.ts';
-import type { Action, ActionContext, ActionResult } from '../types.ts';
-import { TaskError } from '../types.ts';
+import { shQuote } from '../../runner/connection/shell.ts';
+import { Secret } from '../../runner/secret.ts';
+import type { Action, ActionContext, ActionResult } from '../../runner/types.ts';
+import { TaskError } from '../../runner/types.ts';
 import { PortainerClient, PortainerError } from './client.ts';
 import { clientFor, stackReady, type SyncApiOptions, type SyncHealth } from './sync.ts';
 

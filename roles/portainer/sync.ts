@@ -12,11 +12,11 @@
 // The docker secrets a stack file refers to (external, immutable, fingerprinted names; see
 // stacks/types.ts) are created through the proxy first when missing.
 // Check mode sends only GETs and reports what would change; --diff shows the compose diff.
-import { fileDiff } from '../diff.ts';
-import { shQuote } from '../connection/shell.ts';
-import { redact, Secret } from '../secret.ts';
-import type { Action, ActionContext, ActionResult, FileDiff } from '../types.ts';
-import { TaskError } from '../types.ts';
+import { fileDiff } from '../../runner/diff.ts';
+import { shQuote } from '../../runner/connection/shell.ts';
+import { redact, Secret } from '../../runner/secret.ts';
+import type { Action, ActionContext, ActionResult, FileDiff } from '../../runner/types.ts';
+import { TaskError } from '../../runner/types.ts';
 import { PortainerClient, PortainerError, type Endpoint, type Pair, type PortainerApiOptions, type Stack } from './client.ts';
 import { parse as parseYaml } from 'yaml';
 import { stackDrift, type LiveService } from '../../stacks/drift.ts';
