@@ -1,21 +1,20 @@
-// docker_stack: a swarm stack from a typed StackDefinition (stacks/), deployed with
-// `docker stack deploy --resolve-image never --prune` on a manager only when something differs:
+// docker_stack: the stack plan (stacks/plan.ts) moved by `docker stack deploy --resolve-image
+// never --prune` on a manager (swarm.deployStacksWith 'docker'), only when something differs:
 //   - the rendered compose file against the one last deployed (kept on the manager in
 //     <stateDir>/<name>.yml, written atomically after a successful deploy), or
 //   - the live services against the compose file (a service changed by hand is drift), or
 //   - a docker secret the file names is missing (secrets are immutable: a new value is a new
-//     secret name, made from stdin, never from an argument list).
-// The compose file is validated against the compose spec before anything runs on the host.
-// --check --diff shows the compose diff. After a deploy: every task Running and the product's
-// own health endpoints answering, within a deadline (no fixed sleeps); old secrets of the
-// stack that nothing uses any more are removed.
+//     secret name, made from stdin, never from an argument list), or an old one is left over.
+// Render, drift, secrets, readiness and health are the plan's (the same for the Portainer API);
+// this file only reads the swarm through the manager's docker CLI and runs the deploy.
 import { shQuote } from '../runner/connection/shell.ts';
 import { fileDiff } from '../runner/diff.ts';
 import { fileState, readFile } from '../runner/facts.ts';
-import { redact } from '../runner/secret.ts';
+import { redact, type Secret } from '../runner/secret.ts';
 import type { Action, ActionContext, ActionResult } from '../runner/types.ts';
 import { TaskError } from '../runner/types.ts';
-import { stackDrift, type LiveService } from './drift.ts';
+import type { LiveService } from './drift.ts';
+import { afterDeploy, createSecrets, liveDrift, planSecrets, removeStale, renderStack, type DockerSecret, type DockerService, type DockerTask, type SwarmView } from './plan.ts';
 import type { StackDefinition } from './types.ts';
 
 export interface DockerStackOptions {
@@ -25,88 +24,52 @@ export interface DockerStackOptions {
   stateDir?: string;
   /** Seconds for every task to be Running and the health endpoints to answer (default 180). */
   timeout?: number;
+  /** Between readiness polls, milliseconds (default 500). */
+  pollInterval?: number;
 }
 
 const HEADER = '# managed by phoenix (docker_stack): the compose file as last deployed; edits are drift\n';
-const SECRET_LABEL = 'phoenix.stack';
-
 async function must(ctx: ActionContext, cmd: string, what: string, opts: Parameters<ActionContext['run']>[1] = {}) {
   const r = await ctx.run(cmd, opts);
   if (r.code !== 0) throw new TaskError(`${ctx.host.name}: ${what}`, { command: cmd, stderr: r.stderr, stdout: r.stdout, code: r.code });
   return r;
 }
 
+/** `docker ... inspect` output: a JSON array (one per object) or nothing. */
+const inspected = <T>(out: string): T[] => (out.trim() ? (JSON.parse(out) as T[]) : []);
+
+const byStack = (name: string) => `label=com.docker.stack.namespace=${name}`;
+
+/** The swarm as the manager's docker CLI shows it (the same objects as Docker's Engine API). */
+export function cliSwarmView(ctx: ActionContext): SwarmView {
+  return {
+    async services(name) {
+      const cmd = `ids=$(docker service ls -q --filter ${shQuote(byStack(name))}) && { [ -z "$ids" ] || docker service inspect $ids; }`;
+      return inspected<DockerService>((await must(ctx, cmd, `cannot inspect the services of stack ${name}`)).stdout);
+    },
+    async tasks(name) {
+      const cmd = `ids=$(docker service ls -q --filter ${shQuote(byStack(name))}) && t=$([ -z "$ids" ] || docker service ps -q --no-trunc $ids) && { [ -z "$t" ] || docker inspect --type task $t; }`;
+      return inspected<DockerTask>((await must(ctx, cmd, `cannot read the tasks of stack ${name}`)).stdout);
+    },
+    async secrets(name) {
+      const cmd = `ids=$(docker secret ls -q --filter ${shQuote(`name=${name}_`)}) && { [ -z "$ids" ] || docker secret inspect $ids; }`;
+      // The name filter matches anywhere in the name: keep the ones that start with it.
+      return inspected<DockerSecret>((await must(ctx, cmd, 'cannot list docker secrets')).stdout).filter((s) => s.Spec.Name.startsWith(`${name}_`));
+    },
+    async createSecret(name, labels, value: Secret) {
+      const l = Object.entries(labels).map(([k, v]) => `--label ${shQuote(`${k}=${v}`)}`).join(' ');
+      // The value goes on stdin ("-"): never on an argument list.
+      await must(ctx, `docker secret create ${l} ${shQuote(name)} -`, `cannot create docker secret ${name}`, { stdin: value });
+    },
+    async removeSecret(name) {
+      return (await ctx.run(`docker secret rm ${shQuote(name)}`)).code === 0;
+    },
+  };
+}
+
 /** The live services of the stack (none when the stack is not deployed). */
 export async function liveServices(ctx: ActionContext, name: string): Promise<LiveService[]> {
-  const cmd = `ids=$(docker service ls -q --filter label=com.docker.stack.namespace=${shQuote(name)}) && { [ -z "$ids" ] || docker service inspect --format '{{json .}}' $ids; }`;
-  const r = await must(ctx, cmd, `cannot inspect the services of stack ${name}`);
-  return r.stdout
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as LiveService);
-}
-
-async function missingSecrets(ctx: ActionContext, def: StackDefinition): Promise<string[]> {
-  const names = Object.values(def.secrets ?? {}).map((s) => s.name);
-  if (!names.length) return [];
-  const r = await must(ctx, `docker secret ls --format '{{.Name}}'`, 'cannot list docker secrets');
-  const have = new Set(r.stdout.split('\n').map((l) => l.trim()));
-  return names.filter((n) => !have.has(n));
-}
-
-/** Polls until every service of the stack has all its tasks Running on the deployed spec. */
-async function tasksRunning(ctx: ActionContext, def: StackDefinition, deadline: number): Promise<string> {
-  const name = def.name;
-  const want = Object.keys(def.compose.services).map((k) => `${name}_${k}`);
-  let last = '';
-  for (;;) {
-    const r = await must(
-      ctx,
-      `docker service ls --filter label=com.docker.stack.namespace=${shQuote(name)} --format '{{.Name}} {{.Replicas}}'; echo ---; ` +
-        `for s in $(docker service ls -q --filter label=com.docker.stack.namespace=${shQuote(name)}); do docker service inspect --format '{{.Spec.Name}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "$s"; ` +
-        `docker service ps --no-trunc --filter desired-state=running --format '{{.Name}} {{.CurrentState}} | {{.Error}}' "$s" | head -n 5; done`,
-      `cannot read the tasks of stack ${name}`,
-    );
-    const [ls, detail = ''] = r.stdout.split('---\n');
-    const reps = new Map(
-      ls
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => l.split(' ') as [string, string]),
-    );
-    const pending: string[] = [];
-    for (const s of want) {
-      const m = /^(\d+)\/(\d+)/.exec(reps.get(s) ?? '');
-      if (!m) pending.push(`${s}: no service`);
-      else if (m[2] === '0' || m[1] !== m[2]) pending.push(`${s}: ${m[1]}/${m[2]} running`);
-    }
-    const updating = detail
-      .split('\n')
-      .map((l) => /^(\S+) (updating|paused|rollback_started|rollback_paused|rollback_completed)$/.exec(l))
-      .filter((m): m is RegExpExecArray => !!m);
-    const failedUpdate = updating.find((m) => m[2] !== 'updating');
-    if (failedUpdate) throw new TaskError(`stack ${name}: the update of ${failedUpdate[1]} ended ${failedUpdate[2]}`, { stdout: detail });
-    for (const m of updating) pending.push(`${m[1]}: updating`);
-    if (!pending.length) return `${want.length} service(s) running`;
-    // The newest task errors ("No such image", a constraint no node meets) make the timeout message useful.
-    last = `${pending.join('; ')}${detail.includes('| ') ? `\n${detail.trim()}` : ''}`;
-    if (Date.now() > deadline) throw new TaskError(`stack ${name}: not every task is Running within the deadline: ${last}`);
-    await ctx.run('sleep 0.5');
-  }
-}
-
-async function healthy(ctx: ActionContext, def: StackDefinition, deadline: number): Promise<void> {
-  for (const h of def.health ?? []) {
-    const want = h.status ?? 200;
-    const probe = `curl -sS -o /dev/null -w '%{http_code}' --max-time 3 ${shQuote(h.url)}`;
-    for (;;) {
-      const r = await ctx.run(probe);
-      if (r.stdout.trim() === String(want)) break;
-      if (Date.now() > deadline)
-        throw new TaskError(`stack ${def.name}: ${h.what} (${h.url}) did not answer ${want} within the deadline (last: ${r.stdout.trim() || r.stderr.trim()})`);
-      await ctx.run('sleep 0.5');
-    }
-  }
+  return cliSwarmView(ctx).services(name);
 }
 
 export function dockerStack(o: DockerStackOptions): Action {
@@ -117,15 +80,9 @@ export function dockerStack(o: DockerStackOptions): Action {
     async run(ctx): Promise<ActionResult> {
       const def = typeof o.stack === 'function' ? o.stack() : o.stack;
       const where = `stack ${def.name}`;
-      // Validated before anything runs on the host. (Loaded on first use: the validator is 400 KB.)
-      const { ComposeValidationError, renderCompose, validateCompose } = await import('./compose.ts');
-      try {
-        validateCompose(def.compose, where);
-      } catch (e) {
-        if (e instanceof ComposeValidationError) throw new TaskError(e.message);
-        throw e;
-      }
-      const text = HEADER + renderCompose(def.compose);
+      // Validated before anything runs on the host.
+      const plan = renderStack(def);
+      const text = HEADER + plan.content;
       const path = `${stateDir}/${def.name}.yml`;
 
       const st = await fileState(ctx, path);
@@ -139,29 +96,32 @@ export function dockerStack(o: DockerStackOptions): Action {
         if (ctx.check) return { changed: true, msg: `would deploy ${def.name} (this host is not a swarm manager yet)`, diff: ctx.diff ? [fileDiff(path, before, text)] : undefined };
         throw new TaskError(`${ctx.host.name}: ${where}: not a swarm manager (${docker.stdout.trim() || docker.stderr.trim()})`);
       }
-      const drift = stackDrift(def.compose, def.name, await liveServices(ctx, def.name));
-      const missing = await missingSecrets(ctx, def);
-      if (missing.length) reasons.push(`secret(s) to create: ${missing.join(', ')}`);
+      const view = cliSwarmView(ctx);
+      const drift = liveDrift(plan, await view.services(def.name));
+      const secrets = await planSecrets(view, plan);
+      if (secrets.missing.length) reasons.push(`secret(s) to create: ${secrets.missing.map(([, s]) => s.name).join(', ')}`);
       if (!st.exists && drift.length) reasons.push(drift.every((d) => d.endsWith(': not running')) ? 'not deployed' : `not deployed by phoenix, and live services differ: ${drift.join('; ')}`);
       if (drift.length && st.exists && before === text) reasons.push(`live services differ: ${drift.join('; ')}`);
-      // (no record and live services that match: deployed the same way elsewhere, e.g. by phoenix sync: ok)
-      if (!reasons.length) return { changed: false };
+      // (no record and live services that match: deployed the same way elsewhere, e.g. through Portainer: ok)
+      if (!reasons.length) {
+        if (!secrets.stale.length) return { changed: false };
+        // Up to date, but an older value's secret is left (a removal that failed before).
+        if (ctx.check) return { changed: true, msg: `would remove old secret(s): ${secrets.stale.join(', ')}` };
+        return { changed: true, msg: (await removeStale(view, plan, secrets.stale)).join('; ') };
+      }
 
       const diff = ctx.diff && before !== text ? [fileDiff(path, before, text)] : undefined;
       const msg = redact(reasons.join('; '));
       if (ctx.check) return { changed: true, msg: `would deploy: ${msg}`, diff };
 
-      const deadline = Date.now() + (o.timeout ?? 180) * 1000;
       await must(ctx, `install -d -m 0700 ${shQuote(stateDir)}`, `cannot create ${stateDir}`);
-      for (const [key, s] of Object.entries(def.secrets ?? {})) {
-        if (!missing.includes(s.name)) continue;
-        // The value goes on stdin ("-"): never on an argument list.
-        await must(ctx, `docker secret create --label ${SECRET_LABEL}=${shQuote(def.name)} --label phoenix.key=${shQuote(key)} ${shQuote(s.name)} -`, `cannot create docker secret ${s.name}`, {
-          stdin: s.value,
-        });
-      }
+      await createSecrets(view, plan, secrets.missing);
       const tmp = `${path}.new`;
-      const deploy = `docker stack deploy --resolve-image never --prune -c ${shQuote(tmp)} ${shQuote(def.name)}`;
+      // The plan's Env, as `docker stack deploy` takes it: variables of its environment.
+      const env = Object.entries(plan.env ?? {})
+        .map(([k, v]) => `${k}=${shQuote(v)} `)
+        .join('');
+      const deploy = `${env}docker stack deploy --resolve-image never --prune -c ${shQuote(tmp)} ${shQuote(def.name)}`;
       await must(ctx, `umask 077 && cat > ${shQuote(tmp)}`, `cannot write ${tmp}`, { stdin: text });
       const d = await ctx.run(deploy);
       if (d.code !== 0) {
@@ -171,15 +131,8 @@ export function dockerStack(o: DockerStackOptions): Action {
       // Only now is the new file "the last deployed".
       await must(ctx, `mv -f ${shQuote(tmp)} ${shQuote(path)}`, `cannot record ${path}`);
 
-      const running = await tasksRunning(ctx, def, deadline);
-      await healthy(ctx, def, deadline);
-
-      // Secrets of this stack that nothing refers to any more (an old value): removed when unused.
-      const keep = new Set(Object.values(def.secrets ?? {}).map((s) => s.name));
-      const old = await ctx.run(`docker secret ls --filter label=${SECRET_LABEL}=${shQuote(def.name)} --format '{{.Name}}'`);
-      for (const n of old.stdout.split('\n').map((l) => l.trim()).filter((n) => n && !keep.has(n))) await ctx.run(`docker secret rm ${shQuote(n)}`);
-
-      return { changed: true, msg: `deployed (${msg}); ${running}${def.health?.length ? `; ${def.health.map((h) => h.what).join(', ')} ok` : ''}`, diff };
+      const after = await afterDeploy(ctx, view, plan, { timeout: o.timeout, pollInterval: o.pollInterval ?? 500 }, secrets.stale);
+      return { changed: true, msg: [`deployed (${msg})`, after.running, after.healthy, ...after.secrets].filter(Boolean).join('; '), diff };
     },
   };
 }

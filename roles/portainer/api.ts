@@ -7,7 +7,7 @@ import { handler, task, type Task, type TaskEnv } from '../../runner/index.ts';
 import { syncStack, type SyncApiOptions, type SyncStackSpec } from './sync.ts';
 import { portainerBootstrap, portainerHandover, type BootstrapData, type OneOffContainer } from './bootstrap.ts';
 import type { PhoenixVars } from '../../inventory.ts';
-import { renderCompose, validateCompose } from '../../stacks/compose.ts';
+import { renderStack } from '../../stacks/plan.ts';
 import { portainerStack } from '../../stacks/portainer.ts';
 import { resolveSecret, type SecretRef, type StackDefinition } from '../../stacks/types.ts';
 
@@ -54,8 +54,7 @@ export function apiOptions(vars: SyncVars): SyncApiOptions & { readinessTimeout?
 
 /** A stack definition as sync sends it: validated against the compose spec, then rendered. */
 export function syncSpec(def: StackDefinition): SyncStackSpec {
-  validateCompose(def.compose, `stack ${def.name}`);
-  return { name: def.name, content: renderCompose(def.compose), env: def.env, secrets: def.secrets, health: def.health };
+  return renderStack(def);
 }
 
 export const API = 'portainer api';
@@ -111,7 +110,7 @@ export function oneOffFor(vars: SyncVars): OneOffContainer {
 
 export const handover = handler<SyncVars>('hand over to the stack\'s own Portainer', ({ vars }) => {
   const { readinessTimeout, ...api } = apiOptions(vars);
-  return portainerHandover({ api, stack: vars.portainer.stack, oneOff: oneOffFor(vars).name, health: portainerStack(vars).health, timeout: readinessTimeout });
+  return portainerHandover({ api, plan: syncSpec(portainerStack(vars)), oneOff: oneOffFor(vars).name, timeout: readinessTimeout });
 });
 
 

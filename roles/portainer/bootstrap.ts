@@ -10,7 +10,8 @@ import { Secret } from '../../runner/secret.ts';
 import type { Action, ActionContext, ActionResult } from '../../runner/types.ts';
 import { TaskError } from '../../runner/types.ts';
 import { PortainerClient, PortainerError } from './client.ts';
-import { clientFor, stackReady, type SyncApiOptions, type SyncHealth } from './sync.ts';
+import { clientFor, stackReady, type SyncApiOptions } from './sync.ts';
+import type { StackPlan } from '../../stacks/plan.ts';
 
 export interface OneOffContainer {
   /** Container name on the manager. */
@@ -127,18 +128,19 @@ export function portainerBootstrap(o: BootstrapOptions): Action {
 }
 
 /** Handler: remove the one-off, then Portainer's own stack must be ready at the normal URL. */
-export function portainerHandover(o: { api: SyncApiOptions; stack: string; oneOff: string; health?: SyncHealth[]; timeout?: number }): Action {
+export function portainerHandover(o: { api: SyncApiOptions; plan: StackPlan; oneOff: string; timeout?: number }): Action {
+  const stack = o.plan.name;
   return {
     module: 'portainer_bootstrap',
-    summary: `remove the one-off Portainer, then ${o.stack} ready`,
+    summary: `remove the one-off Portainer, then ${stack} ready`,
     async run(ctx): Promise<ActionResult> {
-      if (ctx.check) return { changed: true, msg: `would remove the one-off Portainer and wait for ${o.stack}` };
+      if (ctx.check) return { changed: true, msg: `would remove the one-off Portainer and wait for ${stack}` };
       const r = await ctx.run(`docker rm -f ${shQuote(o.oneOff)} >/dev/null 2>&1; rm -rf ${FILES_DIR}`, { become: true });
       if (r.code !== 0) throw new TaskError(`removing the one-off Portainer: ${r.stderr.trim()}`);
-      if (!(await stackInSwarm(ctx, o.stack))) throw new TaskError(`one-off Portainer removed, but stack ${o.stack} was not created: no Portainer is left`);
+      if (!(await stackInSwarm(ctx, stack))) throw new TaskError(`one-off Portainer removed, but stack ${stack} was not created: no Portainer is left`);
       // The stack's own server may still be starting (real Portainer opens the database only now).
-      await untilAnswers(clientFor(o.api), o.timeout ?? 180, `Portainer (stack ${o.stack}) at ${new URL(o.api.url).origin}`);
-      const ready = await stackReady({ api: o.api, name: o.stack, health: o.health, readinessTimeout: o.timeout }).run(ctx);
+      await untilAnswers(clientFor(o.api), o.timeout ?? 180, `Portainer (stack ${stack}) at ${new URL(o.api.url).origin}`);
+      const ready = await stackReady({ api: o.api, plan: o.plan, readinessTimeout: o.timeout }).run(ctx);
       return { changed: true, msg: `one-off Portainer removed; ${ready.msg}` };
     },
   };

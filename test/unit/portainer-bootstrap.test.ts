@@ -94,7 +94,7 @@ test('the stack is deployed but Portainer does not answer: an error naming it, n
 test('hand-over: the one-off removed, then the stack ready through the normal API', async () => {
   fake.external.push('portainer_service'); // its services run (the fake answers tasks for it)
   const { c, cmds } = ctx({ stackInSwarm: true });
-  const r = await portainerHandover({ api: api(fake.url), stack: 'portainer_service', oneOff: 'portainer-bootstrap', health: [], timeout: 5 }).run(c);
+  const r = await portainerHandover({ api: api(fake.url), plan: { name: 'portainer_service', content: '', health: [] }, oneOff: 'portainer-bootstrap', timeout: 5 }).run(c);
   assert.match(r.msg!, /one-off Portainer removed; stack portainer_service ready/);
   assert.match(cmds[0]!.cmd, /^docker rm -f 'portainer-bootstrap'/);
   assert.equal(fake.violations, []);
@@ -102,7 +102,7 @@ test('hand-over: the one-off removed, then the stack ready through the normal AP
 
 test('hand-over when the stack was not created: an error at once, the one-off still removed', async () => {
   const { c, cmds } = ctx({ stackInSwarm: false });
-  const e = (await portainerHandover({ api: api(DEAD), stack: 'portainer_service', oneOff: 'portainer-bootstrap', timeout: 60 })
+  const e = (await portainerHandover({ api: api(DEAD), plan: { name: 'portainer_service', content: '' }, oneOff: 'portainer-bootstrap', timeout: 60 })
     .run(c)
     .catch((x: Error) => x)) as Error;
   assert.match(e.message, /stack portainer_service was not created: no Portainer is left/);

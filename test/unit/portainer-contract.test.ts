@@ -137,6 +137,29 @@ test('Env differs (order does not count): update; same Env in another order: not
   assert.equal(fake.violations, []);
 });
 
+test("a rotated secret: the new one made through the proxy with the one labelling scheme; after readiness the stack's old one is removed on the manager; steady after", async () => {
+  health.length = 0;
+  const first = fake.secrets.find((x) => x.Spec.Name === 'app_service_key_abc123')!;
+  assert.equal(first.Spec.Labels, { 'phoenix.stack': 'app_service', 'phoenix.key': 'key' }, 'the labels of stacks/plan.ts, as docker_stack sets them');
+  const now = fake.stacks[0]!;
+  const rotated = opts({ content: now.file, env: Object.fromEntries((now.Env ?? []).map((e) => [e.name, e.value])), secrets: { key: { name: 'app_service_key_def456', value: secret('a-new-key-value-9876543210', 'new key') } } });
+  const r = await runSync(rotated);
+  assert.equal(fake.violations, []);
+  assert.is(r.changed, true);
+  assert.match(r.msg!, /secret key created; ready; old secret removed: app_service_key_abc123$/);
+  assert.ok(fake.secrets.some((x) => x.Spec.Name === 'app_service_key_def456'));
+  assert.equal(health.filter((c) => c.startsWith('docker secret rm')), ["docker secret rm 'app_service_key_abc123'"]);
+  // (the manager's docker removed it; the fake's list is the manager's here)
+  fake.secrets.splice(fake.secrets.indexOf(first), 1);
+  health.length = 0;
+  const again = await runSync(rotated);
+  assert.is(again.changed, false, again.msg);
+  assert.not.ok(health.some((c) => c.startsWith('docker secret rm')));
+  // Back to the first value for the tests below.
+  fake.secrets.push({ ...first });
+  fake.secrets.splice(fake.secrets.findIndex((x) => x.Spec.Name === 'app_service_key_def456'), 1);
+});
+
 test('check mode: reports what would change with the compose diff, sends no write, changes nothing', async () => {
   const before = JSON.stringify(fake.stacks);
   const n = mark();
@@ -162,7 +185,7 @@ test('a stack deployed outside Portainer: an error that says so and names the se
   const e = await runSync(opts({ name: 'outside_service', secrets: { key: { name: 'outside_service_key_new', value: SECRET_VALUE } } })).catch((x: Error) => x);
   assert.instance(e, Error);
   assert.match((e as Error).message, /stack outside_service runs in swarm swarmid0fake0portainer0abc .* Portainer .* does not manage it/);
-  assert.match((e as Error).message, /swarm\.deployStacksWith: 'portainer'/);
+  assert.match((e as Error).message, /swarm\.deployStacksWith: 'docker'.*swarm\.migrateDockerStacks: true/);
   assert.equal(since(n).filter((x) => x.method !== 'GET' && x.id !== 'auth').map((x) => x.id), [], 'nothing but reads');
   assert.not.ok(fake.secrets.some((x) => x.Spec.Name === 'outside_service_key_new'));
 });
