@@ -117,13 +117,10 @@ export function dockerStack(o: DockerStackOptions): Action {
       await must(ctx, `install -d -m 0700 ${shQuote(stateDir)}`, `cannot create ${stateDir}`);
       await createSecrets(view, plan, secrets.missing);
       const tmp = `${path}.new`;
-      // The plan's Env, as `docker stack deploy` takes it: variables of its environment.
-      const env = Object.entries(plan.env ?? {})
-        .map(([k, v]) => `${k}=${shQuote(v)} `)
-        .join('');
-      const deploy = `${env}docker stack deploy --resolve-image never --prune -c ${shQuote(tmp)} ${shQuote(def.name)}`;
+      const deploy = `docker stack deploy --resolve-image never --prune -c ${shQuote(tmp)} ${shQuote(def.name)}`;
       await must(ctx, `umask 077 && cat > ${shQuote(tmp)}`, `cannot write ${tmp}`, { stdin: text });
-      const d = await ctx.run(deploy);
+      // The plan's Env, as `docker stack deploy` takes it: variables of its environment.
+      const d = await ctx.run(deploy, { env: plan.env ?? {} });
       if (d.code !== 0) {
         await ctx.run(`rm -f ${shQuote(tmp)}`);
         throw new TaskError(`${where}: docker stack deploy failed; ${path} still holds the last deployed file`, { command: deploy, stderr: d.stderr, code: d.code });
@@ -135,4 +132,19 @@ export function dockerStack(o: DockerStackOptions): Action {
       return { changed: true, msg: [`deployed (${msg})`, after.running, after.healthy, ...after.secrets].filter(Boolean).join('; '), diff };
     },
   };
+}
+
+/**
+ * `docker stack rm`, waited for: the stack's services, the manager's containers of it and its
+ * networks gone, then docker_stack's record removed (the stack is no longer docker's). Named
+ * volumes are never removed by `docker stack rm`; phoenix's external secrets are not the
+ * stack's objects and stay too.
+ */
+export async function removeDockerStack(ctx: ActionContext, name: string, stateDir = '/etc/phoenix/stacks', timeout = 120): Promise<void> {
+  const f = shQuote(byStack(name));
+  const cmd =
+    `docker stack rm ${shQuote(name)} >/dev/null && end=$(( $(date +%s) + ${timeout} )) && ` +
+    `while left="$(docker service ls -q --filter ${f}; docker ps -aq --filter ${f}; docker network ls -q --filter ${f})"; [ -n "$left" ]; do ` +
+    `[ "$(date +%s)" -ge "$end" ] && { echo "still there after ${timeout}s: $left" | tr '\n' ' '; exit 1; }; sleep 0.5; done; rm -f ${shQuote(`${stateDir}/${name}.yml`)}`;
+  await must(ctx, cmd, `docker stack rm ${name}`, { timeout: timeout + 30 });
 }

@@ -1,5 +1,5 @@
 // The stacks through the Portainer API: the tasks `phoenix sync` runs (playbooks/sync.ts), and
-// site's portainer and qdrant roles when the inventory says `swarm.deployStacksWith: 'portainer'`
+// site's portainer and qdrant roles unless the inventory says `swarm.deployStacksWith: 'docker'`
 // (one owner per stack: Portainer cannot adopt a stack deployed outside it, so site and sync use
 // the same tasks and agree). Each stack is one task whose requests go from this machine to the
 // Portainer API (axios, TLS verified against the step-ca root); health checks run on the manager.
@@ -66,7 +66,7 @@ function apiFor(env: TaskEnv<SyncVars>): { api: SyncApiOptions; readinessTimeout
   return { api: boot ? { ...api, url: boot.url } : api, readinessTimeout, boot };
 }
 
-/** The Portainer API call that keeps one stack in shape (sync's task; site's under deployStacksWith 'portainer'). */
+/** The Portainer API call that keeps one stack in shape (sync's task; site's unless deployStacksWith is 'docker'). */
 export function stackAction(name: 'portainer' | 'qdrant', define: (vars: SyncVars) => StackDefinition) {
   return (env: TaskEnv<SyncVars>) => {
     const { api, readinessTimeout, boot } = apiFor(env);
@@ -78,6 +78,9 @@ export function stackAction(name: 'portainer' | 'qdrant', define: (vars: SyncVar
       noApiYet: boot?.wouldBootstrap,
       // Portainer's own stack becomes ready once the one-off has handed over (handler below).
       readiness: own && boot?.bootstrapped ? 'later' : 'now',
+      // Never Portainer's own stack through the Portainer that runs in it: its hand-over is the
+      // bootstrap task's (a one-off Portainer), and the stack task only migrates through that one-off.
+      migrate: own && !boot?.bootstrapped ? undefined : migrateOf(env.vars),
     });
   };
 }
@@ -116,12 +119,15 @@ export const handover = handler<SyncVars>('hand over to the stack\'s own Portain
 
 type When = (env: TaskEnv<SyncVars>) => boolean;
 
-/** Site's stack tasks go through the Portainer API (else `docker stack deploy`): swarm.deployStacksWith. */
-export const stacksViaPortainer: When = ({ vars }) => vars.swarm.deployStacksWith === 'portainer';
+/** Site's stack tasks go through the Portainer API unless swarm.deployStacksWith is 'docker'. */
+export const stacksViaPortainer: When = ({ vars }) => (vars.swarm.deployStacksWith ?? 'portainer') === 'portainer';
+
+/** swarm.migrateDockerStacks: a stack deployed with docker is handed to Portainer (docs/stacks.md). */
+const migrateOf = (vars: SyncVars) => (vars.swarm.migrateDockerStacks ? { stateDir: vars.swarm.stackDir } : undefined);
 
 /**
  * The one-off Portainer that creates Portainer's own stack on a fresh swarm (then hands over to
- * it: handler). Sync always runs it; site only with swarm.deployStacksWith 'portainer' (when).
+ * it: handler). Sync always runs it; site unless swarm.deployStacksWith is 'docker' (when).
  */
 export function bootstrapTask(when?: When): Task<SyncVars> {
   return task<SyncVars>({
@@ -134,7 +140,7 @@ export function bootstrapTask(when?: When): Task<SyncVars> {
       const oneOff = oneOffFor(vars);
       const u = new URL(api.url);
       u.port = String(oneOff.publish.host);
-      return portainerBootstrap({ api, bootstrapUrl: u.origin, stack: vars.portainer.stack, oneOff, timeout: readinessTimeout });
+      return portainerBootstrap({ api, bootstrapUrl: u.origin, stack: vars.portainer.stack, oneOff, timeout: readinessTimeout, migrate: migrateOf(vars) });
     },
   });
 }

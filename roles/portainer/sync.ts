@@ -20,6 +20,7 @@ import { TaskError } from '../../runner/types.ts';
 import { PortainerClient, PortainerError, type Endpoint, type Pair, type PortainerApiOptions, type Stack } from './client.ts';
 import { afterDeploy, createSecrets, liveDrift, planSecrets, type DockerSecret, type DockerService, type DockerTask, type StackPlan, type SwarmView } from '../../stacks/plan.ts';
 import type { StackHealth } from '../../stacks/types.ts';
+import { removeDockerStack } from '../../stacks/docker.ts';
 
 export { notReady, withEnv } from '../../stacks/plan.ts';
 
@@ -42,6 +43,12 @@ export interface SyncStackOptions {
   readiness?: 'now' | 'later';
   /** Check mode on a fresh swarm: there is no Portainer to ask yet; report the creation. */
   noApiYet?: boolean;
+  /**
+   * A stack running in the swarm that Portainer does not know (deployed with `docker stack
+   * deploy`): hand it over (`docker stack rm` on the manager, named volumes kept, then create it
+   * through the API) instead of refusing. swarm.migrateDockerStacks.
+   */
+  migrate?: { stateDir?: string };
 }
 
 /** Portainer's stack name normalization (api/exec/swarm_stack.go: lowercase, [^-_a-z0-9] removed). */
@@ -135,7 +142,14 @@ export function syncStack(o: SyncStackOptions): Action {
         if (!existing) {
           // A stack deployed outside Portainer cannot be created (409) nor adopted through its API.
           const services = await view.services(name);
-          if (services.length)
+          if (services.length && o.migrate) {
+            if (ctx.check) {
+              const diff = [fileDiff(`portainer:${name}/docker-compose.yml`, '', content)];
+              return result(true, `stack ${name} runs outside Portainer: would be handed over (docker stack rm, named volumes kept) and created in swarm ${swarmId}`, diff, ctx, []);
+            }
+            await removeDockerStack(ctx, name, o.migrate.stateDir);
+            notes.push(`docker stack ${name} removed for the hand-over to Portainer (named volumes kept)`);
+          } else if (services.length)
             throw new TaskError(
               `stack ${name} runs in swarm ${swarmId} (${services.length} service${services.length > 1 ? 's' : ''}) but Portainer at ${api.base} does not manage it (it was deployed outside Portainer, e.g. with swarm.deployStacksWith: 'docker'); Portainer cannot adopt it. Either keep deploying it with docker (swarm.deployStacksWith: 'docker'), or let site hand it over: set swarm.migrateDockerStacks: true in the inventory and run site (it removes the stack with docker stack rm, keeping its named volumes, and creates it through Portainer; docs/stacks.md)`,
             );
@@ -199,6 +213,14 @@ export function syncStack(o: SyncStackOptions): Action {
       }
     },
   };
+}
+
+/** Does the Portainer at this API manage a stack of this name, in its environment's swarm? */
+export async function portainerManages(o: SyncApiOptions, name: string): Promise<boolean> {
+  const api = clientFor(o);
+  const endpoint = pickEndpoint(await api.endpoints(), o.endpoint, api.base);
+  const swarmId = await api.swarmId(endpoint.Id);
+  return (await api.stacks({ SwarmID: swarmId, EndpointID: endpoint.Id })).some((s) => normalizeStackName(s.Name) === normalizeStackName(name));
 }
 
 /** Readiness alone: every task of the stack running, then the product's health (the hand-over), then old secrets removed. */

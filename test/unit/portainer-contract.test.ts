@@ -234,6 +234,19 @@ test("Portainer's admin-init timeout (303 + redirect-reason) is named", async ()
   }
 });
 
+test('a token the Portainer now answering does not know (a restart, the hand-over from the one-off): one new login, the request repeated', async () => {
+  const c = new PortainerClient(api);
+  await c.endpoints();
+  fake.tokens.clear(); // as a new Portainer process would: every earlier JWT is invalid
+  const n = mark();
+  assert.ok(Array.isArray(await c.endpoints()));
+  assert.equal(ids(n), ['endpoints', 'auth', 'endpoints']);
+  fake.tokens.clear();
+  const wrong = new PortainerClient({ ...api, password: secret('not-the-password', 'wrong') });
+  const e = (await wrong.endpoints().catch((x: Error) => x)) as Error;
+  assert.match(e.message, /HTTP 422/, 'a real refusal is still an error (no loop)');
+});
+
 test('wrong password: HTTP 422 with the message, and the password is in no message', async () => {
   const wrong = secret('not-the-admin-password-42', 'pw');
   const c = new PortainerClient({ url: fake.url, username: 'admin', password: wrong, ca: fake.pki.ca });
