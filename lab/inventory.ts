@@ -149,7 +149,9 @@ export function labInventory(state: LabState = readLabState()): Inventory<Phoeni
         exportRoot: LAB_ROOT,
       },
       // Swarm and stacks: the lab's addresses; Portainer and Qdrant are stand-ins (lab/README.md).
-      swarm: { ...base.swarm, advertise: swarmDefaults(topology, base.domain).swarm.advertise },
+      // The lab is disposable: stacks an older run deployed with docker are handed to Portainer
+      // (the default owner) rather than refused (docs/stacks.md).
+      swarm: { ...base.swarm, advertise: swarmDefaults(topology, base.domain).swarm.advertise, migrateDockerStacks: true },
       portainer: {
         ...base.portainer,
         image: 'phoenix/portainer-standin:lab',

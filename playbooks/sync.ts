@@ -12,8 +12,8 @@ import { bootstrapTask, stackTask, type SyncVars } from '../roles/portainer/api.
 import { portainerStack } from '../stacks/portainer.ts';
 import { qdrantStack } from '../stacks/qdrant.ts';
 
-// The tasks and their helpers live with the portainer role (site runs the same ones when the
-// inventory says swarm.deployStacksWith: 'portainer'); re-exported for the tests and tools.
+// The tasks and their helpers live with the portainer role (site runs the same ones unless the
+// inventory says swarm.deployStacksWith: 'docker'); re-exported for the tests and tools.
 export { apiOptions, oneOffFor, syncSpec, type PortainerApiVars } from '../roles/portainer/api.ts';
 
 export const TARGETS = ['all', 'portainer', 'qdrant'] as const;

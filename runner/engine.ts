@@ -121,14 +121,6 @@ export function limiter(n: number) {
   };
 }
 
-/**
- * Modules that still hold their own mutations back with `if (ctx.check)`: their commands are not
- * refused in check mode. They live in files of the stacks layer (runner/portainer/,
- * runner/modules/docker_stack.ts), which is being moved out of the runner; once they mark their
- * probes (`ctx.probe`) and declare their changes (`ctx.change`), they leave this list.
- * A module outside the runner says the same with `checkMode: 'self'` on its Action.
- */
-export const SELF_CHECKED: ReadonlySet<string> = new Set(['docker_stack', 'portainer_stack', 'portainer_bootstrap']);
 
 function statusOf(r: ActionResult): TaskStatus {
   if (r.skipped) return 'skipped';
@@ -323,7 +315,8 @@ export class Engine {
         const action: Action<any> = typeof spec === 'function' ? await spec(env) : spec;
         moduleName = action.module;
         // check-mode exception: a module that still holds its own mutations back (listed in docs/check-mode.md).
-        const own = check && (action.checkMode === 'self' || SELF_CHECKED.has(action.module));
+        // A module above the runner that still holds its own mutations back says so (docs/check-mode.md).
+        const own = check && action.checkMode === 'self';
         const hostRun: RunFn = own ? (cmd, o = {}) => raw.exec(cmd, { become: t?.become, ...o }) : run;
         const ctx: ActionContext<any> = {
           host,

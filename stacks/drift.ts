@@ -1,7 +1,7 @@
 // Drift: the live swarm services of a stack (`docker service inspect`) against its compose
 // file. A service changed by hand (image, env, labels, replicas/mode, placement, ports,
 // endpoint mode, command, mounts, secrets) is drift, and the stack is deployed again.
-// Pure functions; runner/modules/docker_stack.ts feeds them the inspect output.
+// Pure functions; stacks/docker.ts and roles/portainer/sync.ts feed them the inspect output.
 import type { ComposeFile, ComposeService } from './compose.ts';
 
 /** The parts of `docker service inspect` (Docker Engine API Service object) compared here. */

@@ -1,5 +1,5 @@
 // What a stack is, for both deploy paths: `docker stack deploy` on the manager (site.ts,
-// runner/modules/docker_stack.ts) and the Portainer API (`phoenix sync`, playbooks/sync.ts).
+// stacks/docker.ts) and the Portainer API (`phoenix sync`, playbooks/sync.ts).
 //
 // Exported API (stable; playbooks/sync.ts imports it):
 //   interface StackDefinition { name, compose, env?, secrets?, health? }

@@ -1,13 +1,13 @@
 // The stacks through the Portainer API: the tasks `phoenix sync` runs (playbooks/sync.ts), and
-// site's portainer and qdrant roles when the inventory says `swarm.deployStacksWith: 'portainer'`
+// site's portainer and qdrant roles unless the inventory says `swarm.deployStacksWith: 'docker'`
 // (one owner per stack: Portainer cannot adopt a stack deployed outside it, so site and sync use
 // the same tasks and agree). Each stack is one task whose requests go from this machine to the
 // Portainer API (axios, TLS verified against the step-ca root); health checks run on the manager.
 import { handler, task, type Task, type TaskEnv } from '../../runner/index.ts';
-import { syncStack, type SyncApiOptions, type SyncStackSpec } from '../../runner/portainer/sync.ts';
-import { portainerBootstrap, portainerHandover, type BootstrapData, type OneOffContainer } from '../../runner/portainer/bootstrap.ts';
+import { syncStack, type SyncApiOptions, type SyncStackSpec } from './sync.ts';
+import { portainerBootstrap, portainerHandover, type BootstrapData, type OneOffContainer } from './bootstrap.ts';
 import type { PhoenixVars } from '../../inventory.ts';
-import { renderCompose, validateCompose } from '../../stacks/compose.ts';
+import { renderStack } from '../../stacks/plan.ts';
 import { portainerStack } from '../../stacks/portainer.ts';
 import { resolveSecret, type SecretRef, type StackDefinition } from '../../stacks/types.ts';
 
@@ -54,8 +54,7 @@ export function apiOptions(vars: SyncVars): SyncApiOptions & { readinessTimeout?
 
 /** A stack definition as sync sends it: validated against the compose spec, then rendered. */
 export function syncSpec(def: StackDefinition): SyncStackSpec {
-  validateCompose(def.compose, `stack ${def.name}`);
-  return { name: def.name, content: renderCompose(def.compose), env: def.env, secrets: def.secrets, health: def.health };
+  return renderStack(def);
 }
 
 export const API = 'portainer api';
@@ -67,7 +66,7 @@ function apiFor(env: TaskEnv<SyncVars>): { api: SyncApiOptions; readinessTimeout
   return { api: boot ? { ...api, url: boot.url } : api, readinessTimeout, boot };
 }
 
-/** The Portainer API call that keeps one stack in shape (sync's task; site's under deployStacksWith 'portainer'). */
+/** The Portainer API call that keeps one stack in shape (sync's task; site's unless deployStacksWith is 'docker'). */
 export function stackAction(name: 'portainer' | 'qdrant', define: (vars: SyncVars) => StackDefinition) {
   return (env: TaskEnv<SyncVars>) => {
     const { api, readinessTimeout, boot } = apiFor(env);
@@ -79,6 +78,9 @@ export function stackAction(name: 'portainer' | 'qdrant', define: (vars: SyncVar
       noApiYet: boot?.wouldBootstrap,
       // Portainer's own stack becomes ready once the one-off has handed over (handler below).
       readiness: own && boot?.bootstrapped ? 'later' : 'now',
+      // Never Portainer's own stack through the Portainer that runs in it: its hand-over is the
+      // bootstrap task's (a one-off Portainer), and the stack task only migrates through that one-off.
+      migrate: own && !boot?.bootstrapped ? undefined : migrateOf(env.vars),
     });
   };
 }
@@ -111,18 +113,21 @@ export function oneOffFor(vars: SyncVars): OneOffContainer {
 
 export const handover = handler<SyncVars>('hand over to the stack\'s own Portainer', ({ vars }) => {
   const { readinessTimeout, ...api } = apiOptions(vars);
-  return portainerHandover({ api, stack: vars.portainer.stack, oneOff: oneOffFor(vars).name, health: portainerStack(vars).health, timeout: readinessTimeout });
+  return portainerHandover({ api, plan: syncSpec(portainerStack(vars)), oneOff: oneOffFor(vars).name, timeout: readinessTimeout });
 });
 
 
 type When = (env: TaskEnv<SyncVars>) => boolean;
 
-/** Site's stack tasks go through the Portainer API (else `docker stack deploy`): swarm.deployStacksWith. */
-export const stacksViaPortainer: When = ({ vars }) => vars.swarm.deployStacksWith === 'portainer';
+/** Site's stack tasks go through the Portainer API unless swarm.deployStacksWith is 'docker'. */
+export const stacksViaPortainer: When = ({ vars }) => (vars.swarm.deployStacksWith ?? 'portainer') === 'portainer';
+
+/** swarm.migrateDockerStacks: a stack deployed with docker is handed to Portainer (docs/stacks.md). */
+const migrateOf = (vars: SyncVars) => (vars.swarm.migrateDockerStacks ? { stateDir: vars.swarm.stackDir } : undefined);
 
 /**
  * The one-off Portainer that creates Portainer's own stack on a fresh swarm (then hands over to
- * it: handler). Sync always runs it; site only with swarm.deployStacksWith 'portainer' (when).
+ * it: handler). Sync always runs it; site unless swarm.deployStacksWith is 'docker' (when).
  */
 export function bootstrapTask(when?: When): Task<SyncVars> {
   return task<SyncVars>({
@@ -135,7 +140,7 @@ export function bootstrapTask(when?: When): Task<SyncVars> {
       const oneOff = oneOffFor(vars);
       const u = new URL(api.url);
       u.port = String(oneOff.publish.host);
-      return portainerBootstrap({ api, bootstrapUrl: u.origin, stack: vars.portainer.stack, oneOff, timeout: readinessTimeout });
+      return portainerBootstrap({ api, bootstrapUrl: u.origin, stack: vars.portainer.stack, oneOff, timeout: readinessTimeout, migrate: migrateOf(vars) });
     },
   });
 }

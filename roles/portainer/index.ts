@@ -1,11 +1,15 @@
 // Portainer (docs/ARCHITECTURE.md: portainer_service, server on VM 1001, agent on every node):
 // a step-ca certificate for :9443 (certbot over ACME http-01 on the manager, roles/certs), then
-// the stack, deployed from the swarm manager with `docker stack deploy` only when something
-// differs, or, with `swarm.deployStacksWith: 'portainer'`, through the Portainer API exactly as
-// `phoenix sync` does (./api.ts: one owner per stack, so site and sync agree). The admin password is a docker secret read by --admin-password-file; the server
-// mounts the manager's /etc/letsencrypt read-only for its certificate, and a renewal restarts
-// the server's task (certbot deploy hook: `docker service update --force`).
-import { dockerStack, role, task } from '../../runner/index.ts';
+// its stack. By default Portainer owns the stacks (the seed's flow): a one-off Portainer creates
+// Portainer's own stack on a fresh swarm and hands over to it (./bootstrap.ts), and every stack
+// goes through its API exactly as `phoenix sync` does (./api.ts, ./sync.ts), so site and sync
+// agree. With `swarm.deployStacksWith: 'docker'` the stack is deployed with `docker stack
+// deploy` instead (stacks/docker.ts); either way the plan is stacks/plan.ts (docs/stacks.md).
+// The admin password is a docker secret read by --admin-password-file; the server mounts the
+// manager's /etc/letsencrypt read-only for its certificate, and a renewal restarts the server's
+// task (certbot deploy hook: `docker service update --force`).
+import { role, task } from '../../runner/index.ts';
+import { dockerStack } from '../../stacks/docker.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { portainerStack } from '../../stacks/portainer.ts';
 import { certificateTasks } from '../certs/index.ts';

@@ -1,10 +1,11 @@
-// Qdrant (docs/ARCHITECTURE.md: qdrant_service on VM 1002): the stack, deployed from the swarm
-// manager with `docker stack deploy` only when something differs (or through the Portainer API,
-// as `phoenix sync` does, with swarm.deployStacksWith: 'portainer'), then the collections declared
+// Qdrant (docs/ARCHITECTURE.md: qdrant_service on VM 1002): the stack, through the Portainer API
+// as `phoenix sync` does (or, with swarm.deployStacksWith: 'docker', with `docker stack deploy`
+// from the manager), only when something differs; then the collections declared
 // in the inventory, through Qdrant's REST API from the manager (curl; the API key is sent as a
 // header read from stdin, `-H @-`, never on an argument list). Tag `qdrant` selects exactly these.
-import { dockerStack, role, shQuote, task, Secret, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
+import { role, shQuote, task, Secret, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
+import { dockerStack } from '../../stacks/docker.ts';
 import { nodesFor, qdrantStack } from '../../stacks/qdrant.ts';
 import { resolveSecret } from '../../stacks/types.ts';
 import { stackAction, stacksViaPortainer } from '../portainer/api.ts';

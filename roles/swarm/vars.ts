@@ -39,15 +39,24 @@ export interface SwarmVars {
     /** Where the manager keeps the compose file of each stack as last deployed. */
     stackDir: string;
     /**
-     * Who deploys the stacks (Portainer's and Qdrant's), in site.ts as in `phoenix sync`:
-     * - 'docker' (default): site runs `docker stack deploy` on the manager; `phoenix sync`
-     *   refuses a stack deployed that way, because Portainer cannot adopt it.
-     * - 'portainer': site runs sync's tasks (the Portainer API; a one-off Portainer creates
-     *   Portainer's own stack on a fresh swarm), so site and sync own the stacks together.
-     * A stack has one owner: to switch an existing swarm, `docker stack rm` the stacks (named
-     * volumes are kept) and run site again.
+     * Who owns the stacks (Portainer's and Qdrant's), in site.ts as in `phoenix sync`:
+     * - 'portainer' (default, the seed's flow): site deploys Portainer's own stack (a one-off
+     *   Portainer creates it on a fresh swarm, then hands over) and hands the other stacks to
+     *   it through its API, exactly as `phoenix sync` does; so sync right after site changes 0.
+     * - 'docker': site runs `docker stack deploy` on the manager; `phoenix sync` refuses those
+     *   stacks, because Portainer cannot adopt a stack deployed outside it.
+     * The stack plan (stacks/plan.ts) is the same; only the transport differs. docs/stacks.md.
      */
     deployStacksWith?: 'docker' | 'portainer';
+    /**
+     * With Portainer as the owner: a stack found running but deployed outside Portainer (by
+     * `docker stack deploy`, e.g. an older site run) is handed to Portainer: `docker stack rm`
+     * (named volumes, i.e. the data, and phoenix's secrets are kept; the services stop for the
+     * moment of the switch), then created through the API. Portainer's own stack is migrated
+     * through the one-off Portainer, on the same data volume. Default false: such a stack is
+     * refused with an error naming this setting.
+     */
+    migrateDockerStacks?: boolean;
   };
 }
 

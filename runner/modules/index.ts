@@ -11,4 +11,3 @@ export { installBinary, type InstallBinaryOptions, type BinarySource } from './i
 export { fetchFile, type FetchOptions } from './fetch.ts';
 export { blockInFile, withBlock, type BlockInFileOptions } from './blockinfile.ts';
 export { acmeCert, certState, needsIssue, parseCertProbe, liveDir, type AcmeCertOptions, type CertState } from './acme_cert.ts';
-export { dockerStack, liveServices, type DockerStackOptions } from './docker_stack.ts';

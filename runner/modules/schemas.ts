@@ -14,7 +14,6 @@ import type { AptOptions } from './apt.ts';
 import type { BlockInFileOptions } from './blockinfile.ts';
 import type { CommandOptions } from './command.ts';
 import type { CopyOptions } from './copy.ts';
-import type { DockerStackOptions } from './docker_stack.ts';
 import type { FetchOptions } from './fetch.ts';
 import type { FileOptions } from './file.ts';
 import type { GetUrlOptions } from './get_url.ts';
@@ -158,7 +157,8 @@ export const moduleSchemas = {
     } satisfies Props<AcmeCertOptions>,
     ['certName', 'names', 'directory', 'challenge'],
   ),
-  docker_stack: obj({ stack: anything, stateDir: nonEmpty, timeout: seconds } satisfies Props<DockerStackOptions>, ['stack']),
+  // stacks/docker.ts's dockerStack() (above the runner: its options type is not imported here).
+  docker_stack: obj({ stack: anything, stateDir: nonEmpty, timeout: seconds }, ['stack']),
 } as const;
 
 export type ModuleName = keyof typeof moduleSchemas;

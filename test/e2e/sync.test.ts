@@ -7,117 +7,19 @@
 // on vm1001): it says so when that is missing.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { LAB_ROOT, labInventory, readLabState } from '../../lab/inventory.ts';
-import { secret, type Secret } from '../../runner/index.ts';
-import { PortainerClient } from '../../runner/portainer/client.ts';
+import { LAB_ROOT } from '../../lab/inventory.ts';
 import { compileShapes } from '../contract/fake-portainer.ts';
+import { client, formed, lab, leaks, manager, msgOf, phoenix, PASSWORD, QDRANT_KEY, removeStacks, report, ROOT, ssh, tasks, watchProcesses } from './stacks-lab.ts';
 
 const E = suite('sync');
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const DOMAIN = 'internal.thinkheads.ai';
-const API = `https://vm1001.${DOMAIN}:9443`;
-const lab = readLabState();
-// The lab's own secrets (made on first use by the lab inventory, .lab/*, 0600).
-const labVars = labInventory().vars!;
-const PASSWORD = (labVars.portainer!.adminPassword as Secret).reveal();
-const QDRANT_KEY = (labVars.qdrant!.apiKey as Secret).reveal();
 const WORK = join(ROOT, 'tmp', `sync-e2e-${process.pid}`);
 mkdirSync(WORK, { recursive: true });
-
-/** A command as root on a guest over plain ssh, host key verified; independent of the runner. */
-function ssh(guest: string, cmd: string): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn('ssh', ['-i', lab.key, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `${lab.user}@${lab.hosts[guest]!.address}`, 'sudo sh -s'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('close', (code) => resolve({ code: code ?? -1, out, err }));
-    p.stdin.end(cmd);
-  });
-}
-const manager = async (cmd: string) => {
-  const r = await ssh('vm1001', cmd);
-  if (r.code !== 0) throw new Error(`vm1001: ${cmd}: exit ${r.code}: ${r.err}`);
-  return r.out.trim();
-};
-
-/** `npx phoenix ...`, as a user runs it from the checkout (the bin registers tsx itself). */
-function phoenix(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-    delete env.NODE_OPTIONS;
-    const p = spawn('npx', ['--no-install', 'phoenix', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (out += d));
-    p.on('close', (code) => resolve({ code: code ?? -1, out }));
-  });
-}
-
-/** Samples the process lists of both VMs while `during` runs. */
-async function watchProcesses<T>(during: () => Promise<T>): Promise<{ result: T; ps: string }> {
-  const loop = 'while :; do ps -eo args; sleep 0.2; done';
-  const kids = ['vm1001', 'vm1002'].map((g) =>
-    spawn('ssh', ['-i', lab.key, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `${lab.user}@${lab.hosts[g]!.address}`, loop], { stdio: ['ignore', 'pipe', 'ignore'] }),
-  );
-  let ps = '';
-  for (const k of kids) k.stdout!.on('data', (d) => (ps += d));
-  try {
-    return { result: await during(), ps };
-  } finally {
-    for (const k of kids) k.kill();
-  }
-}
-
-const leaks = (text: string) =>
-  [PASSWORD, QDRANT_KEY, Buffer.from(PASSWORD).toString('base64'), Buffer.from(QDRANT_KEY).toString('base64')].filter((s) => text.includes(s)).length +
-  (/eyJhbGciOi/.test(text) ? 1 : 0); // a JWT header
-
-interface Report {
-  plays: { hosts: Record<string, { tasks: { task: string; module: string; status: string; msg?: string; handler: boolean }[] }> }[];
-  recap: Record<string, { changed: number; failed: number }>;
-}
-const report = (f: string) => JSON.parse(readFileSync(f, 'utf8')) as Report;
-const tasks = (r: Report) => r.plays.flatMap((p) => p.hosts.vm1001?.tasks ?? []);
-const msgOf = (r: Report, name: string) => tasks(r).find((t) => t.task === name)?.msg ?? '';
-
-const client = () => new PortainerClient({ url: API, username: 'admin', password: secret(PASSWORD, 'lab portainer'), ca: LAB_ROOT, resolve: { [`vm1001.${DOMAIN}`]: lab.hosts.vm1001!.address } });
 
 let ids: Record<string, number> = {};
 const transcripts: string[] = [];
 const psSamples: string[] = [];
-
-const formed = async () =>
-  (await ssh('vm1001', `docker info -f '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}'; docker node ls --format '{{.Hostname}} {{.Status}}' 2>/dev/null | sort`)).out.trim() ===
-  'active true\nvm1001 Ready\nvm1002 Ready';
-
-/** Test setup: both stacks gone from the swarm (waited for); with `portainerDb`, Portainer's database too. */
-const removeStacks = (portainerDb: boolean) =>
-  manager(`docker stack rm portainer_service qdrant_service >/dev/null 2>&1; docker rm -f portainer-bootstrap >/dev/null 2>&1
-    for i in $(seq 1 120); do
-      left="$(docker service ls -q --filter label=com.docker.stack.namespace=portainer_service; docker service ls -q --filter label=com.docker.stack.namespace=qdrant_service
-              docker ps -aq --filter label=com.docker.stack.namespace=portainer_service; docker ps -aq --filter label=com.docker.stack.namespace=qdrant_service
-              docker network ls -q --filter label=com.docker.stack.namespace=portainer_service)"
-      [ -z "$left" ] && break; sleep 0.5
-    done
-    [ -z "$left" ] || { echo "stacks not gone: $left" >&2; exit 1; }
-    ${portainerDb ? 'docker volume rm portainer_data >/dev/null 2>&1 || true; docker volume ls -q | grep -qx portainer_data && exit 1 || true' : 'true'}`);
-
-/** Does the Portainer API (the stand-in) know this stack, in this swarm? null: no Portainer answers. */
-async function portainerKnows(name: string): Promise<boolean | null> {
-  try {
-    const c = client();
-    const eps = await c.endpoints();
-    return (await c.stacks({ SwarmID: await c.swarmId(eps[0]!.Id), EndpointID: eps[0]!.Id })).some((x) => x.Name === name);
-  } catch {
-    return null;
-  }
-}
 
 E('the lab is ready for sync: a swarm of vm1001 and vm1002, step-ca root exported, Portainer certificate on vm1001', async () => {
   assert.ok(existsSync(LAB_ROOT), `${LAB_ROOT} missing: run site.ts against the lab first`);
@@ -130,31 +32,11 @@ E('the lab is ready for sync: a swarm of vm1001 and vm1002, step-ca root exporte
   assert.ok(await formed(), 'vm1001 manager, vm1002 worker, both Ready');
   if ((await ssh('vm1001', 'test -s /etc/letsencrypt/live/portainer/fullchain.pem')).code !== 0) {
     // Portainer's step-ca certificate comes with the portainer role (which also deploys the
-    // stack with docker stack deploy; the next test removes it for a fresh start).
+    // stack; the next test removes it for a fresh start).
     const r = await phoenix(['site', '--inventory', 'lab', '--limit', 'vm1001', '--tags', 'portainer', '--plain']);
     assert.is(r.code, 0, r.out);
   }
   assert.is(await manager('test -s /etc/letsencrypt/live/portainer/fullchain.pem && echo yes'), 'yes', "Portainer's step-ca certificate");
-});
-
-E("a stack site deployed with docker stack deploy (deployStacksWith 'docker', the default) is refused by sync, which names the setting and changes nothing", async () => {
-  // site's docker path owns the stacks here (swarm.test.ts ran site); when an earlier sync left
-  // them to Portainer, start over the docker way (the stacks and Portainer's database removed).
-  const running = async () => (await manager(`docker service ls --format '{{.Name}}' | sort | tr '\\n' ' '`)).trim();
-  if (!/portainer_service_portainer .*qdrant_service_qdrant/.test(await running()) || (await portainerKnows('qdrant_service')) !== false) {
-    await removeStacks(true);
-    const r = await phoenix(['site', '--inventory', 'lab', '--limit', 'vm1001', '--tags', 'portainer,qdrant', '--plain']);
-    assert.is(r.code, 0, r.out);
-  }
-  assert.is(await portainerKnows('qdrant_service'), false, 'Portainer answers and does not know the stack site deployed');
-  const version = () => manager(`docker service inspect -f '{{.Version.Index}}' qdrant_service_qdrant`);
-  const before = await version();
-  const r = await phoenix(['sync', 'qdrant', '--inventory', 'lab', '--plain']);
-  transcripts.push(r.out);
-  assert.is(r.code, 2, r.out);
-  assert.match(r.out, /stack qdrant_service runs in swarm \S+ \(1 service\) but Portainer at https:\/\/vm1001\.internal\.thinkheads\.ai:9443 does not manage it/);
-  assert.match(r.out, /swarm\.deployStacksWith: 'portainer'/);
-  assert.is(await version(), before, 'the service was not touched');
 });
 
 E('fresh swarm: sync all creates both stacks through the stand-in, placed where they belong', async () => {
@@ -264,15 +146,11 @@ E('an edited stack: --check --diff shows the compose diff and changes nothing; t
   assert.match(await envOf(), /"QDRANT__LOG_LEVEL=INFO"/);
 });
 
-E("deployStacksWith 'portainer': site runs sync's tasks, so each finds the other's stacks up to date; an edit through site is a PUT on the same stack", async () => {
-  // Inventories inside the repo (same module graph): the lab's, with site deploying through Portainer.
+E("site (Portainer the default owner) runs sync's tasks, so each finds the other's stacks up to date; an edit through site is a PUT on the same stack", async () => {
+  // Inventories inside the repo (same module graph): the lab's (no owner set: Portainer, the default).
   const inv = (name: string, extra = '') => {
     const f = join(WORK, `${name}.ts`);
-    writeFileSync(
-      f,
-      `import { labInventory } from '../../lab/inventory.ts';\nconst inv = labInventory();\n` +
-        `inv.vars = { ...inv.vars!, swarm: { ...inv.vars!.swarm!, deployStacksWith: 'portainer' }${extra} } as typeof inv.vars;\nexport default inv;\n`,
-    );
+    writeFileSync(f, `import { labInventory } from '../../lab/inventory.ts';\nconst inv = labInventory();\n` + `inv.vars = { ...inv.vars!${extra} } as typeof inv.vars;\nexport default inv;\n`);
     return f;
   };
   const viaApi = inv('inventory-portainer');
@@ -286,7 +164,7 @@ E("deployStacksWith 'portainer': site runs sync's tasks, so each finds the other
   };
 
   // The stacks sync made: site's stack tasks go through the API (sync's portainer_stack module,
-  // not docker_stack) and find them up to date.
+  // not docker_stack: no swarm.deployStacksWith in the inventory) and find them up to date.
   const first = await site(viaApi);
   assert.is(first.rep.recap.vm1001!.changed, 0, first.r.out);
   assert.match(msgOf(first.rep, 'qdrant stack'), new RegExp(`stack qdrant_service \\(Id ${ids.qdrant_service}\\) up to date; ready`));
@@ -320,7 +198,7 @@ E("deployStacksWith 'portainer': site runs sync's tasks, so each finds the other
   ]);
 });
 
-E("stacks removed behind Portainer's back (docker stack rm, volumes kept): site alone (deployStacksWith 'portainer') starts the one-off Portainer and deploys both again through the API, same Ids; Qdrant's data survives", async () => {
+E("stacks removed behind Portainer's back (docker stack rm, volumes kept): site alone starts the one-off Portainer and deploys both again through the API, same Ids; Qdrant's data survives", async () => {
   const inv = join(WORK, 'inventory-portainer.ts'); // written by the test above
   // A collection's point, to see that Qdrant's named volume outlives the switch.
   // The key reaches curl on stdin (a here-document in the script ssh feeds sudo's shell), never an argument.

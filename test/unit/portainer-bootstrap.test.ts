@@ -1,11 +1,11 @@
-// The one-off Portainer of a fresh swarm (runner/portainer/bootstrap.ts): when it is started,
+// The one-off Portainer of a fresh swarm (roles/portainer/bootstrap.ts): when it is started,
 // what it is started with (the stack's own server: image, arguments, volume, certificate,
 // password file from stdin), check mode, and a deployed Portainer that does not answer.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { secret, type ActionContext } from '../../runner/index.ts';
 import type { ExecOptions } from '../../runner/connection/types.ts';
-import { dockerRunArgs, portainerBootstrap, portainerHandover, type BootstrapData } from '../../runner/portainer/bootstrap.ts';
+import { dockerRunArgs, portainerBootstrap, portainerHandover, type BootstrapData } from '../../roles/portainer/bootstrap.ts';
 import { FakePortainer } from '../contract/fake-portainer.ts';
 
 process.env.PHOENIX_PORTAINER_ADMIN_PASSWORD = 'env-admin-password-for-the-test';
@@ -97,7 +97,7 @@ test('the stack is deployed but Portainer does not answer: an error naming it, n
 test('hand-over: the one-off removed, then the stack ready through the normal API', async () => {
   fake.external.push('portainer_service'); // its services run (the fake answers tasks for it)
   const { c, cmds } = ctx({ stackInSwarm: true });
-  const r = await portainerHandover({ api: api(fake.url), stack: 'portainer_service', oneOff: 'portainer-bootstrap', health: [], timeout: 5 }).run(c);
+  const r = await portainerHandover({ api: api(fake.url), plan: { name: 'portainer_service', content: '', health: [] }, oneOff: 'portainer-bootstrap', timeout: 5 }).run(c);
   assert.match(r.msg!, /one-off Portainer removed; stack portainer_service ready/);
   assert.match(cmds[0]!.cmd, /^docker rm -f 'portainer-bootstrap'/);
   assert.equal(fake.violations, []);
@@ -105,7 +105,7 @@ test('hand-over: the one-off removed, then the stack ready through the normal AP
 
 test('hand-over when the stack was not created: an error at once, the one-off still removed', async () => {
   const { c, cmds } = ctx({ stackInSwarm: false });
-  const e = (await portainerHandover({ api: api(DEAD), stack: 'portainer_service', oneOff: 'portainer-bootstrap', timeout: 60 })
+  const e = (await portainerHandover({ api: api(DEAD), plan: { name: 'portainer_service', content: '' }, oneOff: 'portainer-bootstrap', timeout: 60 })
     .run(c)
     .catch((x: Error) => x)) as Error;
   assert.match(e.message, /stack portainer_service was not created: no Portainer is left/);

@@ -7,8 +7,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { secret, redact, run, play, playbook, role, task, type ActionContext, type ActionResult } from '../../runner/index.ts';
-import { PortainerClient } from '../../runner/portainer/client.ts';
-import { notReady, syncStack, withEnv, type SyncStackOptions } from '../../runner/portainer/sync.ts';
+import { PortainerClient } from '../../roles/portainer/client.ts';
+import { notReady, syncStack, withEnv, type SyncStackOptions } from '../../roles/portainer/sync.ts';
 import { FakePortainer, SHAPES, testPki } from '../contract/fake-portainer.ts';
 
 const fake = await new FakePortainer().start();
@@ -141,6 +141,29 @@ test('Env differs (order does not count): update; same Env in another order: not
   assert.equal(fake.violations, []);
 });
 
+test("a rotated secret: the new one made through the proxy with the one labelling scheme; after readiness the stack's old one is removed on the manager; steady after", async () => {
+  health.length = 0;
+  const first = fake.secrets.find((x) => x.Spec.Name === 'app_service_key_abc123')!;
+  assert.equal(first.Spec.Labels, { 'phoenix.stack': 'app_service', 'phoenix.key': 'key' }, 'the labels of stacks/plan.ts, as docker_stack sets them');
+  const now = fake.stacks[0]!;
+  const rotated = opts({ content: now.file, env: Object.fromEntries((now.Env ?? []).map((e) => [e.name, e.value])), secrets: { key: { name: 'app_service_key_def456', value: secret('a-new-key-value-9876543210', 'new key') } } });
+  const r = await runSync(rotated);
+  assert.equal(fake.violations, []);
+  assert.is(r.changed, true);
+  assert.match(r.msg!, /secret key created; ready; old secret removed: app_service_key_abc123$/);
+  assert.ok(fake.secrets.some((x) => x.Spec.Name === 'app_service_key_def456'));
+  assert.equal(health.filter((c) => c.startsWith('docker secret rm')), ["docker secret rm 'app_service_key_abc123'"]);
+  // (the manager's docker removed it; the fake's list is the manager's here)
+  fake.secrets.splice(fake.secrets.indexOf(first), 1);
+  health.length = 0;
+  const again = await runSync(rotated);
+  assert.is(again.changed, false, again.msg);
+  assert.not.ok(health.some((c) => c.startsWith('docker secret rm')));
+  // Back to the first value for the tests below.
+  fake.secrets.push({ ...first });
+  fake.secrets.splice(fake.secrets.findIndex((x) => x.Spec.Name === 'app_service_key_def456'), 1);
+});
+
 test('check mode: reports what would change with the compose diff, sends no write, changes nothing', async () => {
   const before = JSON.stringify(fake.stacks);
   const n = mark();
@@ -166,7 +189,7 @@ test('a stack deployed outside Portainer: an error that says so and names the se
   const e = await runSync(opts({ name: 'outside_service', secrets: { key: { name: 'outside_service_key_new', value: SECRET_VALUE } } })).catch((x: Error) => x);
   assert.instance(e, Error);
   assert.match((e as Error).message, /stack outside_service runs in swarm swarmid0fake0portainer0abc .* Portainer .* does not manage it/);
-  assert.match((e as Error).message, /swarm\.deployStacksWith: 'portainer'/);
+  assert.match((e as Error).message, /swarm\.deployStacksWith: 'docker'.*swarm\.migrateDockerStacks: true/);
   assert.equal(since(n).filter((x) => x.method !== 'GET' && x.id !== 'auth').map((x) => x.id), [], 'nothing but reads');
   assert.not.ok(fake.secrets.some((x) => x.Spec.Name === 'outside_service_key_new'));
 });
@@ -213,6 +236,19 @@ test("Portainer's admin-init timeout (303 + redirect-reason) is named", async ()
     delete fake.override.endpoints;
     fake.headers = {};
   }
+});
+
+test('a token the Portainer now answering does not know (a restart, the hand-over from the one-off): one new login, the request repeated', async () => {
+  const c = new PortainerClient(api);
+  await c.endpoints();
+  fake.tokens.clear(); // as a new Portainer process would: every earlier JWT is invalid
+  const n = mark();
+  assert.ok(Array.isArray(await c.endpoints()));
+  assert.equal(ids(n), ['endpoints', 'auth', 'endpoints']);
+  fake.tokens.clear();
+  const wrong = new PortainerClient({ ...api, password: secret('not-the-password', 'wrong') });
+  const e = (await wrong.endpoints().catch((x: Error) => x)) as Error;
+  assert.match(e.message, /HTTP 422/, 'a real refusal is still an error (no loop)');
 });
 
 test('wrong password: HTTP 422 with the message, and the password is in no message', async () => {

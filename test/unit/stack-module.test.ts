@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
-import { dockerStack } from '../../runner/modules/docker_stack.ts';
+import { dockerStack } from '../../stacks/docker.ts';
 import { secret, Secret, TaskError, type ActionContext } from '../../runner/index.ts';
 import { qdrantStack } from '../../stacks/qdrant.ts';
 import { swarmDefaults } from '../../roles/swarm/vars.ts';
@@ -21,10 +21,12 @@ interface Sent {
 }
 
 /** A manager that knows files, whether the stack runs, and its secrets. */
-function manager(opts: { files?: Record<string, string>; deployed?: boolean; secrets?: string[]; check?: boolean }) {
+function manager(opts: { files?: Record<string, string>; deployed?: boolean; secrets?: (string | { name: string; labels: Record<string, string> })[]; check?: boolean }) {
   const files = { ...(opts.files ?? {}) };
   let deployed = opts.deployed ?? false;
-  const secrets = new Set(opts.secrets ?? []);
+  // name -> labels
+  const secrets = new Map((opts.secrets ?? []).map((x) => (typeof x === 'string' ? [x, { 'phoenix.stack': 'qdrant_service' }] : [x.name, x.labels])));
+  const service = { ID: 's1', Spec: { Name: 'qdrant_service_qdrant', Mode: { Replicated: { Replicas: 1 } } } };
   const sent: Sent[] = [];
   const ok = (stdout = '') => ({ code: 0, stdout, stderr: '', stdoutBuffer: Buffer.from(stdout) });
   const run = async (cmd: string, o: { stdin?: string | Buffer | Secret } = {}) => {
@@ -37,10 +39,17 @@ function manager(opts: { files?: Record<string, string>; deployed?: boolean; sec
     }
     if ((m = /^cat -- '([^']+)'$/.exec(cmd))) return ok(files[m[1]!]);
     if (cmd.startsWith('docker info --format')) return ok('active true\n');
-    if (cmd.startsWith('ids=$(docker service ls -q')) return ok('');
-    if (cmd.startsWith("docker secret ls --format '{{.Name}}'")) return ok([...secrets].join('\n'));
-    if ((m = /^docker secret create .* '([^']+)' -$/.exec(cmd))) {
-      secrets.add(m[1]!);
+    if (cmd.startsWith('ids=$(docker service ls -q') && cmd.includes('docker service inspect')) return ok(deployed ? JSON.stringify([service]) : '');
+    if (cmd.startsWith('ids=$(docker service ls -q') && cmd.includes('docker inspect --type task'))
+      return ok(deployed ? JSON.stringify([{ ServiceID: 's1', DesiredState: 'running', Status: { State: 'running' } }]) : '');
+    if (cmd.startsWith("ids=$(docker secret ls -q --filter 'name=qdrant_service_')"))
+      return ok(secrets.size ? JSON.stringify([...secrets].map(([Name, Labels], i) => ({ ID: `x${i}`, Spec: { Name, Labels } }))) : '');
+    if ((m = /^docker secret create ((?:--label '[^']+' )*)'([^']+)' -$/.exec(cmd))) {
+      secrets.set(m[2]!, Object.fromEntries([...m[1]!.matchAll(/--label '([^=]+)=([^']*)'/g)].map((x) => [x[1]!, x[2]!])));
+      return ok();
+    }
+    if ((m = /^docker secret rm '([^']+)'$/.exec(cmd))) {
+      secrets.delete(m[1]!);
       return ok();
     }
     if ((m = /^umask 077 && cat > '([^']+)'$/.exec(cmd))) {
@@ -56,15 +65,13 @@ function manager(opts: { files?: Record<string, string>; deployed?: boolean; sec
       delete files[m[1]!];
       return ok();
     }
-    if (cmd.startsWith('docker service ls --filter label=com.docker.stack.namespace')) return ok(deployed ? 'qdrant_service_qdrant 1/1\n---\nqdrant_service_qdrant completed\n' : '---\n');
     if (cmd.startsWith('curl ')) return ok('200');
-    if (cmd.startsWith('docker secret ls --filter')) return ok([...secrets].join('\n'));
     return ok();
   };
   const check = opts.check ?? false;
   const change = async (plan: unknown, apply: () => Promise<unknown>) => (check ? plan : ((await apply()) ?? plan));
   const ctx = { host: { name: 'vm1001' }, check, diff: true, pendingChanges: false, run, probe: run, change } as unknown as ActionContext;
-  return { ctx, sent, files };
+  return { ctx, sent, files, secrets };
 }
 
 const PATH = '/etc/phoenix/stacks/qdrant_service.yml';
@@ -101,6 +108,8 @@ test('a deploy: the secret from stdin (never in a command), deploy --resolve-ima
   assert.not.ok(cmds.some((c) => c.includes(KEY)), 'the key in a command');
   const create = m.sent.find((s) => s.cmd.startsWith('docker secret create'))!;
   assert.is(create.stdin, KEY);
+  // The one labelling scheme (stacks/plan.ts), whichever transport makes the secret.
+  assert.equal(m.secrets.get(stack().secrets!.api_key!.name), { 'phoenix.stack': 'qdrant_service', 'phoenix.key': 'api_key' });
   const deploy = cmds.findIndex((c) => c === `docker stack deploy --resolve-image never --prune -c '${PATH}.new' 'qdrant_service'`);
   const record = cmds.findIndex((c) => c === `mv -f '${PATH}.new' '${PATH}'`);
   assert.ok(deploy > 0 && record > deploy, cmds.join('\n'));
@@ -112,6 +121,21 @@ test('a deploy: the secret from stdin (never in a command), deploy --resolve-ima
   const r2 = await dockerStack({ stack: stack() }).run(again.ctx);
   assert.is(r2.changed, true, 'the fake reports no live services, which is drift');
   assert.match(r2.msg!, /live services differ: qdrant_service_qdrant: not running/);
+});
+
+test("a rotated key: the new secret is made, the stack deployed, then the stack's old secrets go (both label schemes); others' secrets stay", async () => {
+  const old = 'qdrant_service_api_key_0123456789';
+  const legacy = { name: 'qdrant_service_api_key_abcdefabcd', labels: { 'com.docker.stack.namespace': 'qdrant_service', 'phoenix.managed': 'true' } };
+  const foreign = { name: 'qdrant_service_backup_token', labels: { owner: 'someone else' } };
+  const m = manager({ secrets: [old, legacy, foreign] });
+  const r = await dockerStack({ stack: stack() }).run(m.ctx);
+  assert.is(r.changed, true);
+  assert.match(r.msg!, /old secrets removed: qdrant_service_api_key_0123456789, qdrant_service_api_key_abcdefabcd/);
+  assert.equal([...m.secrets.keys()].sort(), [foreign.name, stack().secrets!.api_key!.name].sort());
+  const rm = m.sent.map((s) => s.cmd).filter((c) => c.startsWith('docker secret rm'));
+  const deploy = m.sent.findIndex((s) => s.cmd.startsWith('docker stack deploy'));
+  assert.ok(m.sent.findIndex((s) => s.cmd.startsWith('docker secret rm')) > deploy, 'removed after the deploy');
+  assert.is(rm.length, 2);
 });
 
 test.run();

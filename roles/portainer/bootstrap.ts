@@ -5,12 +5,14 @@
 // one-off, and the stack's Portainer carries on with the same database. (Real Portainer's
 // database is single-writer: its in-stack server starts once the one-off has let go of it, so
 // the readiness of Portainer's own stack is checked only after the hand-over.)
-import { shQuote } from '../connection/shell.ts';
-import { Secret } from '../secret.ts';
-import type { Action, ActionContext, ActionResult } from '../types.ts';
-import { TaskError } from '../types.ts';
+import { shQuote } from '../../runner/connection/shell.ts';
+import { Secret } from '../../runner/secret.ts';
+import type { Action, ActionContext, ActionResult } from '../../runner/types.ts';
+import { TaskError } from '../../runner/types.ts';
 import { PortainerClient, PortainerError } from './client.ts';
-import { clientFor, stackReady, type SyncApiOptions, type SyncHealth } from './sync.ts';
+import { clientFor, portainerManages, stackReady, type SyncApiOptions } from './sync.ts';
+import { removeDockerStack } from '../../stacks/docker.ts';
+import type { StackPlan } from '../../stacks/plan.ts';
 
 export interface OneOffContainer {
   /** Container name on the manager. */
@@ -35,6 +37,12 @@ export interface BootstrapOptions {
   oneOff: OneOffContainer;
   /** Seconds to wait for an API to answer (default 120). */
   timeout?: number;
+  /**
+   * swarm.migrateDockerStacks: Portainer answers, but its own stack was deployed with `docker
+   * stack deploy` (Portainer does not manage it): remove that stack (its data volume is kept) and
+   * create it again through the one-off, as on a fresh swarm.
+   */
+  migrate?: { stateDir?: string };
 }
 
 /** What the bootstrap task registers for the stack tasks: the API URL to use. */
@@ -52,7 +60,9 @@ async function answers(c: PortainerClient): Promise<string | undefined> {
     await c.systemStatus();
     return undefined;
   } catch (e) {
-    return e instanceof PortainerError ? e.message : String(e);
+    // Not an answer from the network (e.g. the CA file is missing here): no use waiting for it.
+    if (!(e instanceof PortainerError)) throw new TaskError(`Portainer API ${c.base}: ${(e as Error).message}`);
+    return e.message;
   }
 }
 
@@ -68,6 +78,8 @@ async function untilAnswers(c: PortainerClient, timeout: number, what: string): 
 
 async function stackInSwarm(ctx: ActionContext, stack: string): Promise<boolean> {
   const r = await ctx.run(`docker service ls -q --filter ${shQuote(`label=com.docker.stack.namespace=${stack}`)}`, { become: true });
+  // Check mode before the swarm plays were applied: not a manager yet, so no stack either.
+  if (r.code !== 0 && ctx.check) return false;
   if (r.code !== 0) throw new TaskError(`docker service ls on ${ctx.host.name}: ${r.stderr.trim()}`, { stderr: r.stderr, code: r.code });
   return r.stdout.trim() !== '';
 }
@@ -84,13 +96,21 @@ export function dockerRunArgs(o: OneOffContainer, filesDir = FILES_DIR): string[
 export function portainerBootstrap(o: BootstrapOptions): Action {
   return {
     module: 'portainer_bootstrap',
+    // It holds its own mutations back in check mode (docs/check-mode.md): the engine lets its commands through.
+    checkMode: 'self',
     summary: `portainer API (a one-off Portainer when ${o.stack} is absent)`,
     async run(ctx): Promise<ActionResult> {
       const timeout = o.timeout ?? 120;
       const api = clientFor(o.api);
       const why = await answers(api);
-      if (!why) return { changed: false, msg: `Portainer answers at ${api.base}`, data: { url: o.api.url, bootstrapped: false } satisfies BootstrapData };
-      if (await stackInSwarm(ctx, o.stack)) {
+      let migrating = false;
+      if (!why) {
+        const ok = { changed: false, msg: `Portainer answers at ${api.base}`, data: { url: o.api.url, bootstrapped: false } satisfies BootstrapData };
+        if (!o.migrate || !(await stackInSwarm(ctx, o.stack)) || (await portainerManages(o.api, o.stack))) return ok;
+        // Portainer runs from a stack deployed with docker: it cannot adopt its own stack.
+        migrating = true;
+        if (!ctx.check) await removeDockerStack(ctx, o.stack, o.migrate.stateDir);
+      } else if (await stackInSwarm(ctx, o.stack)) {
         // Deployed: it may be starting. It must come up; sync never replaces a Portainer.
         await untilAnswers(api, timeout, `Portainer (stack ${o.stack}) at ${api.base}`);
         return { changed: false, msg: `Portainer answers at ${api.base}`, data: { url: o.api.url, bootstrapped: false } satisfies BootstrapData };
@@ -98,7 +118,7 @@ export function portainerBootstrap(o: BootstrapOptions): Action {
       if (ctx.check)
         return {
           changed: true,
-          msg: `no Portainer yet (${o.stack} absent): would start a one-off Portainer on :${o.oneOff.publish.host} to create the stacks`,
+          msg: `${migrating ? `${o.stack} runs outside Portainer: would remove it (docker stack rm, data volume kept) and` : `no Portainer yet (${o.stack} absent):`} would start a one-off Portainer on :${o.oneOff.publish.host} to create the stacks`,
           data: { url: o.bootstrapUrl, bootstrapped: true, wouldBootstrap: true } satisfies BootstrapData,
         };
       // A one-off left by an interrupted run goes first.
@@ -119,7 +139,7 @@ export function portainerBootstrap(o: BootstrapOptions): Action {
       }
       return {
         changed: true,
-        msg: `started a one-off Portainer (container ${o.oneOff.name}) at ${o.bootstrapUrl}`,
+        msg: `${migrating ? `docker stack ${o.stack} removed for the hand-over (data volume kept); ` : ''}started a one-off Portainer (container ${o.oneOff.name}) at ${o.bootstrapUrl}`,
         data: { url: o.bootstrapUrl, bootstrapped: true } satisfies BootstrapData,
       };
     },
@@ -127,18 +147,21 @@ export function portainerBootstrap(o: BootstrapOptions): Action {
 }
 
 /** Handler: remove the one-off, then Portainer's own stack must be ready at the normal URL. */
-export function portainerHandover(o: { api: SyncApiOptions; stack: string; oneOff: string; health?: SyncHealth[]; timeout?: number }): Action {
+export function portainerHandover(o: { api: SyncApiOptions; plan: StackPlan; oneOff: string; timeout?: number }): Action {
+  const stack = o.plan.name;
   return {
     module: 'portainer_bootstrap',
-    summary: `remove the one-off Portainer, then ${o.stack} ready`,
+    // It holds its own mutations back in check mode (docs/check-mode.md): the engine lets its commands through.
+    checkMode: 'self',
+    summary: `remove the one-off Portainer, then ${stack} ready`,
     async run(ctx): Promise<ActionResult> {
-      if (ctx.check) return { changed: true, msg: `would remove the one-off Portainer and wait for ${o.stack}` };
+      if (ctx.check) return { changed: true, msg: `would remove the one-off Portainer and wait for ${stack}` };
       const r = await ctx.run(`docker rm -f ${shQuote(o.oneOff)} >/dev/null 2>&1; rm -rf ${FILES_DIR}`, { become: true });
       if (r.code !== 0) throw new TaskError(`removing the one-off Portainer: ${r.stderr.trim()}`);
-      if (!(await stackInSwarm(ctx, o.stack))) throw new TaskError(`one-off Portainer removed, but stack ${o.stack} was not created: no Portainer is left`);
+      if (!(await stackInSwarm(ctx, stack))) throw new TaskError(`one-off Portainer removed, but stack ${stack} was not created: no Portainer is left`);
       // The stack's own server may still be starting (real Portainer opens the database only now).
-      await untilAnswers(clientFor(o.api), o.timeout ?? 180, `Portainer (stack ${o.stack}) at ${new URL(o.api.url).origin}`);
-      const ready = await stackReady({ api: o.api, name: o.stack, health: o.health, readinessTimeout: o.timeout }).run(ctx);
+      await untilAnswers(clientFor(o.api), o.timeout ?? 180, `Portainer (stack ${stack}) at ${new URL(o.api.url).origin}`);
+      const ready = await stackReady({ api: o.api, plan: o.plan, readinessTimeout: o.timeout }).run(ctx);
       return { changed: true, msg: `one-off Portainer removed; ${ready.msg}` };
     },
   };

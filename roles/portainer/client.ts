@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import type { AxiosInstance, Method } from 'axios';
-import { redact, revealDeep, Secret } from '../secret.ts';
+import { redact, revealDeep, Secret } from '../../runner/secret.ts';
 
 export interface PortainerApiOptions {
   /** Base URL of the server, e.g. https://portainer.internal.thinkheads.ai:9443 (no /api). */
@@ -154,6 +154,7 @@ export class PortainerClient {
     method: Method,
     path: string,
     o: { query?: Record<string, string | number>; body?: unknown; auth?: boolean; ok?: number[] } = {},
+    retried = false,
   ): Promise<{ status: number; data: T; headers: Record<string, unknown> }> {
     const query = Object.fromEntries(Object.entries(o.query ?? {}).map(([k, v]) => [k, String(v)]));
     const qs = new URLSearchParams(query).toString();
@@ -191,6 +192,12 @@ export class PortainerClient {
       }
     }
     const ok = o.ok ?? [200];
+    // A token from an earlier Portainer process (the one-off, or before a restart or a hand-over)
+    // is refused by the one answering now: log in once more and repeat the request.
+    if (r.status === 401 && o.auth !== false && !retried && !ok.includes(401)) {
+      this.#token = undefined;
+      return this.request<T>(method, path, o, true);
+    }
     if (!ok.includes(r.status)) {
       const m = messageOf(data);
       // The admin-init window passed with no admin: Portainer disabled itself until restarted.
