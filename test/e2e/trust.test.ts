@@ -4,10 +4,14 @@
 // client-auth only and its swarm provider still discovers the services.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { run, type RunResult } from '../../runner/index.ts';
-import { labInventory } from '../../lab/inventory.ts';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run, secret, type RunResult } from '../../runner/index.ts';
+import { labInventory, labSecretFile } from '../../lab/inventory.ts';
 import { site } from '../../playbooks/site.ts';
-import { DOMAIN, onGuests, quiet } from './helpers.ts';
+import { DOMAIN, labWith, onGuests, quiet } from './helpers.ts';
 
 const T = suite('trust');
 
@@ -83,6 +87,86 @@ T("Traefik's swarm provider (the lab's stand-in) is connected with the client CA
   }
   assert.ok(a.swarm?.connected, JSON.stringify(a.swarm));
   assert.ok(a.swarm!.services.includes('portainer_service_portainer'), JSON.stringify(a.swarm));
+});
+
+// ---- key password rotation (issue 16, item 2) -------------------------------------------------
+const S = '/etc/step-ca/secrets';
+const FILES = `${S}/root_ca_key ${S}/intermediate_ca_key ${S}/password /etc/step-ca/certs/root_ca.crt /etc/step-ca/certs/intermediate_ca.crt`;
+const sums = async () => (await on('lxc103', `sha256sum ${FILES}; ls -a ${S}`)).trim();
+const ORIGINAL = readFileSync(labSecretFile('stepca-key-password'), 'utf8').trim();
+const NEW_PW = `rotated-${randomBytes(12).toString('hex')}`;
+const WRONG = `wrong-${randomBytes(12).toString('hex')}`;
+/** The step-ca play alone, with the given key password. */
+const pki = async (pw: string, o: { check?: boolean; json?: string } = {}) => {
+  const q = quiet();
+  const r = await run(site, { inventory: labWith((v) => (v.stepCa.keyPassword = secret(pw, 'stepCa.keyPassword'))), tags: ['pki'], limit: ['lxc103'], out: q.out, diff: true, ...o });
+  return { r, text: q.text() };
+};
+const task = (r: RunResult, name: string) => r.plays.flatMap((p) => p.hosts.lxc103?.tasks ?? []).find((t) => t.task === name);
+/** Does the password file hold `pw`, and do both keys open with the file? (the value goes on stdin, never argv) */
+const fileHolds = async (pw: string) =>
+  (await on('lxc103', `IFS= read -r P <<'EOF'\n${pw}\nEOF\nprintf '%s' "$P" | cmp -s - ${S}/password && echo same || echo differs; openssl pkey -in ${S}/root_ca_key -passin file:${S}/password -noout && openssl pkey -in ${S}/intermediate_ca_key -passin file:${S}/password -noout && echo opens`)).trim();
+const SAMPLER = `rm -f /tmp/phx-argv.log /tmp/phx-argv.stop; nohup sh -c 'while [ ! -e /tmp/phx-argv.stop ]; do cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null | tr "\\0" "\\n" >> /tmp/phx-argv.log; done' >/dev/null 2>&1 &`;
+const sampled = (values: string[]) =>
+  on('lxc103', `touch /tmp/phx-argv.stop; sleep 1; rm -f /tmp/phx-argv.stop; wc -l < /tmp/phx-argv.log; grep -c -F -f - /tmp/phx-argv.log <<'EOF' || true\n${values.join('\n')}\nEOF\nrm -f /tmp/phx-argv.log`);
+
+T('key password: --check says it would rotate and changes nothing; the run rotates, step-ca restarts with the same root; a second run changes 0; no secret shown', async () => {
+  assert.is(await fileHolds(ORIGINAL), 'same\nopens', 'the lab starts with its own password');
+  const before = await sums();
+  const pid0 = (await on('lxc103', 'systemctl show -p MainPID --value step-ca')).trim();
+  const c = await pki(NEW_PW, { check: true });
+  assert.is(c.r.exitCode, 0, c.text);
+  assert.is(task(c.r, 'key password')?.msg, 'would rotate the key password');
+  assert.is(await sums(), before, '--check changed a file');
+  assert.not.ok(c.text.includes(NEW_PW) || c.text.includes(ORIGINAL), 'a password in --check output');
+
+  await on('lxc103', SAMPLER);
+  const json = join(tmpdir(), `phx-trust-${process.pid}.json`);
+  const r = await pki(NEW_PW, { json });
+  const [lines, hits] = (await sampled([NEW_PW, ORIGINAL])).trim().split('\n');
+  const report = readFileSync(json, 'utf8');
+  rmSync(json, { force: true });
+  assert.is(r.r.exitCode, 0, `${r.text}\n${errors(r.r).join('\n')}`);
+  assert.match(task(r.r, 'key password')?.msg ?? '', /rotated the key password; step-ca restarted and healthy/);
+  assert.ok(Number(lines) > 100, `the sampler saw the processes (${lines} lines)`);
+  assert.is(hits, '0', 'a password was on an argument list or in an environment');
+  for (const t of [r.text, report]) assert.not.ok(t.includes(NEW_PW) || t.includes(ORIGINAL), 'a password in the output or --json report');
+  assert.is(await fileHolds(NEW_PW), 'same\nopens');
+  const after = await sums();
+  const pick = (s: string, f: string) => s.split('\n').find((l) => l.endsWith(f));
+  assert.is(pick(after, 'root_ca.crt'), pick(before, 'root_ca.crt'), 'same root');
+  assert.is(pick(after, 'intermediate_ca.crt'), pick(before, 'intermediate_ca.crt'), 'same intermediate');
+  assert.is.not(pick(after, 'root_ca_key'), pick(before, 'root_ca_key'), 'the root key was re-encrypted');
+  assert.not.match(after, /\.rotate/, 'no staging left behind');
+  assert.is.not((await on('lxc103', 'systemctl show -p MainPID --value step-ca')).trim(), pid0, 'step-ca was restarted');
+  // Serves, verified with the root the control machine already has; and issues (the same root signs).
+  assert.match(await on('lxc101', `curl -sS --max-time 5 --cacert /usr/local/share/ca-certificates/phoenix-root-ca.crt https://ca.${DOMAIN}:9000/health`), /"status":"ok"/);
+  const again = await pki(NEW_PW);
+  assert.is(again.r.exitCode, 0, again.text);
+  assert.equal(changed(again.r), []);
+});
+
+T('key password: neither the inventory nor the password file opens the keys: the run fails naming that, nothing on the host changes', async () => {
+  // The password file replaced by hand (its current content kept aside for the end of the test).
+  await on('lxc103', `cp -p ${S}/password /root/phx-pw-keep && printf '%s' 'by-hand-garbage' > ${S}/password`);
+  try {
+    const before = await sums();
+    const r = await pki(WRONG);
+    assert.is(r.r.exitCode !== 0, true, r.text);
+    assert.match(task(r.r, 'key password')?.error?.message ?? '', /neither stepCa\.keyPassword nor the password in \/etc\/step-ca\/secrets\/password opens the step-ca keys.*nothing was changed/);
+    assert.is(await sums(), before, 'a file changed on the CA host');
+    assert.not.ok(r.text.includes(WRONG), 'the password in the output');
+  } finally {
+    await on('lxc103', `mv -f /root/phx-pw-keep ${S}/password`);
+  }
+});
+
+T("key password: back to the lab's own (rotated again from the inventory), step-ca healthy, then 0 changes", async () => {
+  const r = await run(site, { inventory: labInventory(), tags: ['pki'], limit: ['lxc103'], out: quiet().out });
+  assert.is(r.exitCode, 0, errors(r).join('\n'));
+  assert.is(await fileHolds(ORIGINAL), 'same\nopens');
+  const again = await run(site, { inventory: labInventory(), tags: ['pki'], limit: ['lxc103'], out: quiet().out });
+  assert.equal(changed(again), []);
 });
 
 T('a second site run changes nothing', async () => {
