@@ -37,7 +37,21 @@ const PW = PATHS.password;
 const FINISH_ROTATION = '/usr/local/lib/phoenix/step-ca-finish-rotation';
 const KEY_PASSWORD_SH = readFileSync(new URL('./files/key-password.sh', import.meta.url), 'utf8');
 
-export const restartStepCa = handler<V>('restart step-ca', systemd({ name: 'step-ca', state: 'restarted', daemonReload: true }));
+/** Restarts step-ca, then waits (bounded) until /health answers over TLS verified with the root. */
+export const restartStepCa = handler<V>('restart step-ca', ({ vars }) => {
+  const restart = systemd({ name: 'step-ca', state: 'restarted', daemonReload: true });
+  return {
+    ...restart,
+    async run(ctx) {
+      const r = await restart.run(ctx);
+      if (ctx.check) return r;
+      const since = (await ctx.run('date "+%Y-%m-%d %H:%M:%S"')).stdout.trim();
+      const up = await ctx.run(healthLoop(vars.stepCa.port, 30), { timeout: 60 });
+      if (up.code !== 0) throw new TaskError(`step-ca on ${ctx.host.name} does not answer /health after its restart: ${await stepCaError(ctx, since)}`);
+      return { ...r, msg: `${r.msg ?? 'restarted'}, healthy` };
+    },
+  };
+});
 
 /** The names in the CA's own TLS certificate. */
 export const caNames = (v: V, address: string) => [`ca.${v.domain}`, address, ...v.stepCa.dnsNames];

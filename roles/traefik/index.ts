@@ -11,7 +11,7 @@
 // hook copies the certificate for the traefik user and touches the TLS file so Traefik reloads.
 import { copy, file, handler, installBinary, role, shell, shQuote, systemd, task, TaskError, template, waitFor, type Action, type ActionResult } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
-import { certificateTasks, liveDir } from '../certs/index.ts';
+import { servedCertificate, certificateTasks, liveDir } from '../certs/index.ts';
 import { certificatePaths, DYNAMIC_FILE, renderTraefik, TLS_FILE } from './config.ts';
 import { ACME_CHALLENGE_PORT } from './vars.ts';
 
@@ -200,6 +200,16 @@ export default role<V>({
         const port = ep[1].address.slice(ep[1].address.lastIndexOf(':') + 1);
         const name = vars.traefik.certificate.domains[0]!;
         return waitFor({ url: `https://${name}:${port}/phoenix-tls-check`, status: 404, timeout: 30 });
+      },
+    }),
+    // Traefik picks the copied files up by watching them: the run ends only once it presents the current certificate.
+    task({
+      name: 'traefik presents its certificate',
+      do: ({ vars }) => {
+        const ep = Object.entries(vars.traefik.entryPoints).find(([, e]) => e.tls);
+        if (!ep) return shell('true', { readOnly: true });
+        const port = Number(ep[1].address.slice(ep[1].address.lastIndexOf(':') + 1));
+        return servedCertificate(vars.traefik.certificate.name, { address: '127.0.0.1', port, serverName: vars.traefik.certificate.domains[0]! });
       },
     }),
   ],
