@@ -13,7 +13,7 @@
 // `docker swarm leave --force`: taking a node out of a swarm is the operator's decision.
 import { apt, copy, getUrl, role, shell, shQuote, systemd, task, Secret, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
-import { labelChanges, nodeByAddress, parseNodes, parseSwarmProbe, SWARM_PROBE, type NodeInfo, type SwarmState } from './state.ts';
+import { labelChanges, nodeByAddress, parseNodes, parseSwarmProbe, staleEntries, SWARM_PROBE, type NodeInfo, type SwarmState } from './state.ts';
 
 type V = PhoenixVars;
 type Run = ActionContext['run'];
@@ -246,6 +246,43 @@ function nodesReady(v: V, timeout = 60): Action<V> {
   };
 }
 
+/**
+ * A node that left and joined again is listed twice on the manager: the new entry and the old one,
+ * `down`. The old one is removed, only when an entry with the same hostname is `ready` (never a
+ * node that is merely down), waiting (bounded) for the manager to notice the old one is gone.
+ */
+function staleNodes(timeout = 30): Action<V> {
+  return {
+    module: 'docker_node',
+    summary: 'stale node entries (same hostname as a Ready node, Down) removed',
+    async run(ctx): Promise<ActionResult> {
+      const s = await swarmState(ctx.run, ctx.host.name);
+      if (!s || s.state !== 'active' || !s.controlAvailable) {
+        if (ctx.check) return { changed: false, msg: 'swarm not formed yet (check mode)' };
+        throw new TaskError(`${ctx.host.name}: not a swarm manager (LocalNodeState ${s?.state ?? 'no docker'})`);
+      }
+      const deadline = Date.now() + timeout * 1000;
+      for (;;) {
+        const { stale, leaving } = staleEntries(await listNodes(ctx));
+        if (leaving.length && !ctx.check && Date.now() < deadline) {
+          await ctx.run('sleep 1');
+          continue;
+        }
+        const note = leaving.length ? `; not down (yet), left alone: ${leaving.map((n) => `${n.hostname} ${n.id.slice(0, 12)} ${n.state}`).join(', ')}` : '';
+        if (!stale.length) return { changed: false, msg: note ? note.slice(2) : undefined };
+        const names = stale.map((n) => `${n.hostname} ${n.id.slice(0, 12)}`).join(', ');
+        if (ctx.check) return { changed: true, msg: `would remove ${names}${note}` };
+        for (const n of stale) {
+          const cmd = `docker node rm ${shQuote(n.id)}`;
+          const r = await ctx.run(cmd);
+          if (r.code !== 0) throw new TaskError(`cannot remove the stale node entry ${n.hostname} (${n.id})`, { command: cmd, stderr: r.stderr, code: r.code });
+        }
+        return { changed: true, msg: `removed ${names}${note}` };
+      }
+    },
+  };
+}
+
 const engineTasks = [
   task<V>({
     name: 'docker apt repository key',
@@ -292,6 +329,7 @@ export const swarmCluster = role<V>({
     task<V>({ name: 'node labels', do: ({ vars }) => nodeLabels(vars) }),
     task<V>({ name: 'overlay network', do: ({ vars }) => overlayNetwork(vars) }),
     task<V>({ name: 'nodes ready', do: ({ vars }) => nodesReady(vars) }),
+    task<V>({ name: 'stale node entries removed', do: staleNodes() }),
   ],
 });
 
