@@ -326,10 +326,12 @@ export const swarmNode = role<V>({
 export const swarmCluster = role<V>({
   name: 'swarm',
   tasks: [
-    task<V>({ name: 'node labels', do: ({ vars }) => nodeLabels(vars) }),
-    task<V>({ name: 'overlay network', do: ({ vars }) => overlayNetwork(vars) }),
+    // Ready first: a node that just joined again is listed twice until then, and the labels must
+    // go to its new entry (a label on the stale one would leave its services unplaceable).
     task<V>({ name: 'nodes ready', do: ({ vars }) => nodesReady(vars) }),
     task<V>({ name: 'stale node entries removed', do: staleNodes() }),
+    task<V>({ name: 'node labels', do: ({ vars }) => nodeLabels(vars) }),
+    task<V>({ name: 'overlay network', do: ({ vars }) => overlayNetwork(vars) }),
   ],
 });
 
