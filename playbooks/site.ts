@@ -12,6 +12,7 @@ import { dockerApi, dockerApiClient } from '../roles/swarm/api.ts';
 import portainer from '../roles/portainer/index.ts';
 import qdrant from '../roles/qdrant/index.ts';
 import proxmox from '../roles/proxmox/index.ts';
+import { qdrantCertificate } from '../roles/certs/qdrant.ts';
 
 export const site = playbook<PhoenixVars>('site', [
   // The guests themselves first: created and kept in shape through the Proxmox VE API (docs/proxmox.md).
@@ -29,6 +30,8 @@ export const site = playbook<PhoenixVars>('site', [
   play({ name: 'docker api client', hosts: 'traefik', roles: [dockerApiClient] }),
   // Stacks are deployed from the manager (placement puts their services on the right nodes).
   play({ name: 'portainer', hosts: 'swarm_managers', roles: [portainer] }),
+  // Qdrant serves HTTPS: its certificate on the node that runs it (group qdrant), before its stack.
+  play({ name: 'qdrant certificate', hosts: 'qdrant', roles: [qdrantCertificate] }),
   play({ name: 'qdrant', hosts: 'swarm_managers', roles: [qdrant] }),
 ]);
 

@@ -43,13 +43,19 @@ export function qdrantStack(vars: QdrantStackVars): StackDefinition {
           QDRANT__LOG_LEVEL: q.logLevel,
           QDRANT__SERVICE__HTTP_PORT: String(q.httpPort),
           QDRANT__SERVICE__GRPC_PORT: String(q.grpcPort),
+          // --- TLS (trust lane, issue 16 item 3): Qdrant's own settings, the certbot lineage bind-mounted read-only.
+          ...(q.tls.enabled ? qdrantTlsEnv(q.tls.certTtl) : {}),
+          // --- end TLS
           ...q.env,
         },
         ports: [
           { target: q.httpPort, published: q.httpPort, protocol: 'tcp', mode: 'host' },
           { target: q.grpcPort, published: q.grpcPort, protocol: 'tcp', mode: 'host' },
         ],
-        volumes: [{ type: 'volume', source: 'storage', target: '/qdrant/storage' }],
+        volumes: [
+          { type: 'volume', source: 'storage', target: '/qdrant/storage' },
+          ...(q.tls.enabled ? [{ type: 'bind' as const, source: '/etc/letsencrypt', target: '/etc/letsencrypt', read_only: true }] : []),
+        ],
         networks: [vars.swarm.network],
         secrets: [{ source: 'api_key', target: 'qdrant_api_key', mode: 0o400 }],
         deploy: {
@@ -76,6 +82,18 @@ export function qdrantStack(vars: QdrantStackVars): StackDefinition {
     compose,
     env: {},
     secrets: { api_key: secret },
-    health: addr ? [{ what: 'qdrant /readyz', url: `http://${addr}:${q.httpPort}/readyz` }] : [],
+    health: addr ? [{ what: 'qdrant /readyz', url: q.tls.enabled && node ? `https://${qdrantTlsName(node, vars.domain)}:${q.httpPort}/readyz` : `http://${addr}:${q.httpPort}/readyz` }] : [],
   };
 }
+
+// --- TLS (trust lane, issue 16 item 3) ---
+/** certbot's lineage of Qdrant's certificate on its node. */
+export const QDRANT_CERT = 'qdrant';
+/** The name Qdrant's certificate is for, and that its clients (Traefik, phoenix) connect to. */
+export const qdrantTlsName = (node: string, domain: string) => `${node}.${domain}`;
+/** Qdrant's TLS settings as environment (config.yaml v1.19: service.enable_tls, tls.cert, tls.key, tls.cert_ttl). */
+export function qdrantTlsEnv(certTtl: number): Record<string, string> {
+  const live = `/etc/letsencrypt/live/${QDRANT_CERT}`;
+  return { QDRANT__SERVICE__ENABLE_TLS: 'true', QDRANT__TLS__CERT: `${live}/fullchain.pem`, QDRANT__TLS__KEY: `${live}/privkey.pem`, QDRANT__TLS__CERT_TTL: String(certTtl) };
+}
+// --- end TLS

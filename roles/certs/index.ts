@@ -2,7 +2,8 @@
 // over ACME http-01 against step-ca's ACME directory (roles/certs/vars.ts). A role that serves
 // TLS adds these tasks; the key is made on its host, renewal runs from certbot's own timer, and
 // a run re-issues only when less than a third of the lifetime is left.
-import { acmeCert, apt, systemd, task, type AcmeCertOptions, type Handler, type Task, type TaskEnv } from '../../runner/index.ts';
+import { acmeCert, apt, shQuote, systemd, task, TaskError, type AcmeCertOptions, type Action, type ActionResult, type Handler, type Task, type TaskEnv } from '../../runner/index.ts';
+import { liveDir } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 
 export { liveDir } from '../../runner/index.ts';
@@ -18,6 +19,44 @@ export interface CertificateSpec<V extends PhoenixVars> {
   /** Handlers to notify when a run issued or renewed the certificate. */
   notify?: Handler<V>[];
   tags?: string[];
+}
+
+/**
+ * Waits, bounded, until the endpoint presents the lineage's cert.pem (same SHA-256 fingerprint):
+ * a role adds it where its service must be serving, so a run in which certbot's deploy hook
+ * restarted or reloaded the service (possibly detached) ends only once the new certificate is
+ * served. Read-only; in check mode it only looks.
+ */
+export function servedCertificate(
+  certName: string,
+  at: {
+    address: string;
+    port: number;
+    serverName: string;
+    timeout?: number;
+    /** A shell condition that must hold too (e.g. a restart the hook started detached has finished). */
+    settled?: string;
+  },
+): Action {
+  const timeout = at.timeout ?? 90;
+  const fp = (src: string) => `openssl x509 -noout -fingerprint -sha256 ${src} 2>/dev/null`;
+  const served = `echo | timeout 5 openssl s_client -connect ${shQuote(`${at.address}:${at.port}`)} -servername ${shQuote(at.serverName)} 2>/dev/null | ${fp('')}`;
+  const cmd =
+    `want=$(${fp(`-in ${liveDir(certName)}/cert.pem`)}) || { echo "no certificate"; exit 3; }; ` +
+    `end=$(( $(date +%s) + ${timeout} )); while :; do have=$(${served}); [ "$have" = "$want" ] && ${at.settled ? `( ${at.settled} ) >/dev/null 2>&1 &&` : ''} { echo served; exit 0; }; ` +
+    `[ -n "$CHECK" ] && { echo "presents $have"; exit 1; }; [ "$(date +%s)" -ge "$end" ] && { echo "presents \${have:-nothing}"; exit 1; }; sleep 0.5; done`;
+  return {
+    module: 'wait_for',
+    summary: `${at.address}:${at.port} (${at.serverName}) presents certificate ${certName}`,
+    async run(ctx): Promise<ActionResult> {
+      // Only looks (openssl s_client): a probe in both modes; in check mode one look, no waiting.
+      const r = await ctx.probe(`${ctx.check ? 'CHECK=1' : 'CHECK='}; ${cmd}`, { timeout: timeout + 30 });
+      if (r.code === 0) return { changed: false, msg: 'the service presents the current certificate' };
+      // check-mode exception: the certificate or restart (earlier tasks) were not applied: not a failure.
+      if (ctx.check) return { changed: false, msg: `not presented (check mode): ${r.stdout.trim()}` };
+      throw new TaskError(`${at.address}:${at.port} (${at.serverName}) does not present certificate ${certName} within ${timeout}s: ${r.stdout.trim()}`, { stderr: r.stderr });
+    },
+  };
 }
 
 /** The tasks that keep one certificate issued and renewed; task names are unique per certName. */

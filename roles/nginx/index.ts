@@ -4,7 +4,7 @@
 // handler reloads (never restarts) nginx only when a config or the certificate changed.
 import { apt, command, file, handler, role, shell, systemd, task, template, waitFor } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
-import { certificateTasks, liveDir } from '../certs/index.ts';
+import { certificateTasks, liveDir, servedCertificate } from '../certs/index.ts';
 import { nginxVarsSchema } from './vars.ts';
 
 type V = PhoenixVars;
@@ -21,7 +21,25 @@ const validateSite =
   'f=%s; w=$(mktemp); echo "events {} http { include /etc/nginx/mime.types; include $f; }" > "$w"; ' +
   'nginx -t -q -c "$w"; rc=$?; rm -f "$w"; exit $rc';
 
-export const reloadNginx = handler<V>('reload nginx', systemd({ name: 'nginx', state: 'reloaded' }));
+/**
+ * `systemctl reload` only signals nginx, whose new workers take over asynchronously: the handler
+ * then waits, bounded, until :443 presents the current certificate (when the TLS site is on).
+ */
+export const reloadNginx = handler<V>('reload nginx', ({ vars }) => {
+  const reload = systemd({ name: 'nginx', state: 'reloaded' });
+  const served = servedCertificate(CERT, { address: '127.0.0.1', port: vars.nginx.listenHttps, serverName: vars.nginx.serverNames[0]! });
+  return {
+    ...reload,
+    async run(ctx) {
+      const r = await reload.run(ctx);
+      // check-mode exception: the reload was not done, so there is nothing to wait for.
+      if (ctx.check) return r;
+      const tls = await ctx.run(`test -e ${ENABLED}/phoenix-tls.conf && test -s ${liveDir(CERT)}/cert.pem`);
+      if (tls.code === 0) await served.run(ctx);
+      return r;
+    },
+  };
+});
 
 const changed = (r: unknown) => !!r && (r as { changed: unknown }).changed !== false;
 

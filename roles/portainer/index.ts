@@ -12,7 +12,7 @@ import { role, task } from '../../runner/index.ts';
 import { dockerStack } from '../../stacks/docker.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { portainerStack } from '../../stacks/portainer.ts';
-import { certificateTasks } from '../certs/index.ts';
+import { certificateTasks, servedCertificate } from '../certs/index.ts';
 import { PORTAINER_CERT, portainerVarsSchema } from './vars.ts';
 import { bootstrapTask, stackAction, stacksViaPortainer } from './api.ts';
 
@@ -33,6 +33,18 @@ export default role<V>({
     task<V>({
       name: 'portainer stack',
       do: (env) => (stacksViaPortainer(env) ? stackAction('portainer', portainerStack)(env) : dockerStack({ stack: () => portainerStack(env.vars), stateDir: env.vars.swarm.stackDir })),
+    }),
+    // The certificate hook restarts Portainer's task detached: the run ends only once :9443 presents the current certificate (issue 16, item 4).
+    task<V>({
+      name: 'portainer presents its certificate',
+      do: ({ vars, host }) =>
+        servedCertificate(PORTAINER_CERT, {
+          address: vars.swarm.advertise[host.name] ?? host.address,
+          port: vars.portainer.httpsPort,
+          serverName: vars.portainer.tls.names[0]!,
+          // ...by the task the hook's `service update --force` started, not the one it replaces.
+          settled: `case "$(docker service inspect portainer_service_portainer --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}')" in updating|rollback_started|paused|rollback_paused) exit 1;; esac; docker service ps portainer_service_portainer --filter desired-state=running --format '{{.CurrentState}}' | grep -q '^Running'`,
+        }),
     }),
   ],
 });

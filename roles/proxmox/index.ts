@@ -178,6 +178,7 @@ export function proxmoxGuests(): Action {
         // Guests not running (existing ones from /cluster/resources; new ones after creation).
         const toStart = plans.filter(({ d, plan }) => plan.create || kinds.get(d.vmid)?.status !== 'running');
         const pendingNote = (d: Declared, keys: string[]) => `${d.host.name}: ${keys.join(', ')} pending until the guest restarts (set guest.allowRestart to let phoenix restart it)`;
+        // check-mode exception: report the starts and restarts the plan implies (only GETs were sent).
         if (ctx.check) {
           const notes: string[] = [];
           // Keys already pending; whether a key written now would be pending is Proxmox's call, known after the write.

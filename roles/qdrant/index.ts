@@ -6,7 +6,7 @@
 import { role, shQuote, task, Secret, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { dockerStack } from '../../stacks/docker.ts';
-import { nodesFor, qdrantStack } from '../../stacks/qdrant.ts';
+import { nodesFor, qdrantStack, qdrantTlsName } from '../../stacks/qdrant.ts';
 import { resolveSecret } from '../../stacks/types.ts';
 import { stackAction, stacksViaPortainer } from '../portainer/api.ts';
 import { ImmutableFieldError, planCollection, type LiveCollectionConfig } from './collections.ts';
@@ -19,7 +19,8 @@ export function qdrantUrl(v: V): string {
   const node = nodesFor(v.qdrant.constraints, v.swarm.nodeLabels)[0];
   const addr = node ? v.swarm.advertise[node] : undefined;
   if (!addr) throw new TaskError(`qdrant: no node of swarm.nodeLabels matches qdrant.constraints (${v.qdrant.constraints.join(', ')})`);
-  return `http://${addr}:${v.qdrant.httpPort}`;
+  // HTTPS verified with the system trust store (the step-ca root), by the certificate's name.
+  return v.qdrant.tls.enabled ? `https://${qdrantTlsName(node!, v.domain)}:${v.qdrant.httpPort}` : `http://${addr}:${v.qdrant.httpPort}`;
 }
 
 export interface QdrantReply {

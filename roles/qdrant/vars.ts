@@ -35,6 +35,13 @@ export interface QdrantVars {
     /** Further QDRANT__* settings for the container (not secrets). */
     env: Record<string, string>;
     collections: QdrantCollection[];
+    /**
+     * HTTPS on both ports with a step-ca certificate for the node it runs on (<host>.<domain>,
+     * certbot on that node, roles/certs/qdrant.ts), by Qdrant's own settings
+     * (service.enable_tls, tls.cert, tls.key); Qdrant re-reads the files every certTtl seconds
+     * (tls.cert_ttl), so a renewal reaches it without a restart.
+     */
+    tls: { enabled: boolean; certTtl: number };
   };
 }
 
@@ -53,6 +60,7 @@ export function qdrantDefaults(): QdrantVars {
       logLevel: 'INFO',
       env: {},
       collections: [],
+      tls: { enabled: true, certTtl: 3600 },
     },
   };
 }

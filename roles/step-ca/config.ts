@@ -26,10 +26,32 @@ export function checkStepCaVars(v: StepCaVars['stepCa']): string[] {
     if (names.has(p.name)) errs.push(`${f}.name: "${p.name}" is used twice`);
     names.add(p.name);
     for (const [k, d] of Object.entries(p.claims)) if (!DURATION.test(d)) errs.push(`${f}.claims.${k}: "${d}" is not a Go duration such as "2160h"`);
+    if (p.extKeyUsage && (!p.extKeyUsage.length || p.extKeyUsage.some((u) => u !== 'serverAuth' && u !== 'clientAuth')))
+      errs.push(`${f}.extKeyUsage: ${JSON.stringify(p.extKeyUsage)} must be a non-empty list of "serverAuth", "clientAuth"`);
   });
   if (!names.has(v.acmeProvisioner)) errs.push(`stepCa.acmeProvisioner: no provisioner is named "${v.acmeProvisioner}"`);
   if (!(v.rootDays > v.intermediateDays && v.intermediateDays > 0)) errs.push(`stepCa.intermediateDays: must be > 0 and less than stepCa.rootDays`);
   return errs;
+}
+
+/**
+ * The x509 template of an ACME provisioner: step-ca's DefaultLeafTemplate (go.step.sm/crypto
+ * x509util/templates.go, step-ca 0.19) with the extended key usages the provisioner asks for
+ * (serverAuth only unless it says otherwise).
+ */
+export function leafTemplate(eku: string[] = ['serverAuth']): string {
+  return [
+    '{',
+    '\t"subject": {{ toJson .Subject }},',
+    '\t"sans": {{ toJson .SANs }},',
+    '{{- if typeIs "*rsa.PublicKey" .Insecure.CR.PublicKey }}',
+    '\t"keyUsage": ["keyEncipherment", "digitalSignature"],',
+    '{{- else }}',
+    '\t"keyUsage": ["digitalSignature"],',
+    '{{- end }}',
+    `\t"extKeyUsage": ${JSON.stringify(eku)}`,
+    '}',
+  ].join('\n');
 }
 
 export interface CaJsonInput {
@@ -39,6 +61,8 @@ export interface CaJsonInput {
   /** Override the listen address and database (the trial run before a change goes live). */
   address?: string;
   db?: string;
+  /** Override the intermediate key (the scratch run of a key password rotation). */
+  key?: string;
 }
 
 export function caJson(i: CaJsonInput): string {
@@ -46,7 +70,7 @@ export function caJson(i: CaJsonInput): string {
     root: PATHS.root,
     federatedRoots: null,
     crt: PATHS.intermediate,
-    key: PATHS.intermediateKey,
+    key: i.key ?? PATHS.intermediateKey,
     address: i.address ?? `:${i.vars.port}`,
     insecureAddress: '',
     dnsNames: [...new Set(i.dnsNames)],
@@ -59,6 +83,7 @@ export function caJson(i: CaJsonInput): string {
         ...(p.forceCN ? { forceCN: true } : {}),
         ...(p.challenges ? { challenges: p.challenges } : {}),
         claims: p.claims,
+        options: { x509: { template: leafTemplate(p.extKeyUsage) } },
       })),
     },
     tls: {

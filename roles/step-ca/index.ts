@@ -17,11 +17,13 @@ import {
   systemd,
   task,
   waitFor,
+  Secret,
   TaskError,
   type Action,
   type ActionContext,
   type ActionResult,
 } from '../../runner/index.ts';
+import { readFileSync } from 'node:fs';
 import { fileState, readFile } from '../../runner/facts.ts';
 import { putFile } from '../../runner/modules/copy.ts';
 import { fileDiff } from '../../runner/diff.ts';
@@ -34,8 +36,25 @@ type V = PhoenixVars;
 const BIN = '/usr/local/bin/step-ca';
 const UNIT = '/etc/systemd/system/step-ca.service';
 const PW = PATHS.password;
+const FINISH_ROTATION = '/usr/local/lib/phoenix/step-ca-finish-rotation';
+const KEY_PASSWORD_SH = readFileSync(new URL('./files/key-password.sh', import.meta.url), 'utf8');
 
-export const restartStepCa = handler<V>('restart step-ca', systemd({ name: 'step-ca', state: 'restarted', daemonReload: true }));
+/** Restarts step-ca, then waits (bounded) until /health answers over TLS verified with the root. */
+export const restartStepCa = handler<V>('restart step-ca', ({ vars }) => {
+  const restart = systemd({ name: 'step-ca', state: 'restarted', daemonReload: true });
+  return {
+    ...restart,
+    async run(ctx) {
+      const r = await restart.run(ctx);
+      // check-mode exception: the restart was not done, so there is nothing to wait for.
+      if (ctx.check) return r;
+      const since = (await ctx.run('date "+%Y-%m-%d %H:%M:%S"')).stdout.trim();
+      const up = await ctx.run(healthLoop(vars.stepCa.port, 30), { timeout: 60 });
+      if (up.code !== 0) throw new TaskError(`step-ca on ${ctx.host.name} does not answer /health after its restart: ${await stepCaError(ctx, since)}`);
+      return { ...r, msg: `${r.msg ?? 'restarted'}, healthy` };
+    },
+  };
+});
 
 /** The names in the CA's own TLS certificate. */
 export const caNames = (v: V, address: string) => [`ca.${v.domain}`, address, ...v.stepCa.dnsNames];
@@ -111,6 +130,63 @@ function caConfig(v: V, address: string): Action<V> {
   };
 }
 
+/**
+ * stepCa.keyPassword on the CA host (issue 16, item 2). The wanted password goes to the host on
+ * stdin only. When it already opens the keys, the password file is made to say so. When it does
+ * not but the password file does, the keys are re-encrypted with it on the host (opened with the
+ * file's password), the new set is proved by a scratch step-ca, moved in by renames that a
+ * marker lets finish after a crash (templates/step-ca-finish-rotation.sh), and only then is the
+ * live step-ca restarted; if it does not come back, the old set is restored. When neither opens
+ * the keys, nothing on the host is changed.
+ */
+function keyPassword(v: V, address: string): Action<V> {
+  return {
+    module: 'step_ca_key_password',
+    summary: `key password of the root and intermediate keys (${PW})`,
+    async run(ctx): Promise<ActionResult> {
+      const pw = v.stepCa.keyPassword!;
+      if (/[\r\n]/.test(pw.reveal())) throw new TaskError('stepCa.keyPassword: must be one line (openssl and step-ca read the first line of the password file)');
+      const probe = await ctx.run(`MODE=probe; ${KEY_PASSWORD_SH}`, { stdin: new Secret(`${pw.reveal()}\n`, 'stepCa.keyPassword') });
+      const state = /state: (\w+)/.exec(probe.stdout)?.[1];
+      if (probe.code !== 0 || !state) throw new TaskError(`${ctx.host.name}: cannot tell whether stepCa.keyPassword opens the step-ca keys`, { stderr: probe.stderr, code: probe.code });
+      if (state === 'ok') return { changed: false };
+      if (state === 'neither')
+        throw new TaskError(
+          `${ctx.host.name}: neither stepCa.keyPassword nor the password in ${PW} opens the step-ca keys (${PATHS.rootKey}, ${PATHS.intermediateKey}); ` +
+            'nothing was changed: put the password the keys were encrypted with in stepCa.keyPassword or back into the password file',
+        );
+      const writeFile = copy({ dest: PW, content: pw, mode: '0600', owner: 'step', group: 'step' });
+      // No keys yet (they are made next, with this file), or the keys already open with it.
+      if (state === 'nokeys' || state === 'file') return writeFile.run(ctx);
+      // check-mode exception: what follows (rotate, prove, restart, roll back) is one change; say so
+      // without a secret (the engine would refuse its commands anyway).
+      if (ctx.check) return { changed: true, msg: 'would rotate the key password' };
+      const scratch = caJson({ vars: v.stepCa, dnsNames: caNames(v, address), address: '127.0.0.1:0', db: '@SCRATCH_DB@', key: '@SCRATCH_KEY@' });
+      const r = await ctx.run(`MODE=rotate; ${KEY_PASSWORD_SH}`, { stdin: new Secret(`${pw.reveal()}\n${scratch}`, 'stepCa.keyPassword'), timeout: 120 });
+      if (r.code !== 0 || !r.stdout.includes('rotated')) {
+        const why = r.stderr.trim().split('\n').pop() ?? '';
+        throw new TaskError(`${ctx.host.name}: the key password was not rotated: ${why}; the keys and password file on the host are unchanged`, { stderr: r.stderr, code: r.code });
+      }
+      const live = (await ctx.run('systemctl is-active step-ca')).stdout.trim() === 'active';
+      if (live) {
+        const since = (await ctx.run('date "+%Y-%m-%d %H:%M:%S"')).stdout.trim();
+        const up = await ctx.run(`systemctl restart step-ca && ${healthLoop(v.stepCa.port, 30)}`, { timeout: 60 });
+        if (up.code !== 0) {
+          const why = await stepCaError(ctx, since);
+          const S = `${STEP_DIR}/secrets`;
+          await ctx.run(
+            `for f in root_ca_key intermediate_ca_key password; do mv -f ${S}/.rotate-prev/$f ${S}/$f; done; rmdir ${S}/.rotate-prev; systemctl restart step-ca && ${healthLoop(v.stepCa.port, 30)}`,
+            { timeout: 60 },
+          );
+          throw new TaskError(`step-ca on ${ctx.host.name} did not come back after the key password rotation: ${why}; the previous keys and password are restored`);
+        }
+      }
+      await ctx.run(`rm -rf ${STEP_DIR}/secrets/.rotate-prev`);
+      return { changed: true, msg: `rotated the key password${live ? '; step-ca restarted and healthy' : ''}` };
+    },
+  };
+}
+
 const openssl = `set -e; umask 077; cd ${STEP_DIR}; t=$(mktemp -d ${STEP_DIR}/.phx-XXXXXX); trap 'rm -rf "$t"' EXIT
 cat > "$t/ext.cnf" <<'CNF'
 [req]
@@ -149,11 +225,14 @@ export default role<V>({
       notify: [restartStepCa],
       do: ({ vars }) => installBinary({ dest: BIN, source: vars.stepCa.source }),
     }),
+    task({ name: 'phoenix helper directory', do: file({ path: '/usr/local/lib/phoenix', state: 'directory', mode: '0755', owner: 'root', group: 'root' }) }),
+    task({ name: 'key rotation finisher', do: copy({ src: 'templates/step-ca-finish-rotation.sh', dest: FINISH_ROTATION, mode: '0755', owner: 'root', group: 'root' }) }),
+    task({ name: 'interrupted key password rotation finished', do: shell(FINISH_ROTATION, { onlyIf: `test -d ${STEP_DIR}/secrets/.rotate-ready` }) }),
     task({
       name: 'key password',
-      do: ({ vars }) =>
+      do: ({ vars, host }) =>
         vars.stepCa.keyPassword
-          ? copy({ dest: PW, content: vars.stepCa.keyPassword, mode: '0600', owner: 'step', group: 'step' })
+          ? keyPassword(vars, host.address)
           : // No password given: one is made on the CA host and never leaves it.
             shell(`set -e; umask 077; t=$(mktemp ${PW}.XXXXXX); openssl rand -base64 32 > "$t"; chown step:step "$t"; mv "$t" ${PW}`, { creates: PW }),
     }),

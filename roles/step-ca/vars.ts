@@ -10,6 +10,12 @@ export interface AcmeProvisioner {
   /** Challenge types; step-ca enables http-01, dns-01 and tls-alpn-01 when unset. */
   challenges?: ('http-01' | 'dns-01' | 'tls-alpn-01')[];
   forceCN?: boolean;
+  /**
+   * Extended key usages of the certificates it issues (its x509 template). step-ca's default
+   * template gives every leaf serverAuth and clientAuth; phoenix's default is serverAuth only,
+   * so a guest's server certificate is no client certificate anywhere (docs/security.md).
+   */
+  extKeyUsage?: ('serverAuth' | 'clientAuth')[];
   /** Go durations, e.g. "2160h". step-ca's own default leaf lifetime is 24h: set them. */
   claims: { minTLSCertDuration: string; maxTLSCertDuration: string; defaultTLSCertDuration: string };
 }
@@ -28,8 +34,10 @@ export interface StepCaVars {
     /** Validity of the root and intermediate, in days. */
     rootDays: number;
     intermediateDays: number;
-    /** Lifetime of the CA's own TLS certificate (the one :9000 presents), a Go duration. */
-    serverCertDuration: string;
+    // No setting for the CA's own TLS certificate (the one :9000 presents): step-ca makes it
+    // at start from its intermediate, valid 24 hours, and renews it in memory when a third of
+    // that is left (authority.GetTLSCertificate, ca.TLSRenewer; hard-coded in 0.19 and 0.28).
+    // Clients verify it with the root, so its short life needs nothing from phoenix.
     /**
      * Encrypts the root and intermediate keys. Unset: a random password is generated on the CA
      * host itself (0600, owned by the step user) and never leaves it.
@@ -61,7 +69,6 @@ export function stepCaDefaults(exportRoot: string): StepCaVars {
       acmeProvisioner: 'acme',
       rootDays: 3650,
       intermediateDays: 1825,
-      serverCertDuration: '2160h',
       // The vendor's release tarball, verified against the release's own checksums file.
       source: {
         url: `https://github.com/smallstep/certificates/releases/download/v${STEP_CA_VERSION}/step-ca_linux_${STEP_CA_VERSION}_amd64.tar.gz`,

@@ -1,24 +1,24 @@
 // Docker's TCP API on the swarm manager (:2376) with TLS and client verification (tlsverify):
 // the earlier bash version had TLS without client verification. The server certificate comes
-// from step-ca (certbot over ACME http-01, roles/certs); clients must present a certificate that
-// chains to the step-ca root (only that root is dockerd's tlscacert, never the system bundle).
+// from step-ca (certbot over ACME http-01, roles/certs). Clients are verified against the
+// Docker API's own client CA on the manager (./client-ca.ts), never the step-ca root: every
+// guest holds a step-ca certificate, and none of them may open the swarm (issue 16, item 1).
 //
-//   dockerApi        on the manager: certificate, daemon.json (merged: TLS keys and hosts
-//                    fd:// + tcp://<advertise>:2376), a drop-in so dockerd takes its hosts from
-//                    daemon.json, a restart only when they changed (rolled back to the previous
-//                    files when dockerd does not come back), and a self-test: a client without
-//                    a certificate is refused, one with a step-ca certificate is served.
-//   dockerApiClient  on the Traefik host: a step-ca client certificate for Traefik's swarm
-//                    provider, copied for the traefik user to traefik.swarm.tls.{cert,key}.
-//
-// Note: any certificate the step-ca root issued is accepted by dockerd (that is what
-// tlsverify checks); who may obtain one is step-ca's provisioners' policy.
-import { command, copy, file, shQuote, task, role, TaskError, type Action, type ActionResult } from '../../runner/index.ts';
+//   dockerApi        on the manager: certificate, the client CA, daemon.json (merged: TLS keys,
+//                    tlscacert = the client CA, hosts fd:// + tcp://<advertise>:2376), a drop-in
+//                    so dockerd takes its hosts from daemon.json, a restart only when they
+//                    changed (rolled back to the previous files when dockerd does not come
+//                    back), and a self-test against the live daemon: a client certificate of the
+//                    client CA is served; no certificate, the manager's own step-ca certificate
+//                    and the certificates named in swarm.tlsApi.refuse (the gateway's) are refused.
+//   dockerApiClient  on the Traefik host: a key made there, its CSR signed by the manager's
+//                    client CA (client auth only), at traefik.swarm.tls.{cert,key}.
+import { copy, file, shell, shQuote, task, role, TaskError, type Action, type ActionResult } from '../../runner/index.ts';
 import { fileState, readFile } from '../../runner/facts.ts';
 import { putFile } from '../../runner/modules/copy.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 import { certificateTasks, liveDir } from '../certs/index.ts';
-import { ACME_CHALLENGE_PORT } from '../traefik/vars.ts';
+import { CLIENT_CA_CERT, CLIENT_CA_SCRIPT, dockerClientCert, signScript } from './client-ca.ts';
 
 type V = PhoenixVars;
 
@@ -27,7 +27,8 @@ export const DOCKER_CLIENT_CERT = 'docker-client';
 const DAEMON_JSON = '/etc/docker/daemon.json';
 const DROP_IN = '/etc/systemd/system/docker.service.d/phoenix-hosts.conf';
 const BACKUP = '.phoenix-prev';
-const CLIENT_HOOK = '/usr/local/lib/phoenix/docker-client-cert-deploy';
+/** certbot's deploy hook of the client certificate before it came from the client CA (removed). */
+const OLD_CLIENT_HOOK = '/usr/local/lib/phoenix/docker-client-cert-deploy';
 
 const rootPath = (v: V) => `/usr/local/share/ca-certificates/${v.trust.rootName}`;
 const dockerd = (v: V) => (v.swarm.engine.kind === 'docker-ce' ? '/usr/bin/dockerd' : '/usr/sbin/dockerd');
@@ -39,7 +40,8 @@ export function daemonTlsKeys(v: V, address: string): Record<string, unknown> {
     hosts: ['fd://', `tcp://${address}:${v.swarm.tlsApi.port}`],
     tls: true,
     tlsverify: true,
-    tlscacert: rootPath(v),
+    // Only certificates of the Docker API client CA open the API (not the step-ca root).
+    tlscacert: CLIENT_CA_CERT,
     tlscert: `${live}/fullchain.pem`,
     tlskey: `${live}/privkey.pem`,
   };
@@ -106,34 +108,67 @@ function restartDocker(v: V, dropInCreated: boolean): Action<V> {
   };
 }
 
-/** A client without a certificate is refused; one with a step-ca certificate is served. */
+/** curl's answer to one client of the API: refused means no HTTP status and a TLS alert from dockerd. */
+const refusedBy = (r: { code: number; stdout: string; stderr: string }) => r.stdout.trim() === '000' && r.code !== 0 && /alert|certificate required/i.test(r.stderr);
+
+/**
+ * Against the live daemon: a client certificate of the client CA (an ephemeral one, made and
+ * deleted here) is served; no certificate, the manager's own step-ca certificate, and each
+ * certificate of swarm.tlsApi.refuse (curl run on that host, with that host's key) are refused.
+ */
 function selfTest(v: V): Action<V> {
   return {
     module: 'docker_api_check',
-    summary: `docker API :${v.swarm.tlsApi.port} refuses clients without a certificate`,
+    summary: `docker API :${v.swarm.tlsApi.port} serves only the Docker API client CA's certificates`,
     async run(ctx): Promise<ActionResult> {
-      const name = v.swarm.tlsApi.names[0];
-      const url = `https://${name}:${v.swarm.tlsApi.port}/version`;
-      const live = liveDir(DOCKER_API_CERT);
-      const client = `curl -sS --max-time 5 --cacert ${shQuote(rootPath(v))} --cert ${live}/fullchain.pem --key ${live}/privkey.pem -o /dev/null -w '%{http_code}' ${shQuote(url)}`;
+      const name = v.swarm.tlsApi.names[0]!;
+      const port = v.swarm.tlsApi.port;
+      const addr = v.swarm.advertise[ctx.host.name];
+      const url = `https://${name}:${port}/version`;
+      const curl = (extra: string) => `curl -sS --max-time 5 --resolve ${shQuote(`${name}:${port}:${addr}`)} --cacert ${shQuote(rootPath(v))} ${extra} -o /dev/null -w '%{http_code}' ${shQuote(url)}`;
+      const hasCa = (await ctx.probe(`test -s ${CLIENT_CA_CERT}`)).code === 0;
+      // check-mode exception: the client CA is made by an earlier task that did not really run.
+      if (!hasCa && ctx.check) return { changed: false, msg: 'the client CA does not exist yet (check mode)' };
+      const ephemeral =
+        `t=$(mktemp -d); trap 'rm -rf "$t"' EXIT; (umask 077; openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$t/k") && ` +
+        `openssl req -new -key "$t/k" -subj /CN=phoenix-self-test | sh -c ${shQuote(signScript(['phoenix-self-test'], 1))} > "$t/c" && ${curl('--cert "$t/c" --key "$t/k"')}`;
       // dockerd may be (re)starting (a certificate renewal restarts it): wait for it, with a deadline.
       const deadline = Date.now() + 30_000;
-      let withCert = await ctx.probe(client);
+      let withCert = await ctx.probe(ephemeral);
       // check-mode exception: a restart (an earlier task) was not applied: one look, no waiting.
       while (withCert.stdout.trim() !== '200' && !ctx.check && Date.now() < deadline) {
         await ctx.probe('sleep 0.5');
-        withCert = await ctx.probe(client);
+        withCert = await ctx.probe(ephemeral);
       }
-      const anon = await ctx.probe(`curl -sS --max-time 5 --cacert ${shQuote(rootPath(v))} -o /dev/null -w '%{http_code}' ${shQuote(url)}`);
       if (withCert.stdout.trim() !== '200') {
         // check-mode exception: the certificate or restart (earlier tasks) were not applied: not a failure.
         if (ctx.check) return { changed: false, msg: `not serving yet (check mode): ${withCert.stderr.trim()}` };
-        throw new TaskError(`${url} did not serve a client with a step-ca certificate (HTTP ${withCert.stdout.trim()})`, { stderr: withCert.stderr });
+        throw new TaskError(`${url} did not serve a client certificate of the Docker API client CA (HTTP ${withCert.stdout.trim()})`, { stderr: withCert.stderr });
       }
-      if (anon.stdout.trim() !== '000' || anon.code === 0) {
-        throw new TaskError(`${url} answered a client without a certificate (HTTP ${anon.stdout.trim()}): tlsverify is not in force`);
+      const refused: string[] = [];
+      const mustRefuse = async (what: string, r: { code: number; stdout: string; stderr: string }) => {
+        if (refusedBy(r)) return void refused.push(what);
+        throw new TaskError(
+          r.stdout.trim() === '000'
+            ? `${url}: could not tell whether ${what} is refused (no TLS alert from dockerd): ${r.stderr.trim()}`
+            : `${url} answered ${what} (HTTP ${r.stdout.trim()}): the Docker API must serve only certificates of its own client CA`,
+          { stderr: r.stderr },
+        );
+      };
+      await mustRefuse('a client without a certificate', await ctx.probe(curl('')));
+      const own = liveDir(DOCKER_API_CERT);
+      if ((await ctx.probe(`test -s ${own}/privkey.pem`)).code === 0) await mustRefuse(`${ctx.host.name}'s own step-ca certificate`, await ctx.probe(curl(`--cert ${own}/fullchain.pem --key ${own}/privkey.pem`)));
+      const notYet: string[] = [];
+      for (const r of v.swarm.tlsApi.refuse ?? []) {
+        if (!ctx.delegate) throw new TaskError('the docker API self-test needs the engine to reach other hosts (ActionContext.delegate)');
+        const there = await ctx.delegate(r.host);
+        const live = liveDir(r.certName);
+        // On that host, with its own key: the key never travels.
+        const res = await there(`if [ -s ${live}/privkey.pem ]; then ${curl(`--cert ${live}/fullchain.pem --key ${live}/privkey.pem`)}; else echo absent; fi`, { readOnly: true });
+        if (res.stdout.trim() === 'absent') notYet.push(`${r.host}'s ${r.certName}`);
+        else await mustRefuse(`${r.host}'s step-ca certificate ${r.certName}`, res);
       }
-      return { changed: false, msg: `refused without a certificate (${anon.stderr.trim().split('\n').pop()}); served with one` };
+      return { changed: false, msg: `served with a client CA certificate; refused: ${refused.join(', ')}${notYet.length ? `; not issued yet: ${notYet.join(', ')}` : ''}` };
     },
   };
 }
@@ -149,6 +184,7 @@ export const dockerApi = role<V>({
       // dockerd reads its certificate at start only.
       deployHook: 'systemctl restart docker',
     }),
+    task<V>({ name: 'Docker API client CA', do: shell(CLIENT_CA_SCRIPT, { creates: CLIENT_CA_CERT }) }),
     task<V>({ name: 'docker.service drop-in directory', do: file({ path: '/etc/systemd/system/docker.service.d', state: 'directory', mode: '0755' }) }),
     task<V>({
       name: 'dockerd takes its hosts from daemon.json',
@@ -166,50 +202,33 @@ export const dockerApi = role<V>({
       when: ({ registered }) => [registered.dockerDropIn, registered.dockerDaemonJson].some((r) => r !== undefined && (r as { changed: unknown }).changed !== false),
       do: ({ vars, registered }) => restartDocker(vars, (registered.dockerDropIn as { msg?: string } | undefined)?.msg === 'created'),
     }),
-    task<V>({ name: 'docker API refuses clients without a certificate', do: ({ vars }) => selfTest(vars) }),
+    task<V>({ name: 'docker API serves only its client CA', do: ({ vars }) => selfTest(vars) }),
   ],
 });
-
-/** certbot's deploy hook on the Traefik host: the client certificate for the traefik user. */
-function clientHookScript(v: V): string {
-  const live = liveDir(DOCKER_CLIENT_CERT);
-  const { cert, key } = v.traefik.swarm.tls;
-  return `#!/bin/sh
-# managed by phoenix (roles/swarm/api.ts): certbot's deploy hook for the docker API client
-# certificate; copies ${live}/{fullchain,privkey}.pem for the ${v.traefik.user} user (0640).
-set -eu
-install -d -m 0750 -o root -g ${v.traefik.user} ${shQuote(cert.replace(/\/[^/]+$/, ''))} ${shQuote(key.replace(/\/[^/]+$/, ''))}
-for pair in ${live}/fullchain.pem:${cert} ${live}/privkey.pem:${key}; do
-  src=\${pair%%:*}; dst=\${pair#*:}
-  t=$(mktemp "\${dst%/*}/.phx-XXXXXX")
-  cp "$src" "$t" && chown root:${v.traefik.user} "$t" && chmod 0640 "$t" && mv -f "$t" "$dst"
-done
-`;
-}
 
 export const dockerApiClient = role<V>({
   name: 'swarm',
   tags: ['docker-api'],
   tasks: [
-    task<V>({ name: 'client certificate hook directory', do: file({ path: '/usr/local/lib/phoenix', state: 'directory', mode: '0755' }) }),
-    task<V>({ name: 'client certificate deploy hook', do: ({ vars }) => copy({ dest: CLIENT_HOOK, content: clientHookScript(vars), mode: '0755' }) }),
-    ...certificateTasks<V>({
-      certName: DOCKER_CLIENT_CERT,
-      names: ({ vars }) => vars.swarm.tlsApi.clientNames,
-      // Traefik forwards /.well-known/acme-challenge/ on :80 to certbot here (roles/traefik).
-      challenge: { standalone: { port: ACME_CHALLENGE_PORT, address: '127.0.0.1' } },
-      deployHook: CLIENT_HOOK,
-    }),
     task<V>({
-      name: "traefik's copy of the docker client certificate",
-      do: ({ vars }) => {
-        const live = liveDir(DOCKER_CLIENT_CERT);
-        const { cert, key } = vars.traefik.swarm.tls;
-        return command([CLIENT_HOOK], {
-          onlyIf: `test -f ${live}/fullchain.pem && ! { cmp -s ${live}/fullchain.pem ${cert} && cmp -s ${live}/privkey.pem ${key}; }`,
-        });
-      },
+      name: 'docker API client certificate',
+      do: ({ vars }) =>
+        dockerClientCert({
+          caHost: vars.swarm.manager,
+          names: vars.swarm.tlsApi.clientNames,
+          cert: vars.traefik.swarm.tls.cert,
+          key: vars.traefik.swarm.tls.key,
+          group: vars.traefik.user,
+        }),
     }),
+    // Before the client CA, this certificate came from step-ca through certbot, whose renewal
+    // would copy a step-ca certificate back over the client CA's one: that lineage goes.
+    task<V>({
+      name: 'old step-ca docker client certificate removed',
+      do: shell(`certbot delete --non-interactive --cert-name ${DOCKER_CLIENT_CERT} >/dev/null && rm -f ${OLD_CLIENT_HOOK}`, {
+        onlyIf: `test -e /etc/letsencrypt/renewal/${DOCKER_CLIENT_CERT}.conf`,
+      }),
+    }),
+    task<V>({ name: 'old client certificate hook removed', do: file({ path: OLD_CLIENT_HOOK, state: 'absent' }) }),
   ],
 });
-

@@ -13,7 +13,7 @@
 // `docker swarm leave --force`: taking a node out of a swarm is the operator's decision.
 import { apt, command, copy, getUrl, role, shQuote, systemd, task, Secret, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
-import { labelChanges, nodeByAddress, NO_DOCKER, NODES_PROBE, parseNodes, parseSwarmProbe, SWARM_PROBE, type NodeInfo, type SwarmState } from './state.ts';
+import { labelChanges, nodeByAddress, NO_DOCKER, NODES_PROBE, parseNodes, parseSwarmProbe, staleEntries, SWARM_PROBE, type NodeInfo, type SwarmState } from './state.ts';
 import { swarmVarsSchema } from './vars.ts';
 
 type V = PhoenixVars;
@@ -261,6 +261,46 @@ function nodesReady(v: V, timeout = 60): Action<V> {
   };
 }
 
+/**
+ * A node that left and joined again is listed twice on the manager: the new entry and the old one,
+ * `down`. The old one is removed, only when an entry with the same hostname is `ready` (never a
+ * node that is merely down), waiting (bounded) for the manager to notice the old one is gone.
+ */
+function staleNodes(timeout = 30): Action<V> {
+  return {
+    module: 'docker_node',
+    summary: 'stale node entries (same hostname as a Ready node, Down) removed',
+    async run(ctx): Promise<ActionResult> {
+      const s = await swarmState(ctx.probe, ctx.host.name);
+      if (!s || s.state !== 'active' || !s.controlAvailable) {
+        // check-mode exception: the swarm is formed by an earlier play that did not really run.
+        if (ctx.check) return { changed: false, msg: 'swarm not formed yet (check mode)' };
+        throw new TaskError(`${ctx.host.name}: not a swarm manager (LocalNodeState ${s?.state ?? 'no docker'})`);
+      }
+      const deadline = Date.now() + timeout * 1000;
+      for (;;) {
+        const { stale, leaving } = staleEntries(await listNodes(ctx));
+        // check-mode exception: one look, no waiting for a node that is leaving.
+        if (leaving.length && !ctx.check && Date.now() < deadline) {
+          await ctx.probe('sleep 1');
+          continue;
+        }
+        const note = leaving.length ? `; not down (yet), left alone: ${leaving.map((n) => `${n.hostname} ${n.id.slice(0, 12)} ${n.state}`).join(', ')}` : '';
+        if (!stale.length) return { changed: false, msg: note ? note.slice(2) : undefined };
+        const names = stale.map((n) => `${n.hostname} ${n.id.slice(0, 12)}`).join(', ');
+        return ctx.change({ changed: true, msg: `would remove ${names}${note}` }, async () => {
+          for (const n of stale) {
+            const cmd = `docker node rm ${shQuote(n.id)}`;
+            const r = await ctx.run(cmd);
+            if (r.code !== 0) throw new TaskError(`cannot remove the stale node entry ${n.hostname} (${n.id})`, { command: cmd, stderr: r.stderr, code: r.code });
+          }
+          return { changed: true, msg: `removed ${names}${note}` };
+        });
+      }
+    },
+  };
+}
+
 const engineTasks = [
   task<V>({
     name: 'docker apt repository key',
@@ -306,9 +346,12 @@ export const swarmCluster = role<V>({
   name: 'swarm',
   vars: swarmVarsSchema,
   tasks: [
+    // Ready first: a node that just joined again is listed twice until then, and the labels must
+    // go to its new entry (a label on the stale one would leave its services unplaceable).
+    task<V>({ name: 'nodes ready', do: ({ vars }) => nodesReady(vars) }),
+    task<V>({ name: 'stale node entries removed', do: staleNodes() }),
     task<V>({ name: 'node labels', do: ({ vars }) => nodeLabels(vars) }),
     task<V>({ name: 'overlay network', do: ({ vars }) => overlayNetwork(vars) }),
-    task<V>({ name: 'nodes ready', do: ({ vars }) => nodesReady(vars) }),
   ],
 });
 

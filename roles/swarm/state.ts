@@ -119,3 +119,14 @@ export function labelChanges(have: Record<string, string>, want: Record<string, 
     .filter(([k, v]) => have[k] !== v)
     .map(([k, v]) => `${k}=${v}`);
 }
+
+/**
+ * Entries of nodes that left and joined again: for each hostname that has a `ready` entry, the
+ * other entries that are `down` (stale: removable) and those in another state (the manager has
+ * not yet noticed the node left: wait). A hostname without a ready entry is never touched.
+ */
+export function staleEntries(nodes: NodeInfo[]): { stale: NodeInfo[]; leaving: NodeInfo[] } {
+  const ready = new Set(nodes.filter((n) => n.state === 'ready').map((n) => n.hostname));
+  const others = nodes.filter((n) => n.state !== 'ready' && n.hostname && ready.has(n.hostname) && n.role !== 'manager');
+  return { stale: others.filter((n) => n.state === 'down'), leaving: others.filter((n) => n.state !== 'down') };
+}

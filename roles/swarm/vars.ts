@@ -31,11 +31,13 @@ export interface SwarmVars {
     /**
      * Docker's TCP API on the manager, TLS with client certificates (tlsverify): the server
      * certificate (certbot over ACME http-01 against step-ca) covers `names` (the first is what
-     * clients connect to); clients must present a certificate issued by the step-ca root.
-     * `clientNames`: the names of the client certificate issued on the Traefik host for its
-     * swarm provider.
+     * clients connect to); clients must present a certificate of the Docker API's own client CA
+     * on the manager (roles/swarm/client-ca.ts), never just any step-ca one.
+     * `clientNames`: the names of the client certificate signed for the Traefik host's swarm
+     * provider. `refuse`: step-ca certificates on other guests (certbot lineage names) that the
+     * self-test proves are refused, by curl on that guest with its own key.
      */
-    tlsApi: { port: number; names: string[]; clientNames: string[] };
+    tlsApi: { port: number; names: string[]; clientNames: string[]; refuse?: { host: string; certName: string }[] };
     /** Where the manager keeps the compose file of each stack as last deployed. */
     stackDir: string;
     /**
@@ -74,7 +76,7 @@ export function swarmDefaults(t: { swarmManager: { address: string }; swarmWorke
         vm1002: { [QDRANT_NODE_LABEL]: 'true' },
       },
       network: 'traefik-public',
-      tlsApi: { port: 2376, names: [`vm1001.${domain}`], clientNames: [`traefik.${domain}`] },
+      tlsApi: { port: 2376, names: [`vm1001.${domain}`], clientNames: [`traefik.${domain}`], refuse: [{ host: 'lxc101', certName: 'gateway' }] },
       stackDir: '/etc/phoenix/stacks',
     },
   };

@@ -9,9 +9,9 @@
 // Its certificate comes from step-ca through roles/certs: certbot answers http-01 on
 // 127.0.0.1:ACME_CHALLENGE_PORT, which Traefik's ACME challenge router forwards to; certbot's deploy
 // hook copies the certificate for the traefik user and touches the TLS file so Traefik reloads.
-import { command, copy, file, handler, installBinary, role, shQuote, systemd, task, TaskError, template, waitFor, type Action, type ActionResult } from '../../runner/index.ts';
+import { command, copy, shell, file, handler, installBinary, role, shQuote, systemd, task, TaskError, template, waitFor, type Action, type ActionResult } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
-import { certificateTasks, liveDir } from '../certs/index.ts';
+import { servedCertificate, certificateTasks, liveDir } from '../certs/index.ts';
 import { certificatePaths, DYNAMIC_FILE, renderTraefik, TLS_FILE } from './config.ts';
 import { ACME_CHALLENGE_PORT, traefikVarsSchema } from './vars.ts';
 
@@ -204,6 +204,16 @@ export default role<V>({
         const port = ep[1].address.slice(ep[1].address.lastIndexOf(':') + 1);
         const name = vars.traefik.certificate.domains[0]!;
         return waitFor({ url: `https://${name}:${port}/phoenix-tls-check`, status: 404, timeout: 30 });
+      },
+    }),
+    // Traefik picks the copied files up by watching them: the run ends only once it presents the current certificate.
+    task({
+      name: 'traefik presents its certificate',
+      do: ({ vars }) => {
+        const ep = Object.entries(vars.traefik.entryPoints).find(([, e]) => e.tls);
+        if (!ep) return shell('true', { readOnly: true });
+        const port = Number(ep[1].address.slice(ep[1].address.lastIndexOf(':') + 1));
+        return servedCertificate(vars.traefik.certificate.name, { address: '127.0.0.1', port, serverName: vars.traefik.certificate.domains[0]! });
       },
     }),
   ],

@@ -147,7 +147,8 @@ export function traefikDefaults(domain: string, topology: TraefikTopology): Trae
       },
       services: {
         portainer: { servers: [`https://vm1001.${domain}:9443`] },
-        qdrant: { servers: [`http://vm1002.${domain}:6333`] },
+        // Qdrant serves HTTPS with a step-ca certificate for its node (roles/certs/qdrant.ts).
+        qdrant: { servers: [`https://vm1002.${domain}:6333`] },
       },
       middlewares: {},
       certificate: {

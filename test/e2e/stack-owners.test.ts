@@ -15,7 +15,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { formed, lab, leaks, manager, msgOf, phoenix, portainerKnows, QDRANT_KEY, removeStacks, ROOT, tasks, type Report } from './stacks-lab.ts';
+import { formed, leaks, manager, msgOf, phoenix, portainerKnows, QDRANT_KEY, removeStacks, ROOT, tasks, type Report } from './stacks-lab.ts';
 
 const E = suite('stack owners');
 const WORK = join(ROOT, 'tmp', `owners-e2e-${process.pid}`);
@@ -50,10 +50,10 @@ const changed = (rep: Report) => rep.recap.vm1001?.changed;
 const secrets = () => manager(`docker secret ls --format '{{.Name}}' | sort | tr '\\n' ' '`);
 const versions = () => manager(`docker service inspect --format '{{.Spec.Name}} {{.Version.Index}}' $(docker service ls -q) | sort`);
 
-/** Qdrant REST from the manager; the key goes to curl on stdin (a here-document), never an argument. */
+/** Qdrant REST from the manager over TLS (verified with the manager's trust store: the step-ca root); the key goes to curl on stdin (a here-document), never an argument. */
 const qdrant = (key: string, method: string, path: string, body?: unknown) =>
   manager(
-    `K=$(cat <<'EOF'\n${key}\nEOF\n)\nprintf 'api-key: %s\\n' "$K" | curl -sS --max-time 10 -H @- -H 'Content-Type: application/json' -X ${method} ${body ? `--data-raw '${JSON.stringify(body)}' ` : ''}http://${lab.hosts.vm1002!.address}:6333${path}`,
+    `K=$(cat <<'EOF'\n${key}\nEOF\n)\nprintf 'api-key: %s\\n' "$K" | curl -sS --max-time 10 -H @- -H 'Content-Type: application/json' -X ${method} ${body ? `--data-raw '${JSON.stringify(body)}' ` : ''}https://vm1002.internal.thinkheads.ai:6333${path}`,
   );
 const count = async (key = QDRANT_KEY) => JSON.parse(await qdrant(key, 'POST', '/collections/phoenix_docs/points/count', { exact: true })).result.count as number;
 

@@ -110,7 +110,7 @@ E('site forms the swarm: vm1001 manager, vm1002 worker, both Ready; stacks run w
   assert.match(await on('vm1001', "docker node inspect vm1002 --format '{{json .Spec.Labels}}'"), /"phoenix.qdrant":"true"/);
   assert.is((await on('vm1001', "docker network inspect traefik-public --format '{{.Driver}} {{.Attachable}} {{.Scope}}'")).trim(), 'overlay true swarm');
   // The products' own health, from the manager: Qdrant's /readyz, Portainer over verified TLS.
-  assert.match(await on('vm1001', 'curl -sS --max-time 5 http://192.168.201.102:6333/readyz'), /check passed/);
+  assert.match(await on('vm1001', `curl -sS --max-time 5 https://vm1002.${DOMAIN}:6333/readyz`), /check passed/);
   assert.match(await on('vm1001', `curl -sS --max-time 5 https://vm1001.${DOMAIN}:9443/api/system/status`), /"Version"/);
   // No secret in the output, the compose files kept on the manager, or the service specs.
   const specs = await on('vm1001', 'cat /etc/phoenix/stacks/*.yml; docker service inspect $(docker service ls -q)');
@@ -158,7 +158,7 @@ E('--tags qdrant --list-tasks lists exactly the Qdrant stack and collection task
 const qdrant = (method: string, path: string, body?: unknown) =>
   on(
     'vm1001',
-    `K=$(cat <<'EOF'\n${SECRETS[0]}\nEOF\n)\nprintf 'api-key: %s\\n' "$K" | curl -sS --max-time 10 -H @- -H 'Content-Type: application/json' -X ${method} ${body ? `--data-raw '${JSON.stringify(body)}' ` : ''}http://192.168.201.102:6333${path}`,
+    `K=$(cat <<'EOF'\n${SECRETS[0]}\nEOF\n)\nprintf 'api-key: %s\\n' "$K" | curl -sS --max-time 10 -H @- -H 'Content-Type: application/json' -X ${method} ${body ? `--data-raw '${JSON.stringify(body)}' ` : ''}https://vm1002.${DOMAIN}:6333${path}`,
   );
 
 E('a Qdrant setting changed in the inventory: --check --diff shows the compose diff; the run redeploys only qdrant_service; points survive', async () => {

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { LAB_ROOT } from '../../lab/inventory.ts';
 import { compileShapes } from '../contract/fake-portainer.ts';
-import { client, formed, lab, leaks, manager, msgOf, phoenix, PASSWORD, QDRANT_KEY, removeStacks, report, ROOT, ssh, tasks, watchProcesses } from './stacks-lab.ts';
+import { client, formed, leaks, manager, msgOf, phoenix, PASSWORD, QDRANT_KEY, removeStacks, report, ROOT, ssh, tasks, watchProcesses } from './stacks-lab.ts';
 
 const E = suite('sync');
 const WORK = join(ROOT, 'tmp', `sync-e2e-${process.pid}`);
@@ -203,7 +203,7 @@ E("stacks removed behind Portainer's back (docker stack rm, volumes kept): site 
   // A collection's point, to see that Qdrant's named volume outlives the switch.
   // The key reaches curl on stdin (a here-document in the script ssh feeds sudo's shell), never an argument.
   const q = (path: string, extra = '') =>
-    manager(`K=$(cat <<'EOF'\n${QDRANT_KEY}\nEOF\n)\nprintf 'api-key: %s\\n' "$K" | curl -sS --max-time 5 -H @- ${extra} http://${lab.hosts.vm1002!.address}:6333${path}`);
+    manager(`K=$(cat <<'EOF'\n${QDRANT_KEY}\nEOF\n)\nprintf 'api-key: %s\\n' "$K" | curl -sS --max-time 5 -H @- ${extra} https://vm1002.internal.thinkheads.ai:6333${path}`);
   await q('/collections/phoenix_docs/points?wait=true', `-X PUT -H 'Content-Type: application/json' --data '{"points":[{"id":7,"vector":[0.1,0.2,0.3,0.4],"payload":{"switch":"kept"}}]}'`);
   const count = async () => JSON.parse(await q('/collections/phoenix_docs/points/count', `-X POST -H 'Content-Type: application/json' --data '{"exact":true}'`)).result.count as number;
   const points = await count();

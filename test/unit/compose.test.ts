@@ -49,13 +49,21 @@ test('qdrant: placed by node label, dnsrr, ports in host mode, named volume, the
   assert.equal(s.deploy?.placement?.constraints, ['node.labels.phoenix.qdrant == true']);
   assert.is(s.deploy?.endpoint_mode, 'dnsrr');
   assert.equal(s.ports?.map((p) => [p.published, p.mode]), [[6333, 'host'], [6334, 'host']]);
-  assert.equal(s.volumes, [{ type: 'volume', source: 'storage', target: '/qdrant/storage' }]);
+  assert.equal(s.volumes, [
+    { type: 'volume', source: 'storage', target: '/qdrant/storage' },
+    // Qdrant's certificate (certbot on its node), read-only, for its own TLS settings.
+    { type: 'bind', source: '/etc/letsencrypt', target: '/etc/letsencrypt', read_only: true },
+  ]);
+  assert.is(s.environment?.QDRANT__SERVICE__ENABLE_TLS, 'true');
+  assert.is(s.environment?.QDRANT__TLS__CERT, '/etc/letsencrypt/live/qdrant/fullchain.pem');
+  assert.is(s.environment?.QDRANT__TLS__KEY, '/etc/letsencrypt/live/qdrant/privkey.pem');
   assert.is(d.compose.volumes?.storage.name, 'qdrant_storage');
   const text = renderCompose(d.compose);
   assert.not.ok(text.includes('qdrant-key-0123456789abcdef'), 'the API key is not in the compose file');
   assert.match(d.compose.secrets!.api_key.name, /^qdrant_service_api_key_[0-9a-f]{10}$/);
   assert.is(d.secrets!.api_key.value.reveal(), 'qdrant-key-0123456789abcdef');
-  assert.equal(d.health, [{ what: 'qdrant /readyz', url: 'http://10.0.0.102:6333/readyz' }]);
+  // Over TLS, by the name in Qdrant's certificate.
+  assert.equal(d.health, [{ what: 'qdrant /readyz', url: 'https://vm1002.example.test:6333/readyz' }]);
 });
 
 test('portainer: server on the manager with --admin-password-file, agent global; password not in the file', () => {

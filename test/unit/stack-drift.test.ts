@@ -11,6 +11,8 @@ function stack() {
   const v = { domain: 'internal.thinkheads.ai', ...swarmDefaults(topo, 'internal.thinkheads.ai'), ...qdrantDefaults() };
   v.qdrant.image = 'phoenix/qdrant-standin:lab';
   v.qdrant.apiKey = secret('unit-test-api-key-0123456789');
+  // The live service below was recorded from a deploy without Qdrant's TLS settings.
+  v.qdrant.tls.enabled = false;
   return qdrantStack(v);
 }
 

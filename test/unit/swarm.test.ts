@@ -90,4 +90,18 @@ test('the Engine API in one round trip: /info (its Swarm section) and /nodes (a 
   assert.throws(() => parseNodes('[{"ID":', 'vm1001'), /vm1001: cannot read the swarm's node list/);
 });
 
+test('stale node entries: a Down entry is stale only when the same hostname has a Ready one; others wait; managers never', async () => {
+  const { staleEntries } = await import('../../roles/swarm/state.ts');
+  const n = (id: string, hostname: string, state: string, role = 'worker') => JSON.stringify({ ID: id, Description: { Hostname: hostname }, Spec: { Role: role, Availability: 'active' }, Status: { State: state, Addr: '192.168.201.102' } });
+  const nodes = parseNodes(
+    [n('m1', 'vm1001', 'ready', 'manager'), n('old', 'vm1002', 'down'), n('new', 'vm1002', 'ready'), n('gone', 'vm1003', 'down'), n('leaving', 'vm1002', 'unknown'), n('m2', 'vm1001', 'down', 'manager')].join('\n'),
+    'vm1001',
+  );
+  const r = staleEntries(nodes);
+  assert.equal(r.stale.map((x) => x.id), ['old']);
+  assert.equal(r.leaving.map((x) => x.id), ['leaving']);
+  // A node that is merely down (no Ready entry of its hostname) is never stale.
+  assert.equal(staleEntries(parseNodes(n('only', 'vm1002', 'down'), 'vm1001')).stale, []);
+});
+
 test.run();

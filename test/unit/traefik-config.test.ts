@@ -50,7 +50,7 @@ test('the defaults render YAML that reads back as the generated objects and pass
   assert.is(s.api.insecure, false);
   const d = parse(r.dynamicYaml);
   assert.equal(d.http.routers.portainer, { rule: 'Host(`portainer.example.test`)', entryPoints: ['websecure'], service: 'portainer', tls: {} });
-  assert.equal(d.http.services.qdrant.loadBalancer.servers, [{ url: 'http://vm1002.example.test:6333' }]);
+  assert.equal(d.http.services.qdrant.loadBalancer.servers, [{ url: 'https://vm1002.example.test:6333' }]);
   assert.equal(d.http.services.portainer.loadBalancer.servers, [{ url: 'https://vm1001.example.test:9443' }]);
   // The ACME challenge goes to certbot on loopback, above the entrypoint's redirect.
   assert.equal(d.http.routers[ACME_ROUTER], { rule: 'PathPrefix(`/.well-known/acme-challenge/`)', entryPoints: ['web'], service: ACME_ROUTER, priority: 1000 });

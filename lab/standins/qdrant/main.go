@@ -16,10 +16,17 @@
 // written atomically. With QDRANT__SERVICE__API_KEY set, every other endpoint needs the
 // `api-key` header (or `Authorization: Bearer <key>`), as in Qdrant. Every response carries
 // `X-Phoenix-Standin: qdrant`. Stdlib only (built offline, CGO_ENABLED=0).
+//
+// TLS as Qdrant configures it (config/config.yaml of v1.19, copied to
+// docs/reference/qdrant-1.19-config.yaml): with QDRANT__SERVICE__ENABLE_TLS=true both ports serve
+// HTTPS with QDRANT__TLS__CERT (chain) and QDRANT__TLS__KEY, re-read from disk at most every
+// QDRANT__TLS__CERT_TTL seconds (default 3600, as Qdrant's). Each request's log line says
+// whether it came over TLS ("tls=TLS1.3") or not ("tls=none").
 package main
 
 import (
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,6 +36,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -241,7 +249,7 @@ func authorized(r *http.Request) bool {
 func handle(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	w.Header().Set("X-Phoenix-Standin", "qdrant")
-	log.Printf("%s %s", r.Method, r.URL.Path)
+	log.Printf("%s %s tls=%s", r.Method, r.URL.Path, tlsName(r))
 	p := strings.Trim(r.URL.Path, "/")
 	switch p {
 	case "":
@@ -450,6 +458,66 @@ func main() {
 	log.Printf("qdrant-standin: phoenix lab stand-in, NOT Qdrant; http :%s, :%s (no gRPC: same HTTP API), storage %s, api key %s",
 		httpPort, grpcPort, dataDir, map[bool]string{true: "required", false: "not set"}[apiKey != ""])
 	mux := http.HandlerFunc(handle)
+	if os.Getenv("QDRANT__SERVICE__ENABLE_TLS") == "true" {
+		c := &certReloader{cert: os.Getenv("QDRANT__TLS__CERT"), key: os.Getenv("QDRANT__TLS__KEY"), ttl: time.Hour}
+		if v := os.Getenv("QDRANT__TLS__CERT_TTL"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				log.Fatalf("qdrant-standin: QDRANT__TLS__CERT_TTL=%q is not a number of seconds", v)
+			}
+			c.ttl = time.Duration(n) * time.Second
+		}
+		if _, err := c.get(nil); err != nil {
+			log.Fatalf("qdrant-standin: TLS: %v", err)
+		}
+		log.Printf("qdrant-standin: TLS on both ports: cert %s, key %s, re-read every %s", c.cert, c.key, c.ttl)
+		serve := func(port string) error {
+			srv := &http.Server{Addr: ":" + port, Handler: mux, TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: c.get}}
+			return srv.ListenAndServeTLS("", "")
+		}
+		go func() { log.Fatal(serve(grpcPort)) }()
+		log.Fatal(serve(httpPort))
+	}
 	go func() { log.Fatal(http.ListenAndServe(":"+grpcPort, mux)) }()
 	log.Fatal(http.ListenAndServe(":"+httpPort, mux))
+}
+
+// certReloader serves the certificate files, re-read when ttl has passed (Qdrant's tls.cert_ttl).
+type certReloader struct {
+	cert, key string
+	ttl       time.Duration
+	mu        sync.Mutex
+	have      *tls.Certificate
+	loaded    time.Time
+}
+
+func (c *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.have != nil && time.Since(c.loaded) < c.ttl {
+		return c.have, nil
+	}
+	kp, err := tls.LoadX509KeyPair(c.cert, c.key)
+	if err != nil {
+		if c.have != nil {
+			log.Printf("qdrant-standin: TLS: keeping the previous certificate: %v", err)
+			return c.have, nil
+		}
+		return nil, fmt.Errorf("cannot load %s / %s: %v", c.cert, c.key, err)
+	}
+	c.have, c.loaded = &kp, time.Now()
+	return c.have, nil
+}
+
+func tlsName(r *http.Request) string {
+	if r.TLS == nil {
+		return "none"
+	}
+	switch r.TLS.Version {
+	case tls.VersionTLS13:
+		return "TLS1.3"
+	case tls.VersionTLS12:
+		return "TLS1.2"
+	}
+	return "TLS"
 }

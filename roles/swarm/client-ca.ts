@@ -1,0 +1,130 @@
+// The Docker API's own client CA (issue 16, item 1). dockerd's `tlscacert` is this CA, never
+// the step-ca root: the step-ca root issues every guest's server certificate, so trusting it
+// made any guest's key (the internet-facing gateway's included) a key to the swarm manager.
+//
+//   - The CA lives on the manager itself (/etc/phoenix/docker-api-client-ca, key 0600 root):
+//     whoever is root there is root on the swarm anyway, so the CA key adds no new holder.
+//   - It signs only client certificates (extendedKeyUsage=clientAuth, CA:FALSE), one per
+//     client, from a CSR made on the client: the Traefik host's key never leaves LXC 102; only
+//     the CSR (public) and the certificate travel, through the control machine.
+//   - A run re-signs when the certificate is missing, does not chain to this CA, does not match
+//     the key, names other hosts, or has less than a third of its lifetime left.
+// docs/security.md explains the choice.
+import { shQuote, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
+
+export const CLIENT_CA_DIR = '/etc/phoenix/docker-api-client-ca';
+export const CLIENT_CA_CERT = `${CLIENT_CA_DIR}/ca.crt`;
+const CLIENT_CA_KEY = `${CLIENT_CA_DIR}/ca.key`;
+/** Lifetime of the CA and of a client certificate, in days. */
+export const CLIENT_CA_DAYS = 3650;
+export const CLIENT_CERT_DAYS = 365;
+
+/** Creates the CA on the manager when it is missing (never replaces one: clients would stop working). */
+export const CLIENT_CA_SCRIPT = `set -e; umask 077
+install -d -m 0700 -o root -g root ${CLIENT_CA_DIR}
+t=$(mktemp -d ${CLIENT_CA_DIR}/.phx-XXXXXX); trap 'rm -rf "$t"' EXIT
+cat > "$t/ext.cnf" <<'CNF'
+[req]
+distinguished_name = dn
+[dn]
+[v3_ca]
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+CNF
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$t/ca.key"
+openssl req -new -x509 -key "$t/ca.key" -subj '/O=Phoenix/CN=Phoenix Docker API client CA' -days ${CLIENT_CA_DAYS} -sha256 -config "$t/ext.cnf" -extensions v3_ca -out "$t/ca.crt"
+chmod 0600 "$t/ca.key"; chmod 0644 "$t/ca.crt"
+mv "$t/ca.key" ${CLIENT_CA_KEY}; mv "$t/ca.crt" ${CLIENT_CA_CERT}`;
+
+/** Signs the CSR on stdin (on the manager): client auth only, the SANs given, nothing taken from the CSR but its key and CN. */
+export function signScript(names: string[], days: number): string {
+  const san = names.map((n) => (/^[\d.]+$/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
+  return `set -e; umask 077; t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
+cat > "$t/csr.pem"
+openssl req -in "$t/csr.pem" -noout -verify 2>/dev/null
+cat > "$t/ext.cnf" <<'CNF'
+[v3_client]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = ${san}
+CNF
+openssl x509 -req -in "$t/csr.pem" -CA ${CLIENT_CA_CERT} -CAkey ${CLIENT_CA_KEY} -set_serial "0x$(openssl rand -hex 16)" -days ${days} -sha256 -extfile "$t/ext.cnf" -extensions v3_client -out "$t/crt.pem"
+cat "$t/crt.pem"`;
+}
+
+/**
+ * Why the client certificate at `cert` must be (re-)signed, or "ok": run on the client with the
+ * CA certificate on stdin. Checks chain + purpose, key match, the SANs and the remaining lifetime.
+ */
+export function clientCertProbe(cert: string, key: string, names: string[], days: number): string {
+  const want = names.map((n) => (/^[\d.]+$/.test(n) ? `IP Address:${n}` : `DNS:${n}`)).join(', ');
+  const third = Math.floor((days * 86400) / 3);
+  return `ca=$(mktemp); trap 'rm -f "$ca"' EXIT; cat > "$ca"
+if [ ! -s ${shQuote(key)} ]; then echo "reason: no key"; exit 0; fi
+if [ ! -s ${shQuote(cert)} ]; then echo "reason: no certificate"; exit 0; fi
+openssl verify -CAfile "$ca" -purpose sslclient ${shQuote(cert)} >/dev/null 2>&1 || { echo "reason: not a client certificate of the Docker API client CA"; exit 0; }
+[ "$(openssl x509 -in ${shQuote(cert)} -noout -pubkey | sha256sum)" = "$(openssl pkey -in ${shQuote(key)} -pubout | sha256sum)" ] || { echo "reason: does not match the key"; exit 0; }
+san=$(openssl x509 -in ${shQuote(cert)} -noout -ext subjectAltName 2>/dev/null | sed -n '2p' | sed 's/^ *//')
+[ "$san" = ${shQuote(want)} ] || { echo "reason: names $san, want ${want.replace(/[$`"\\]/g, '')}"; exit 0; }
+openssl x509 -in ${shQuote(cert)} -noout -checkend ${third} >/dev/null || { echo "reason: less than a third of its lifetime left"; exit 0; }
+echo ok`;
+}
+
+export interface ClientCertSpec {
+  /** The inventory host that holds the CA (the swarm manager). */
+  caHost: string;
+  names: string[];
+  cert: string;
+  key: string;
+  /** Owner group of the files (the service that reads them). */
+  group: string;
+  days?: number;
+}
+
+/** The client certificate on this host, signed by the manager's client CA from a CSR made here. */
+export function dockerClientCert(s: ClientCertSpec): Action {
+  const days = s.days ?? CLIENT_CERT_DAYS;
+  return {
+    module: 'docker_client_cert',
+    summary: `${s.cert}: Docker API client certificate for ${s.names.join(', ')} (signed on ${s.caHost})`,
+    async run(ctx: ActionContext): Promise<ActionResult> {
+      if (!ctx.delegate) throw new TaskError('the Docker API client certificate needs the engine to reach the manager (ActionContext.delegate)');
+      const mgr = await ctx.delegate(s.caHost);
+      const ca = await mgr(`cat ${CLIENT_CA_CERT}`, { readOnly: true });
+      if (ca.code !== 0 || !ca.stdout.includes('BEGIN CERTIFICATE')) {
+        // check-mode exception: the client CA is made by the docker api play, which did not really run.
+        if (ctx.check) return { changed: 'unknown', msg: `the client CA on ${s.caHost} does not exist yet (check mode)` };
+        throw new TaskError(`${s.caHost} has no Docker API client CA (${CLIENT_CA_CERT}); run the docker api play on the manager first`, { stderr: ca.stderr });
+      }
+      const probe = await ctx.probe(clientCertProbe(s.cert, s.key, s.names, days), { stdin: ca.stdout });
+      const state = probe.stdout.trim();
+      if (state === 'ok') return { changed: false };
+      const why = state.replace(/^reason: /, '');
+      return ctx.change({ changed: true, msg: `would sign a client certificate (${why})` }, async () => {
+        const dirs = [...new Set([s.cert, s.key].map((p) => p.replace(/\/[^/]+$/, '') || '/'))];
+        // The key: made here once (kept across renewals), 0640 root:<group>, by temp + rename.
+        const keyCmd =
+          `set -e; install -d -m 0750 -o root -g ${shQuote(s.group)} ${dirs.map(shQuote).join(' ')}; ` +
+          `if ! openssl pkey -in ${shQuote(s.key)} -noout 2>/dev/null; then t=$(mktemp ${shQuote(`${s.key}.XXXXXX`)}); ` +
+          `(umask 077; openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$t"); chown root:${shQuote(s.group)} "$t"; chmod 0640 "$t"; mv -f "$t" ${shQuote(s.key)}; fi; ` +
+          `openssl req -new -key ${shQuote(s.key)} -subj ${shQuote(`/CN=${s.names[0]}`)}`;
+        const csr = await ctx.run(keyCmd);
+        if (csr.code !== 0 || !csr.stdout.includes('BEGIN CERTIFICATE REQUEST')) throw new TaskError(`${ctx.host.name}: cannot make the client key or CSR`, { stderr: csr.stderr, code: csr.code });
+        const signed = await mgr(signScript(s.names, days), { stdin: csr.stdout });
+        if (signed.code !== 0 || !signed.stdout.includes('BEGIN CERTIFICATE')) throw new TaskError(`${s.caHost}: the Docker API client CA refused to sign the CSR of ${ctx.host.name}`, { stderr: signed.stderr, code: signed.code });
+        const put = await ctx.run(
+          `set -e; t=$(mktemp ${shQuote(`${s.cert}.XXXXXX`)}); cat > "$t"; chown root:${shQuote(s.group)} "$t"; chmod 0644 "$t"; mv -f "$t" ${shQuote(s.cert)}`,
+          { stdin: signed.stdout },
+        );
+        if (put.code !== 0) throw new TaskError(`${ctx.host.name}: cannot write ${s.cert}`, { stderr: put.stderr, code: put.code });
+        const after = await ctx.probe(clientCertProbe(s.cert, s.key, s.names, days), { stdin: ca.stdout });
+        if (after.stdout.trim() !== 'ok') throw new TaskError(`${ctx.host.name}: the new client certificate does not check out: ${after.stdout.trim()}`);
+        return { changed: true, msg: `signed by ${s.caHost}'s Docker API client CA (${why})` };
+      });
+    },
+  };
+}
