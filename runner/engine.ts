@@ -121,7 +121,6 @@ export function limiter(n: number) {
   };
 }
 
-
 function statusOf(r: ActionResult): TaskStatus {
   if (r.skipped) return 'skipped';
   if (r.changed === 'unknown') return 'unknown';
@@ -314,7 +313,6 @@ export class Engine {
         }
         const action: Action<any> = typeof spec === 'function' ? await spec(env) : spec;
         moduleName = action.module;
-        // check-mode exception: a module that still holds its own mutations back (listed in docs/check-mode.md).
         // A module above the runner that still holds its own mutations back says so (docs/check-mode.md).
         const own = check && action.checkMode === 'self';
         const hostRun: RunFn = own ? (cmd, o = {}) => raw.exec(cmd, { become: t?.become, ...o }) : run;

@@ -34,7 +34,7 @@ export interface HttpRequest {
   data?: unknown;
   /** Seconds (default 30). */
   timeout?: number;
-  /** A PEM CA bundle on the control machine, added to (never replacing) TLS verification. */
+  /** A PEM CA bundle on the control machine: the only roots trusted for this request (Node's defaults are not added). */
   ca?: string;
   /** A request with another method that only reads (a search POST): it is sent in check mode too. */
   readOnly?: boolean;

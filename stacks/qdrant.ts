@@ -43,9 +43,8 @@ export function qdrantStack(vars: QdrantStackVars): StackDefinition {
           QDRANT__LOG_LEVEL: q.logLevel,
           QDRANT__SERVICE__HTTP_PORT: String(q.httpPort),
           QDRANT__SERVICE__GRPC_PORT: String(q.grpcPort),
-          // --- TLS (trust lane, issue 16 item 3): Qdrant's own settings, the certbot lineage bind-mounted read-only.
+          // TLS: Qdrant's own settings, the certbot lineage bind-mounted read-only (docs/security.md).
           ...(q.tls.enabled ? qdrantTlsEnv(q.tls.certTtl) : {}),
-          // --- end TLS
           ...q.env,
         },
         ports: [

@@ -2,8 +2,7 @@
 // over ACME http-01 against step-ca's ACME directory (roles/certs/vars.ts). A role that serves
 // TLS adds these tasks; the key is made on its host, renewal runs from certbot's own timer, and
 // a run re-issues only when less than a third of the lifetime is left.
-import { acmeCert, apt, shQuote, systemd, task, TaskError, type AcmeCertOptions, type Action, type ActionResult, type Handler, type Task, type TaskEnv } from '../../runner/index.ts';
-import { liveDir } from '../../runner/index.ts';
+import { acmeCert, apt, liveDir, shQuote, systemd, task, TaskError, type AcmeCertOptions, type Action, type ActionResult, type Handler, type Task, type TaskEnv } from '../../runner/index.ts';
 import type { PhoenixVars } from '../../inventory.ts';
 
 export { liveDir } from '../../runner/index.ts';

@@ -146,7 +146,8 @@ function keyPassword(v: V, address: string): Action<V> {
     async run(ctx): Promise<ActionResult> {
       const pw = v.stepCa.keyPassword!;
       if (/[\r\n]/.test(pw.reveal())) throw new TaskError('stepCa.keyPassword: must be one line (openssl and step-ca read the first line of the password file)');
-      const probe = await ctx.run(`MODE=probe; ${KEY_PASSWORD_SH}`, { stdin: new Secret(`${pw.reveal()}\n`, 'stepCa.keyPassword') });
+      // Read-only: it only tries which password opens the keys (MODE=probe writes nothing).
+      const probe = await ctx.probe(`MODE=probe; ${KEY_PASSWORD_SH}`, { stdin: new Secret(`${pw.reveal()}\n`, 'stepCa.keyPassword') });
       const state = /state: (\w+)/.exec(probe.stdout)?.[1];
       if (probe.code !== 0 || !state) throw new TaskError(`${ctx.host.name}: cannot tell whether stepCa.keyPassword opens the step-ca keys`, { stderr: probe.stderr, code: probe.code });
       if (state === 'ok') return { changed: false };

@@ -133,7 +133,7 @@ async function checkRun<V extends object>(pb: Playbook<any>, inv: Inventory<V>, 
 }
 
 /** The modules (above the runner) that hold their own mutations back: `checkMode: 'self'` (docs/check-mode.md). */
-const SELF_CHECKED = new Set(['docker_stack', 'portainer_stack', 'portainer_bootstrap']);
+const SELF_CHECKED = new Set(['docker_stack', 'portainer_stack', 'portainer_bootstrap', 'proxmox_guests']);
 
 /** What the engine let through that is not read-only, and what it had to refuse. */
 function violations(r: CheckRun): string[] {
@@ -237,7 +237,7 @@ test('every role of site and sync, with the production inventory, in check mode:
   const { syncPlaybook } = await import('../../playbooks/sync.ts');
   const { phoenix } = await import('../../inventory.ts');
   for (const m of JSON.stringify(phoenix.vars).matchAll(/\/([^/"]+\.tar\.gz)"/g)) ARCHIVES.add(m[1]!);
-  // The Portainer client (runner/portainer, its own HTTP) must reach nothing but loopback here.
+  // The Portainer client (roles/portainer, its own HTTP) must reach nothing but loopback here.
   const portainerApi = { url: 'https://127.0.0.1:1', resolve: {} };
   const prod = { ...phoenix, vars: { ...phoenix.vars!, portainerApi } } as Inventory<any>;
   const viaPortainer = { ...phoenix, vars: { ...phoenix.vars!, portainerApi, swarm: { ...phoenix.vars!.swarm!, deployStacksWith: 'portainer' } } } as Inventory<any>;

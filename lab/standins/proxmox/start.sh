@@ -51,7 +51,7 @@ nohup node --import=tsx "$HERE/server.ts" >>"$STATE/server.log" 2>&1 &
 echo $! >"$PIDFILE"
 echo "$hash" >"$PIDFILE.hash"
 for _ in $(seq 1 50); do
-  if curl -fsS --cacert "$STATE/tls/ca.crt" -H "Authorization: PVEAPIToken=phoenix@pve!lab=$(cat "$TOKEN")" https://127.0.0.1:8006/api2/json/version >/dev/null 2>&1; then
+  if { printf 'Authorization: PVEAPIToken=phoenix@pve!lab='; cat "$TOKEN"; } | curl -fsS --cacert "$STATE/tls/ca.crt" -H @- https://127.0.0.1:8006/api2/json/version >/dev/null 2>&1; then
     echo "proxmox-standin: started (pid $(cat "$PIDFILE")) on https://127.0.0.1:8006"; exit 0
   fi
   sleep 0.2
