@@ -47,7 +47,9 @@ if [[ -s "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
   kill "$(cat "$PIDFILE")" && sleep 0.5
 fi
 cd "$REPO"
-nohup node --import=tsx "$HERE/server.ts" >>"$STATE/server.log" 2>&1 &
+# 9>&-: the server must not inherit lab:up's lock (fd 9): it would hold it for its whole life and
+# every later lab:up/lab:down would wait for it (as lab/up.sh does for dockerd).
+setsid nohup node --import=tsx "$HERE/server.ts" >>"$STATE/server.log" 2>&1 </dev/null 9>&- &
 echo $! >"$PIDFILE"
 echo "$hash" >"$PIDFILE.hash"
 for _ in $(seq 1 50); do
