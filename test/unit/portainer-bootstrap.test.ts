@@ -63,6 +63,23 @@ test('no Portainer and no stack, check mode: says it would start one, starts not
   assert.equal(cmds.map((x) => x.cmd.split(' ').slice(0, 4).join(' ')), ['docker service ls -q'], 'only the probe ran');
 });
 
+test("fresh lab, check mode: the step-ca root is not exported yet (no CA file): it would start a one-off, no failure; a real run fails at once naming the file", async () => {
+  const missing = { ...api(fake.url), ca: '/nonexistent/phoenix-root-ca.crt' };
+  const { c, cmds } = ctx({ check: true });
+  const r = await portainerBootstrap({ api: missing, bootstrapUrl: fake.url, stack: 'portainer_service', oneOff, timeout: 1 }).run(c);
+  assert.is(r.changed, true);
+  assert.equal((r.data as BootstrapData).wouldBootstrap, true);
+  assert.equal(cmds.map((x) => x.cmd.split(' ').slice(0, 4).join(' ')), ['docker service ls -q'], 'only the probe ran');
+  const real = ctx();
+  try {
+    await portainerBootstrap({ api: missing, bootstrapUrl: fake.url, stack: 'portainer_service', oneOff, timeout: 60 }).run(real.c);
+    assert.unreachable('a missing CA file in a real run is an error');
+  } catch (e) {
+    assert.match((e as Error).message, /\/nonexistent\/phoenix-root-ca\.crt/);
+  }
+  assert.equal(real.cmds, [], 'nothing ran on the host');
+});
+
 test('no Portainer and no stack: the one-off is started (password from stdin, never argv) and answers', async () => {
   const { c, cmds } = ctx();
   const r = await portainerBootstrap({ api: api(DEAD), bootstrapUrl: fake.url, stack: 'portainer_service', oneOff, timeout: 5 }).run(c);
