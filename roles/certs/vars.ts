@@ -17,4 +17,4 @@ export function certDefaults(domain: string, caPort: number, provisioner: string
 }
 
 /** What a role with certificateTasks reads of a host's vars: checked at planning time for every host it runs on. */
-export const certsVarsSchema = { type: 'object', required: ['directory', 'renewBefore'], properties: { directory: { type: 'string', minLength: 1 }, renewBefore: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, email: { type: 'string' } } };
+export const certsVarsSchema = { type: 'object', required: ['directory', 'renewBefore'], properties: { directory: { type: 'string', minLength: 1 }, renewBefore: { type: 'number', exclusiveMinimum: 0 }, email: { type: 'string' } } };

@@ -29,6 +29,13 @@ export default role<V>({
       challenge: { standalone: { port: 80 } },
       deployHook: 'docker service update --force --detach portainer_service_portainer >/dev/null 2>&1 || true',
     }),
+    // A renewal above restarted Portainer's task detached (the hook): the API tasks below wait for
+    // the restarted task to serve, instead of meeting it down. A fresh swarm has no service yet.
+    task<V>({
+      name: 'portainer serves again before its API is used',
+      when: async ({ probe }) => (await probe('docker service inspect portainer_service_portainer >/dev/null 2>&1')).code === 0,
+      do: ({ vars, host }) => portainerServes(vars, host),
+    }),
     bootstrapTask(stacksViaPortainer),
     task<V>({
       name: 'portainer stack',
@@ -37,14 +44,17 @@ export default role<V>({
     // The certificate hook restarts Portainer's task detached: the run ends only once :9443 presents the current certificate (issue 16, item 4).
     task<V>({
       name: 'portainer presents its certificate',
-      do: ({ vars, host }) =>
-        servedCertificate(PORTAINER_CERT, {
-          address: vars.swarm.advertise[host.name] ?? host.address,
-          port: vars.portainer.httpsPort,
-          serverName: vars.portainer.tls.names[0]!,
-          // ...by the task the hook's `service update --force` started, not the one it replaces.
-          settled: `case "$(docker service inspect portainer_service_portainer --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}')" in updating|rollback_started|paused|rollback_paused) exit 1;; esac; docker service ps portainer_service_portainer --filter desired-state=running --format '{{.CurrentState}}' | grep -q '^Running'`,
-        }),
+      do: ({ vars, host }) => portainerServes(vars, host),
     }),
   ],
 });
+
+/** :9443 presents the current certificate, from the task the hook's `service update --force` started (not the one it replaces). */
+function portainerServes(vars: V, host: { name: string; address: string }) {
+  return servedCertificate(PORTAINER_CERT, {
+    address: vars.swarm.advertise[host.name] ?? host.address,
+    port: vars.portainer.httpsPort,
+    serverName: vars.portainer.tls.names[0]!,
+    settled: `case "$(docker service inspect portainer_service_portainer --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}')" in updating|rollback_started|paused|rollback_paused) exit 1;; esac; docker service ps portainer_service_portainer --filter desired-state=running --format '{{.CurrentState}}' | grep -q '^Running'`,
+  });
+}

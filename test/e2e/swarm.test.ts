@@ -332,11 +332,11 @@ E("Traefik's swarm provider (lab stand-in) reaches Docker's TLS API with the fil
   );
   a = await until('the provider refused', (x) => x.swarm?.connected === false && !!x.swarm.error);
   assert.match(a.swarm!.error ?? '', /bad certificate|unknown certificate authority|certificate required/i, "dockerd's refusal");
-  // phoenix puts the step-ca certificate back (the copy differs from certbot's); the provider,
-  // retrying with a backoff and reading the files again, connects.
+  // phoenix signs a client certificate of the Docker API client CA again (the files no longer
+  // check out); the provider, retrying with a backoff and reading the files again, connects.
   const fix = await site2({ tags: ['docker-api'], limit: ['lxc102', 'vm1001'] });
   assert.is(fix.r.exitCode, 0, fix.text);
-  assert.ok(tasksWith(fix.r, 'changed').includes("lxc102: traefik's copy of the docker client certificate"), fix.text);
+  assert.ok(tasksWith(fix.r, 'changed').includes('lxc102: docker API client certificate'), fix.text);
   await until('the provider connected again', (x) => !!x.swarm?.connected, 90);
 });
 
