@@ -149,7 +149,7 @@ export const moduleSchemas = {
         webroot: nonEmpty,
         standalone: obj({ port: { type: 'integer', minimum: 1, maximum: 65535 }, address: nonEmpty }),
       }),
-      renewBefore: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
+      renewBefore: { type: 'number', exclusiveMinimum: 0 }, // > 1: always renew (what the edge e2e does to force one)
       deployHook: nonEmpty,
       caBundle: nonEmpty,
       email: nonEmpty,
