@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { secret, type ActionContext } from '../../runner/index.ts';
 import type { ExecOptions } from '../../runner/connection/types.ts';
 import { dockerRunArgs, portainerBootstrap, portainerHandover, type BootstrapData } from '../../roles/portainer/bootstrap.ts';
+import { syncStack } from '../../roles/portainer/sync.ts';
 import { FakePortainer } from '../contract/fake-portainer.ts';
 
 process.env.PHOENIX_PORTAINER_ADMIN_PASSWORD = 'env-admin-password-for-the-test';
@@ -78,6 +79,24 @@ test("fresh lab, check mode: the step-ca root is not exported yet (no CA file): 
     assert.match((e as Error).message, /\/nonexistent\/phoenix-root-ca\.crt/);
   }
   assert.equal(real.cmds, [], 'nothing ran on the host');
+});
+
+test("fresh lab, check mode: a later stack (qdrant) with the step-ca root not exported yet is unknown, not failed; a real run fails naming the file", async () => {
+  const missing = { ...api(fake.url), ca: '/nonexistent/phoenix-root-ca.crt' };
+  const stack = { name: 'qdrant', content: 'services: {}\n' };
+  const { c, cmds } = ctx({ check: true });
+  const r = await syncStack({ api: missing, stack }).run(c);
+  assert.is(r.changed, 'unknown');
+  assert.match(r.msg!, /\/nonexistent\/phoenix-root-ca\.crt.*not exported yet/);
+  assert.equal(cmds, [], 'nothing ran on the host');
+  const real = ctx();
+  try {
+    await syncStack({ api: missing, stack }).run(real.c);
+    assert.unreachable('a missing CA file in a real run is an error');
+  } catch (e) {
+    assert.match((e as Error).message, /\/nonexistent\/phoenix-root-ca\.crt/);
+  }
+  assert.equal(real.cmds, []);
 });
 
 test('no Portainer and no stack: the one-off is started (password from stdin, never argv) and answers', async () => {
