@@ -8,6 +8,9 @@ import { AbortedError } from '../../runner/connection/index.ts';
 
 const c = new LocalConnection('local');
 const alive = (arg: string) => spawnSync('pgrep', ['-xf', `sleep ${arg}`]).status === 0;
+// Durations unique to this run (sleep takes fractions), so a stray sleep left by another run
+// cannot make a check pass or fail.
+const u = (n: number) => `${n}.${process.pid}`;
 
 test('a command runs in a session and process group of its own', async () => {
   const r = await c.exec('ps -o pid=,pgid=,sid= -p $$; echo $$');
@@ -29,22 +32,22 @@ test('a command longer than an environment string may be (128 KiB) still runs, i
 });
 
 test('a timeout kills the background children too, and says so', async () => {
-  const err = await c.exec('sleep 4061 & sleep 406', { timeout: 0.5 }).then(() => undefined, (e: Error) => e);
+  const err = await c.exec(`sleep ${u(4061)} & sleep ${u(406)}`, { timeout: 0.5 }).then(() => undefined, (e: Error) => e);
   assert.match(err?.message ?? '', 'command timed out after 0.5s; its process group on the host was killed');
-  assert.not.ok(alive('406'));
-  assert.not.ok(alive('4061'));
+  assert.not.ok(alive(u(406)));
+  assert.not.ok(alive(u(4061)));
   assert.is((await c.exec('echo next')).stdout, 'next\n');
 });
 
 test('abort kills the running command\'s group and fails it with AbortedError', async () => {
-  const running = c.exec('sleep 4071 & sleep 407');
+  const running = c.exec(`sleep ${u(4071)} & sleep ${u(407)}`);
   const end = Date.now() + 10_000;
-  while (!alive('407') && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  while (!alive(u(407)) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
   assert.ok(await c.abort());
   const err = await running.then(() => undefined, (e: Error) => e);
   assert.instance(err, AbortedError);
-  assert.not.ok(alive('407'));
-  assert.not.ok(alive('4071'));
+  assert.not.ok(alive(u(407)));
+  assert.not.ok(alive(u(4071)));
   assert.not.ok(await c.abort(), 'nothing left running');
 });
 
