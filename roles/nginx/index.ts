@@ -3,11 +3,14 @@
 // to Traefik over verified TLS. Configs are validated before they replace the live files, and a
 // handler reloads (never restarts) nginx only when a config or the certificate changed.
 import { apt, command, file, handler, role, shell, systemd, task, template, waitFor } from '../../runner/index.ts';
-import type { PhoenixVars } from '../../inventory.ts';
+import type { BaseVars } from '../base-vars.ts';
+import type { CertVars } from '../certs/vars.ts';
 import { certificateTasks, liveDir, servedCertificate } from '../certs/index.ts';
-import { nginxVarsSchema } from './vars.ts';
+import { nginxVarsSchema, type NginxVars } from './vars.ts';
 
-type V = PhoenixVars;
+/** What nginx reads: its own vars, the certificate settings and the base. */
+export type NginxRoleVars = NginxVars & Pick<CertVars, 'certs'> & BaseVars;
+type V = NginxRoleVars;
 
 const AVAILABLE = '/etc/nginx/sites-available';
 const ENABLED = '/etc/nginx/sites-enabled';
