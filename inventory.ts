@@ -15,13 +15,13 @@ import { qdrantDefaults, type QdrantVars } from './roles/qdrant/vars.ts';
 import { guestDefaults, type ProxmoxVars } from './roles/proxmox/vars.ts';
 import type { PortainerApiVars } from './roles/portainer/api.ts';
 import { nodesFor } from './stacks/qdrant.ts';
-import type { BaseVars, Topology } from './roles/base-vars.ts';
+import type { BaseVars, Topology, TopologyVars } from './roles/base-vars.ts';
 // (roles that land later add their vars type and defaults here)
 
-export type { BaseVars, Topology } from './roles/base-vars.ts';
+export type { BaseVars, Topology, TopologyVars } from './roles/base-vars.ts';
 
 /** The whole homelab's vars: every role's vars type and the base (each role reads only its part: docs/vars.md). */
-export type PhoenixVars = BaseVars & StepCaVars & TrustVars & CertVars & NginxVars & TraefikVars & SwarmVars & PortainerVars & PortainerApiVars & QdrantVars & ProxmoxVars;
+export type PhoenixVars = BaseVars & TopologyVars & StepCaVars & TrustVars & CertVars & NginxVars & TraefikVars & SwarmVars & PortainerVars & PortainerApiVars & QdrantVars & ProxmoxVars;
 
 /** What phoenixVars() sets for every host; the host-level vars (guestId, guest, proxmox) are each host's own. */
 export type PhoenixGlobalVars = Omit<PhoenixVars, 'guestId' | 'guest' | 'proxmox'>;

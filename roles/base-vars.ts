@@ -1,8 +1,8 @@
-// The vars every phoenix role may read besides its own: the domain, the host's guest number and
-// where the services are. A role's vars type is its own vars, what it reads of other roles (a
-// Pick of their vars type) and BaseVars, e.g. `NginxVars & Pick<CertVars, 'certs'> & BaseVars`,
-// so the compiler refuses a read the role does not declare (docs/vars.md). inventory.ts builds
-// all of them with phoenixVars().
+// The vars every phoenix role may read besides its own: the domain and the host's guest number.
+// A role's vars type is its own vars, what it reads of other roles (a Pick of their vars type)
+// and BaseVars, e.g. `NginxVars & Pick<CertVars, 'certs'> & BaseVars`, so the compiler refuses a
+// read the role does not declare (docs/vars.md). Where the services are (TopologyVars) is read
+// only by the roles that declare it. inventory.ts builds all of them with phoenixVars().
 
 /** Fixed addresses of the services, so roles never hard-code an IP. */
 export interface Topology {
@@ -16,8 +16,12 @@ export interface Topology {
 export interface BaseVars {
   /** Internal DNS domain; service names are <svc>.<domain>. */
   domain: string;
-  gateway: string;
   /** The guest number on Proxmox (LXC/VM id). */
   guestId: number;
+}
+
+/** The homelab's network: its gateway and where each service is (a role reads a Pick of it). */
+export interface TopologyVars {
+  gateway: string;
   topology: Topology;
 }
