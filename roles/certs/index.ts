@@ -10,6 +10,7 @@ import type { CertVars } from './vars.ts';
 export type CertRoleVars = CertVars & BaseVars;
 
 export { liveDir } from '../../runner/index.ts';
+export { certDefaults, type CertVars } from './vars.ts';
 
 export interface CertificateSpec<V extends CertRoleVars> {
   /** certbot's lineage name: /etc/letsencrypt/live/<certName>/{fullchain,privkey}.pem. */

@@ -8,6 +8,9 @@ import type { CertVars } from '../certs/vars.ts';
 import { certificateTasks, liveDir, servedCertificate } from '../certs/index.ts';
 import { nginxVarsSchema, type NginxVars } from './vars.ts';
 
+// For an inventory of this role's vars alone (docs/vars.md).
+export { nginxDefaults, type NginxVars } from './vars.ts';
+
 /** What nginx reads: its own vars, the certificate settings, where Traefik is (its upstream, in tls.conf.hbs) and the base. */
 export type NginxRoleVars = NginxVars & Pick<CertVars, 'certs'> & { topology: Pick<Topology, 'traefik'> } & BaseVars;
 type V = NginxRoleVars;
