@@ -6,9 +6,7 @@ import { readFileSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { InventoryError, secret, type Inventory, type HostSpec } from '../runner/index.ts';
-import { phoenix, type PhoenixVars, type BaseVars } from '../inventory.ts';
-import { serviceNames } from '../roles/trust/vars.ts';
-import { swarmDefaults } from '../roles/swarm/vars.ts';
+import { DOMAIN, phoenix, phoenixVars, type GuestAddresses, type PhoenixVars, type PhoenixVarsInput } from '../inventory.ts';
 import { guestDefaults, type GuestDecl, type ProxmoxApi } from '../roles/proxmox/vars.ts';
 
 export const LAB_STATE = fileURLToPath(new URL('../.lab/lab.json', import.meta.url));
@@ -87,8 +85,11 @@ export function labProxmoxApi(): ProxmoxApi {
   };
 }
 
+/** The lab's gateway and nameserver (the bridge's address on this machine). */
+const LAB_GATEWAY = '192.168.201.1';
+
 /** The production guest shapes with the lab's addresses, gateway and login key. */
-export function labGuests(state: LabState): Record<string, GuestDecl> {
+export function labGuests(state: LabState, domain = DOMAIN): Record<string, GuestDecl> {
   const addr = (n: string) => state.hosts[n]?.address ?? '';
   let pub = '';
   try {
@@ -97,21 +98,27 @@ export function labGuests(state: LabState): Record<string, GuestDecl> {
     /* no key yet: the role refuses to create a guest without one */
   }
   return guestDefaults(
-    { domain: (phoenix.vars as PhoenixVars).domain, gateway: '192.168.201.1', bridge: 'vmbr0', prefix: 24, nameserver: '192.168.201.1', sshPublicKeys: pub ? [pub] : [] },
+    { domain, gateway: LAB_GATEWAY, bridge: 'vmbr0', prefix: 24, nameserver: LAB_GATEWAY, sshPublicKeys: pub ? [pub] : [] },
     { lxc103: addr('lxc103'), lxc101: addr('lxc101'), lxc102: addr('lxc102'), vm1001: addr('vm1001'), vm1002: addr('vm1002') },
   );
 }
 // --- end proxmox ---
 
-export function labInventory(state: LabState = readLabState()): Inventory<PhoenixVars> {
-  const addr = (name: string) => {
+/**
+ * The lab's inventory: production's hosts and groups with the lab's addresses, and its vars from
+ * the same phoenixVars() as production, with the lab's guests, gateway and sources. `o` overrides
+ * any input of phoenixVars() (e.g. a test's domain): every derived name follows it.
+ */
+export function labInventory(state: LabState = readLabState(), o: Partial<PhoenixVarsInput> = {}): Inventory<PhoenixVars> {
+  const addr = (name: keyof GuestAddresses) => {
     const h = state.hosts[name];
     if (!h) throw new InventoryError(`lab inventory: ${LAB_STATE} has no host "${name}"`);
     return h.address;
   };
+  const guests: GuestAddresses = { lxc103: addr('lxc103'), lxc101: addr('lxc101'), lxc102: addr('lxc102'), vm1001: addr('vm1001'), vm1002: addr('vm1002') };
+  const domain = o.domain ?? DOMAIN;
   const hosts: Record<string, HostSpec<PhoenixVars>> = {};
-  const guests: Record<string, string> = {};
-  const pveGuests = labGuests(state);
+  const pveGuests = labGuests(state, domain);
   for (const [name, spec] of Object.entries(phoenix.hosts)) {
     if (name === 'proxmox') {
       // The lab machine itself plays the Proxmox host: its API is proxmox-standin (local connection).
@@ -121,58 +128,47 @@ export function labInventory(state: LabState = readLabState()): Inventory<Phoeni
     const lab = state.hosts[name];
     if (!lab) throw new InventoryError(`lab inventory: ${LAB_STATE} has no host "${name}"`);
     hosts[name] = { ...spec, address: lab.address, port: lab.port, user: state.user, key: state.key, become: true, vars: { ...spec.vars, guest: pveGuests[name] } };
-    guests[name] = lab.address;
   }
-  const base = phoenix.vars as PhoenixVars;
-  const topology: BaseVars['topology'] = {
-    stepCa: { address: addr('lxc103'), port: base.topology.stepCa.port },
-    nginx: { address: addr('lxc101') },
-    traefik: { ...base.topology.traefik, address: addr('lxc102') },
-    swarmManager: { address: addr('vm1001') },
-    swarmWorker: { address: addr('vm1002') },
-  };
   return {
     knownHosts: state.knownHosts,
     // Same groups, but no jump host: the lab's bridge is reachable from this machine.
     groups: { ...phoenix.groups, guests: {} },
-    vars: {
-      ...base,
-      gateway: '192.168.201.1',
-      topology,
-      trust: { ...base.trust, hosts: serviceNames(base.domain, topology, guests) },
-      nginx: { ...base.nginx, pageText: `Gateway for ${base.domain} (phoenix lab)` },
-      stepCa: {
-        ...base.stepCa,
+    vars: phoenixVars({
+      domain,
+      gateway: LAB_GATEWAY,
+      guests,
+      exportRoot: LAB_ROOT,
+      nginx: { pageText: `Gateway for ${domain} (phoenix lab)` },
+      stepCa: (s) => ({
+        ...s,
         // The lab's step-ca is built offline from Debian's Go sources (lab/stepca/).
-        source: state.stepCa ? { localPath: state.stepCa.binary, sha256: state.stepCa.sha256 } : base.stepCa.source,
+        source: state.stepCa ? { localPath: state.stepCa.binary, sha256: state.stepCa.sha256 } : s.source,
         keyPassword: labKeyPassword(),
-        exportRoot: LAB_ROOT,
-      },
+      }),
       // Swarm and stacks: the lab's addresses; Portainer and Qdrant are stand-ins (lab/README.md).
       // The lab is disposable: stacks an older run deployed with docker are handed to Portainer
       // (the default owner) rather than refused (docs/stacks.md).
-      swarm: { ...base.swarm, advertise: swarmDefaults(topology, base.domain).swarm.advertise, migrateDockerStacks: true },
+      swarm: { migrateDockerStacks: true },
       portainer: {
-        ...base.portainer,
         image: 'phoenix/portainer-standin:lab',
         agentImage: 'phoenix/portainer-agent-standin:lab',
         adminPassword: labSecret('portainer-admin-password'),
       },
       qdrant: {
-        ...base.qdrant,
         image: 'phoenix/qdrant-standin:lab',
         apiKey: labSecret('qdrant-api-key'),
         collections: [{ name: 'phoenix_docs', vectors: { size: 4, distance: 'Cosine' }, on_disk_payload: true }],
       },
-      traefik: {
-        ...base.traefik,
+      traefik: (t) => ({
+        ...t,
         // Traefik cannot be had in the lab: its stand-in (lab/standins/traefik/) goes where the binary goes.
-        source: state.traefikStandin ? { localPath: state.traefikStandin.binary, sha256: builtSha256(state.traefikStandin) } : base.traefik.source,
-        dashboard: { ...base.traefik.dashboard, allowFrom: ['127.0.0.1/32', '192.168.201.0/24'] },
+        source: state.traefikStandin ? { localPath: state.traefikStandin.binary, sha256: builtSha256(state.traefikStandin) } : t.source,
+        dashboard: { ...t.dashboard, allowFrom: ['127.0.0.1/32', '192.168.201.0/24'] },
         // The e2e tests watch the swarm provider pick up a labelled service: poll every 2 s.
-        swarm: { ...base.traefik.swarm, refreshSeconds: '2s' },
-      },
-    },
+        swarm: { ...t.swarm, refreshSeconds: '2s' },
+      }),
+      ...o,
+    }),
     hosts,
   };
 }

@@ -8,7 +8,8 @@
 import { isMain, main, play, playbook, role, EXIT, type Role } from '../runner/index.ts';
 // The runner's flags that take a value (so a value is not mistaken for the target).
 import { scriptArgs, VALUE_FLAGS } from '../runner/cli.ts';
-import { bootstrapTask, stackTask, type SyncVars } from '../roles/portainer/api.ts';
+import { bootstrapTask, stackTask, type SyncVars as ApiVars } from '../roles/portainer/api.ts';
+import type { QdrantVars } from '../roles/qdrant/vars.ts';
 import { portainerStack } from '../stacks/portainer.ts';
 import { qdrantStack } from '../stacks/qdrant.ts';
 
@@ -18,6 +19,9 @@ export { apiOptions, oneOffFor, syncSpec, type PortainerApiVars } from '../roles
 
 export const TARGETS = ['all', 'portainer', 'qdrant'] as const;
 export type Target = (typeof TARGETS)[number];
+
+/** What sync reads: the Portainer API's vars and Qdrant's (its stack). */
+export type SyncVars = ApiVars & Pick<QdrantVars, 'qdrant'>;
 
 export const portainerRole = role<SyncVars>({ name: 'portainer', tags: ['sync'], tasks: [bootstrapTask(), stackTask('portainer', (v) => portainerStack(v))] });
 

@@ -1,9 +1,9 @@
-// phoenix's own roles are importable too: `phoenix/roles/<name>`. They are typed against
-// PhoenixVars, so the inventory spreads phoenix's defaults (see inventory.ts).
+// phoenix's own roles are importable too: `phoenix/roles/<name>`. Each is typed by the vars it
+// reads (here NginxRoleVars: nginx's own, the certificate settings, where Traefik is, the
+// domain), so the inventory gives just those (see inventory.ts and phoenix's docs/vars.md).
 import { isMain, main, play, playbook } from 'phoenix';
-import nginx from 'phoenix/roles/nginx';
-import type { PhoenixVars } from 'phoenix/inventory';
+import nginx, { type NginxRoleVars } from 'phoenix/roles/nginx';
 
-export const gateway = playbook<PhoenixVars>('gateway', [play({ name: 'gateway', hosts: 'nginx', roles: [nginx] })]);
+export const gateway = playbook<NginxRoleVars>('gateway', [play({ name: 'gateway', hosts: 'nginx', roles: [nginx] })]);
 
 if (isMain(import.meta.url)) await main(gateway);

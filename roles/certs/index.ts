@@ -3,11 +3,16 @@
 // TLS adds these tasks; the key is made on its host, renewal runs from certbot's own timer, and
 // a run re-issues only when less than a third of the lifetime is left.
 import { acmeCert, apt, liveDir, shQuote, systemd, task, TaskError, type AcmeCertOptions, type Action, type ActionResult, type Handler, type Task, type TaskEnv } from '../../runner/index.ts';
-import type { PhoenixVars } from '../../inventory.ts';
+import type { BaseVars } from '../base-vars.ts';
+import type { CertVars } from './vars.ts';
+
+/** What certificateTasks reads of a host's vars (a role adds these to its own). */
+export type CertRoleVars = CertVars & BaseVars;
 
 export { liveDir } from '../../runner/index.ts';
+export { certDefaults, type CertVars } from './vars.ts';
 
-export interface CertificateSpec<V extends PhoenixVars> {
+export interface CertificateSpec<V extends CertRoleVars> {
   /** certbot's lineage name: /etc/letsencrypt/live/<certName>/{fullchain,privkey}.pem. */
   certName: string;
   /** DNS names (each must resolve to this host on the CA, see roles/trust). */
@@ -59,7 +64,7 @@ export function servedCertificate(
 }
 
 /** The tasks that keep one certificate issued and renewed; task names are unique per certName. */
-export function certificateTasks<V extends PhoenixVars>(spec: CertificateSpec<V>): Task<V>[] {
+export function certificateTasks<V extends CertRoleVars>(spec: CertificateSpec<V>): Task<V>[] {
   return [
     task<V>({ name: `certbot (${spec.certName})`, tags: spec.tags, do: apt({ name: ['certbot', 'openssl', 'ca-certificates'] }) }),
     task<V>({

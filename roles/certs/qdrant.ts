@@ -4,11 +4,15 @@
 // lineage; Qdrant re-reads it every qdrant.tls.certTtl seconds, so certbot's renewals reach it
 // without a hook.
 import { role } from '../../runner/index.ts';
-import type { PhoenixVars } from '../../inventory.ts';
+import type { BaseVars } from '../base-vars.ts';
+import type { QdrantVars } from '../qdrant/vars.ts';
+import type { CertVars } from './vars.ts';
 import { QDRANT_CERT, qdrantTlsName } from '../../stacks/qdrant.ts';
 import { certificateTasks } from './index.ts';
 
-type V = PhoenixVars;
+/** What Qdrant's certificate reads: the certificate settings, qdrant.tls and the base. */
+export type QdrantCertRoleVars = CertVars & Pick<QdrantVars, 'qdrant'> & BaseVars;
+type V = QdrantCertRoleVars;
 
 export const qdrantCertificate = role<V>({
   name: 'certs',

@@ -3,11 +3,17 @@
 // to Traefik over verified TLS. Configs are validated before they replace the live files, and a
 // handler reloads (never restarts) nginx only when a config or the certificate changed.
 import { apt, command, file, handler, role, shell, systemd, task, template, waitFor } from '../../runner/index.ts';
-import type { PhoenixVars } from '../../inventory.ts';
+import type { BaseVars, Topology } from '../base-vars.ts';
+import type { CertVars } from '../certs/vars.ts';
 import { certificateTasks, liveDir, servedCertificate } from '../certs/index.ts';
-import { nginxVarsSchema } from './vars.ts';
+import { nginxVarsSchema, type NginxVars } from './vars.ts';
 
-type V = PhoenixVars;
+// For an inventory of this role's vars alone (docs/vars.md).
+export { nginxDefaults, type NginxVars } from './vars.ts';
+
+/** What nginx reads: its own vars, the certificate settings, where Traefik is (its upstream, in tls.conf.hbs) and the base. */
+export type NginxRoleVars = NginxVars & Pick<CertVars, 'certs'> & { topology: Pick<Topology, 'traefik'> } & BaseVars;
+type V = NginxRoleVars;
 
 const AVAILABLE = '/etc/nginx/sites-available';
 const ENABLED = '/etc/nginx/sites-enabled';

@@ -6,7 +6,10 @@
 import { handler, task, type Task, type TaskEnv } from '../../runner/index.ts';
 import { syncStack, type SyncApiOptions, type SyncStackSpec } from './sync.ts';
 import { portainerBootstrap, portainerHandover, type BootstrapData, type OneOffContainer } from './bootstrap.ts';
-import type { PhoenixVars } from '../../inventory.ts';
+import type { BaseVars } from '../base-vars.ts';
+import type { StepCaVars } from '../step-ca/vars.ts';
+import type { SwarmVars } from '../swarm/vars.ts';
+import type { PortainerVars } from './vars.ts';
 import { renderStack } from '../../stacks/plan.ts';
 import { portainerStack } from '../../stacks/portainer.ts';
 import { resolveSecret, type SecretRef, type StackDefinition } from '../../stacks/types.ts';
@@ -33,7 +36,8 @@ export interface PortainerApiVars {
   };
 }
 
-export type SyncVars = PhoenixVars & PortainerApiVars;
+/** What the Portainer API tasks read: Portainer's vars, the swarm's (manager, advertise addresses), the step-ca root and the base. */
+export type SyncVars = PortainerVars & PortainerApiVars & Pick<SwarmVars, 'swarm'> & Pick<StepCaVars, 'stepCa'> & BaseVars;
 
 export function apiOptions(vars: SyncVars): SyncApiOptions & { readinessTimeout?: number } {
   const a = vars.portainerApi ?? {};
@@ -67,8 +71,8 @@ function apiFor(env: TaskEnv<SyncVars>): { api: SyncApiOptions; readinessTimeout
 }
 
 /** The Portainer API call that keeps one stack in shape (sync's task; site's unless deployStacksWith is 'docker'). */
-export function stackAction(name: 'portainer' | 'qdrant', define: (vars: SyncVars) => StackDefinition) {
-  return (env: TaskEnv<SyncVars>) => {
+export function stackAction<V extends SyncVars>(name: 'portainer' | 'qdrant', define: (vars: V) => StackDefinition) {
+  return (env: TaskEnv<V>) => {
     const { api, readinessTimeout, boot } = apiFor(env);
     const own = name === 'portainer';
     return syncStack({
@@ -85,8 +89,8 @@ export function stackAction(name: 'portainer' | 'qdrant', define: (vars: SyncVar
   };
 }
 
-export function stackTask(name: 'portainer' | 'qdrant', define: (vars: SyncVars) => StackDefinition) {
-  return task<SyncVars>({ name: `${name} stack via the Portainer API`, do: stackAction(name, define) });
+export function stackTask<V extends SyncVars>(name: 'portainer' | 'qdrant', define: (vars: V) => StackDefinition) {
+  return task<V>({ name: `${name} stack via the Portainer API`, do: stackAction(name, define) });
 }
 
 /** The one-off Portainer: the stack's own server, run once with `docker run` (bootstrap.ts). */

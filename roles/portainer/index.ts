@@ -10,13 +10,15 @@
 // task (certbot deploy hook: `docker service update --force`).
 import { role, task } from '../../runner/index.ts';
 import { dockerStack } from '../../stacks/docker.ts';
-import type { PhoenixVars } from '../../inventory.ts';
+import type { CertVars } from '../certs/vars.ts';
 import { portainerStack } from '../../stacks/portainer.ts';
 import { certificateTasks, servedCertificate } from '../certs/index.ts';
 import { PORTAINER_CERT, portainerVarsSchema } from './vars.ts';
-import { bootstrapTask, stackAction, stacksViaPortainer } from './api.ts';
+import { bootstrapTask, stackAction, stacksViaPortainer, type SyncVars } from './api.ts';
 
-type V = PhoenixVars;
+/** What the portainer role reads: the Portainer API's vars (./api.ts) and the certificate settings. */
+export type PortainerRoleVars = SyncVars & Pick<CertVars, 'certs'>;
+type V = PortainerRoleVars;
 
 export default role<V>({
   name: 'portainer',

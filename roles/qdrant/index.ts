@@ -4,15 +4,16 @@
 // in the inventory, through Qdrant's REST API from the manager (curl; the API key is sent as a
 // header read from stdin, `-H @-`, never on an argument list). Tag `qdrant` selects exactly these.
 import { role, shQuote, task, Secret, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
-import type { PhoenixVars } from '../../inventory.ts';
 import { dockerStack } from '../../stacks/docker.ts';
 import { nodesFor, qdrantStack, qdrantTlsName } from '../../stacks/qdrant.ts';
 import { resolveSecret } from '../../stacks/types.ts';
-import { stackAction, stacksViaPortainer } from '../portainer/api.ts';
+import { stackAction, stacksViaPortainer, type SyncVars } from '../portainer/api.ts';
 import { ImmutableFieldError, planCollection, type LiveCollectionConfig } from './collections.ts';
-import { qdrantVarsSchema } from './vars.ts';
+import { qdrantVarsSchema, type QdrantVars } from './vars.ts';
 
-type V = PhoenixVars;
+/** What the qdrant role reads: its own vars and, as it deploys through the Portainer API, that API's vars (../portainer/api.ts). */
+export type QdrantRoleVars = QdrantVars & SyncVars;
+type V = QdrantRoleVars;
 
 /** Qdrant's HTTP base URL as the manager reaches it (the node its placement picks). */
 export function qdrantUrl(v: V): string {
@@ -104,7 +105,7 @@ export default role<V>({
   tasks: [
     task<V>({
       name: 'qdrant stack',
-      do: (env) => (stacksViaPortainer(env) ? stackAction('qdrant', qdrantStack)(env) : dockerStack({ stack: () => qdrantStack(env.vars), stateDir: env.vars.swarm.stackDir })),
+      do: (env) => (stacksViaPortainer(env) ? stackAction<V>('qdrant', qdrantStack)(env) : dockerStack({ stack: () => qdrantStack(env.vars), stateDir: env.vars.swarm.stackDir })),
     }),
     task<V>({ name: 'qdrant collections', do: ({ vars }) => collections(vars) }),
   ],

@@ -27,11 +27,13 @@ import { readFileSync } from 'node:fs';
 import { fileState, readFile } from '../../runner/facts.ts';
 import { putFile } from '../../runner/modules/copy.ts';
 import { fileDiff } from '../../runner/diff.ts';
-import type { PhoenixVars } from '../../inventory.ts';
+import type { BaseVars } from '../base-vars.ts';
 import { caJson, checkStepCaVars, PATHS, STEP_DIR } from './config.ts';
-import { stepCaVarsSchema } from './vars.ts';
+import { stepCaVarsSchema, type StepCaVars } from './vars.ts';
 
-type V = PhoenixVars;
+/** What step-ca reads: its own vars and the base. */
+export type StepCaRoleVars = StepCaVars & BaseVars;
+type V = StepCaRoleVars;
 
 const BIN = '/usr/local/bin/step-ca';
 const UNIT = '/etc/systemd/system/step-ca.service';

@@ -16,11 +16,20 @@
 import { copy, file, shell, shQuote, task, role, TaskError, type Action, type ActionResult } from '../../runner/index.ts';
 import { fileState, readFile } from '../../runner/facts.ts';
 import { putFile } from '../../runner/modules/copy.ts';
-import type { PhoenixVars } from '../../inventory.ts';
+import type { BaseVars } from '../base-vars.ts';
+import type { CertVars } from '../certs/vars.ts';
+import type { TraefikVars } from '../traefik/vars.ts';
+import type { TrustVars } from '../trust/vars.ts';
+import type { SwarmVars } from './vars.ts';
 import { certificateTasks, liveDir } from '../certs/index.ts';
 import { CLIENT_CA_CERT, CLIENT_CA_SCRIPT, dockerClientCert, signScript } from './client-ca.ts';
 
-type V = PhoenixVars;
+/**
+ * What the Docker API roles read: the swarm's vars, the certificate settings, trust's root name
+ * (the server's CA file) and Traefik's swarm provider (where the client certificate goes).
+ */
+export type DockerApiRoleVars = SwarmVars & Pick<CertVars, 'certs'> & Pick<TrustVars, 'trust'> & Pick<TraefikVars, 'traefik'> & BaseVars;
+type V = DockerApiRoleVars;
 
 export const DOCKER_API_CERT = 'docker-api';
 export const DOCKER_CLIENT_CERT = 'docker-client';

@@ -12,11 +12,13 @@
 // IDs; a half-joined node (LocalNodeState pending/error) is reported. Phoenix never runs
 // `docker swarm leave --force`: taking a node out of a swarm is the operator's decision.
 import { apt, command, copy, getUrl, role, shQuote, systemd, task, Secret, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
-import type { PhoenixVars } from '../../inventory.ts';
+import type { BaseVars } from '../base-vars.ts';
 import { labelChanges, nodeByAddress, NO_DOCKER, NODES_PROBE, parseNodes, parseSwarmProbe, staleEntries, SWARM_PROBE, type NodeInfo, type SwarmState } from './state.ts';
-import { swarmVarsSchema } from './vars.ts';
+import { swarmVarsSchema, type SwarmVars } from './vars.ts';
 
-type V = PhoenixVars;
+/** What the swarm roles read: their own vars and the base. */
+export type SwarmRoleVars = SwarmVars & BaseVars;
+type V = SwarmRoleVars;
 type Run = ActionContext['run'];
 
 const isManager = (host: { name: string }, v: V) => host.name === v.swarm.manager;

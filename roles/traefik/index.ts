@@ -10,12 +10,15 @@
 // 127.0.0.1:ACME_CHALLENGE_PORT, which Traefik's ACME challenge router forwards to; certbot's deploy
 // hook copies the certificate for the traefik user and touches the TLS file so Traefik reloads.
 import { command, copy, shell, file, handler, installBinary, role, shQuote, systemd, task, TaskError, template, waitFor, type Action, type ActionResult } from '../../runner/index.ts';
-import type { PhoenixVars } from '../../inventory.ts';
+import type { BaseVars } from '../base-vars.ts';
+import type { CertVars } from '../certs/vars.ts';
 import { servedCertificate, certificateTasks, liveDir } from '../certs/index.ts';
 import { certificatePaths, DYNAMIC_FILE, renderTraefik, TLS_FILE } from './config.ts';
-import { ACME_CHALLENGE_PORT, traefikVarsSchema } from './vars.ts';
+import { ACME_CHALLENGE_PORT, traefikVarsSchema, type TraefikVars } from './vars.ts';
 
-type V = PhoenixVars;
+/** What Traefik reads: its own vars, the certificate settings and the base. */
+export type TraefikRoleVars = TraefikVars & Pick<CertVars, 'certs'> & BaseVars;
+type V = TraefikRoleVars;
 
 const UNIT = '/etc/systemd/system/traefik.service';
 const DEPLOY_HOOK = '/usr/local/lib/phoenix/traefik-cert-deploy';

@@ -3,10 +3,13 @@
 // names in a managed block of /etc/hosts that leaves every other line alone.
 import { existsSync } from 'node:fs';
 import { apt, blockInFile, copy, handler, role, shell, task, type Action } from '../../runner/index.ts';
-import type { PhoenixVars } from '../../inventory.ts';
-import { trustVarsSchema } from './vars.ts';
+import type { BaseVars } from '../base-vars.ts';
+import type { StepCaVars } from '../step-ca/vars.ts';
+import { trustVarsSchema, type TrustVars } from './vars.ts';
 
-type V = PhoenixVars;
+/** What trust reads: its own vars, step-ca's (the exported root) and the base. */
+export type TrustRoleVars = TrustVars & Pick<StepCaVars, 'stepCa'> & BaseVars;
+type V = TrustRoleVars;
 
 const STORE = '/usr/local/share/ca-certificates';
 

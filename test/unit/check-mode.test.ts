@@ -318,7 +318,7 @@ test('NotYetError: what an unapplied earlier change may make is unknown in check
 test('the modules exempt from the engine rule are exactly the documented ones', async () => {
   const { readFileSync, readdirSync } = await import('node:fs');
   const self = new Set<string>();
-  for (const dir of ['runner', 'runner/modules', 'runner/connection', 'stacks', ...readdirSync('roles').map((r) => `roles/${r}`)])
+  for (const dir of ['runner', 'runner/modules', 'runner/connection', 'stacks', ...readdirSync('roles', { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => `roles/${d.name}`)])
     for (const f of readdirSync(dir).filter((n) => n.endsWith('.ts'))) {
       const src = readFileSync(`${dir}/${f}`, 'utf8');
       for (const m of src.matchAll(/module: '(\w+)',\n[^\n]*\n\s*checkMode: 'self'/g)) self.add(m[1]!);
