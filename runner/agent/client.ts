@@ -181,6 +181,7 @@ export class AgentConnection implements Connection {
   #closing = false;
   #direct?: Promise<Connection>;
   #leaseWaiter?: Waiter;
+  #releaseWaiter?: Waiter;
   reused = false;
 
   constructor(
@@ -193,12 +194,14 @@ export class AgentConnection implements Connection {
       if (this.#closing) return;
       this.#gone = new ConnectionError(hostName, 'connection lost: the phoenix agent holding it went away (was it stopped or killed?)');
       this.#leaseWaiter?.reject(new Error('the agent closed the connection'));
+      this.#releaseWaiter?.resolve(undefined);
       for (const w of this.#waiting.values()) w.reject(this.#gone);
       this.#waiting.clear();
     });
     onMessages(sock, (m) => {
       if (m.op === 'leased') return this.#leaseWaiter?.resolve(m);
       if (m.op === 'error') return this.#leaseWaiter?.reject(decodeError(m.error));
+      if (m.op === 'released') return this.#releaseWaiter?.resolve(m);
       const w = this.#waiting.get(m.id);
       if (!w) return;
       this.#waiting.delete(m.id);
@@ -212,6 +215,13 @@ export class AgentConnection implements Connection {
       this.#leaseWaiter = { resolve, reject };
       send(this.sock, req);
     }).then((m) => (this.reused = !!m.reused));
+  }
+
+  #release(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#releaseWaiter = { resolve, reject };
+      send(this.sock, { op: 'release' });
+    });
   }
 
   /** For the pool: a warm-up's connection that died before its first use is opened again. */
@@ -246,6 +256,12 @@ export class AgentConnection implements Connection {
   }
 
   async close(): Promise<void> {
+    if (!this.#gone && !this.#closing) {
+      // Handed back before this run ends, so a run right after this one finds it idle.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.#release(), new Promise((r) => (timer = setTimeout(r, 2000)))]).catch(() => undefined);
+      clearTimeout(timer);
+    }
     this.#closing = true;
     this.sock.end();
     if (this.#direct) await (await this.#direct.catch(() => undefined))?.close();

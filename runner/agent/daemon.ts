@@ -152,6 +152,14 @@ export class Agent {
           ).finally(() => running.delete(id));
           return;
         }
+        if (m.op === 'release') {
+          // The run is done with the host: idle again before the run ends (a next run may follow at once).
+          const h = lease;
+          lease = undefined;
+          const done = h ? this.#release(h, aborted, running.size > 0) : Promise.resolve();
+          void done.then(() => send(sock, { op: 'released' }));
+          return;
+        }
         if (m.op === 'abort') {
           aborted = true;
           const c = lease?.conn;
@@ -279,7 +287,7 @@ export class Agent {
       handshakes: this.handshakes,
       reuses: this.reuses,
       leases: this.leases,
-      clients: this.#clients.size,
+      clients: Math.max(0, this.#clients.size - 1), // not counting the one asking
       hosts: [...this.held].map((h) => ({
         host: h.host.name,
         user: h.host.user,

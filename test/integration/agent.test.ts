@@ -285,6 +285,16 @@ A('secrets cross the socket only in messages: the agent\'s log and command line 
   for (const x of ['become-pass-7f3a9c', 'stdin-secret']) assert.not.ok(cmdline.includes(x) || environ.includes(x));
 });
 
+A('idle expiry: the held connections close after --agent-idle, and the agent ends with the last one', async () => {
+  const d = agentDir();
+  const r = await go(marker('idle'), { agentIdle: '1s' });
+  assert.is(r.r.exitCode, 0, r.text);
+  assert.is((await status(d)).hosts.length, 2);
+  for (let i = 0; i < 60 && existsSync(sock(d)); i++) await wait(100);
+  assert.not.ok(existsSync(sock(d)), 'the agent removed its socket and ended');
+  assert.match(readFileSync(join(d, 'agent.log'), 'utf8'), /host0: idle for 1s: closed[\s\S]*stopping: idle: the last held connection expired/);
+});
+
 // Last: host1's sshd is then a process of this test, whose log the harness no longer reads.
 /** Kills host i's sshd (listener and sessions) and starts it again on the same port, optionally with a new host key. */
 async function restartSshd(i: number, rekey: boolean) {
