@@ -5,7 +5,8 @@
 // directly and says why; when it goes away mid-run, a host with no command running at that
 // moment connects directly from its next command on.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -47,17 +48,57 @@ export async function request(path: string, m: unknown, timeoutMs = 5000): Promi
   });
 }
 
+/**
+ * The daemon as one prebuilt ESM file (node_modules/.cache/phoenix/agent-daemon.mjs), rebuilt when
+ * one of its sources changed: through tsx, Node 20 takes seconds to start it on a loaded machine.
+ * Undefined when it cannot be built (the daemon then starts through tsx).
+ */
+function bundledDaemon(src: string): string | undefined {
+  if (process.env.PHOENIX_BUNDLE === '0') return undefined;
+  try {
+    const root = resolve(dirname(src), '..', '..');
+    const cache = join(root, 'node_modules', '.cache', 'phoenix');
+    const out = join(cache, 'agent-daemon.mjs');
+    const manifest = `${out}.json`;
+    try {
+      const inputs = JSON.parse(readFileSync(manifest, 'utf8')) as Record<string, [number, number]>;
+      if (existsSync(out) && Object.entries(inputs).every(([f, [size, mtime]]) => {
+        const st = statSync(join(root, f));
+        return st.size === size && st.mtimeMs === mtime;
+      }))
+        return out;
+    } catch {
+      /* no bundle yet, or a stale one */
+    }
+    const esbuild = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
+    mkdirSync(cache, { recursive: true });
+    const tmp = `${out}.tmp-${process.pid}`;
+    const r = esbuild.buildSync({ entryPoints: [src], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile: tmp, metafile: true, logLevel: 'silent', absWorkingDir: root });
+    const inputs: Record<string, [number, number]> = {};
+    for (const f of Object.keys(r.metafile!.inputs)) {
+      const st = statSync(join(root, f));
+      inputs[f] = [st.size, st.mtimeMs];
+    }
+    renameSync(tmp, out);
+    writeFileSync(`${manifest}.tmp-${process.pid}`, JSON.stringify(inputs));
+    renameSync(`${manifest}.tmp-${process.pid}`, manifest);
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Starts the daemon, detached, its output in DIR/agent.log (0600); the run does not wait for it to end. */
 function spawnDaemon(dir: string, idleMs: number): void {
-  const req = createRequire(import.meta.url);
-  const tsx = pathToFileURL(req.resolve('tsx')).href;
-  const daemon = fileURLToPath(new URL('./daemon.ts', import.meta.url));
+  const src = fileURLToPath(new URL('./daemon.ts', import.meta.url));
+  const bundled = bundledDaemon(src);
+  const entry = bundled ? [bundled] : ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href, src];
   const fd = openSync(logPath(dir), 'a', 0o600);
   // Only what it needs from the run's environment: never the run's secrets.
   const env: NodeJS.ProcessEnv = {};
   for (const k of ['PATH', 'HOME', 'LANG', 'TMPDIR', 'SSH_AUTH_SOCK', 'XDG_RUNTIME_DIR']) if (process.env[k] !== undefined) env[k] = process.env[k];
   try {
-    const child = spawn(process.execPath, ['--import', tsx, daemon, '--dir', dir, '--idle', String(idleMs)], { detached: true, stdio: ['ignore', fd, fd], env, cwd: dir });
+    const child = spawn(process.execPath, [...entry, '--dir', dir, '--idle', String(idleMs)], { detached: true, stdio: ['ignore', fd, fd], env, cwd: dir });
     child.unref();
   } finally {
     closeSync(fd);
