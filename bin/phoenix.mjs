@@ -2,6 +2,7 @@
 // phoenix: the command line of the playbooks.
 //   phoenix sync [all|portainer|qdrant] [options]   -> playbooks/sync.ts
 //   phoenix site [options]                          -> playbooks/site.ts
+//   phoenix agent status|stop                       -> runner/agent/ctl.mjs
 // `npx phoenix ...` works from any directory of the checkout after `npm ci`.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ const usage = `usage: phoenix <command> [options]
 
   phoenix sync [all|portainer|qdrant] [options]   the stacks through the Portainer API
   phoenix site [options]                          the full run (playbooks/site.ts)
+  phoenix agent status|stop                       the warm-connection agent (docs/agent.md)
 
 phoenix <command> --help lists the options.
 `;
@@ -22,6 +24,10 @@ const [cmd, ...rest] = process.argv.slice(2);
 if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') {
   process.stdout.write(usage);
   process.exit(cmd ? 0 : 4);
+}
+if (cmd === 'agent') {
+  const { agentCommand } = await import('../runner/agent/ctl.mjs');
+  process.exit(await agentCommand(rest));
 }
 if (!Object.hasOwn(commands, cmd)) {
   process.stderr.write(`phoenix: unknown command "${cmd}"\n${usage}`);

@@ -7,11 +7,13 @@ import type { Playbook } from './dsl.ts';
 import { Engine, type PlayRecord } from './engine.ts';
 import { InventoryError, loadInventory, resolveInventory, type Inventory, type ResolvedInventory } from './inventory.ts';
 import { preflight } from './connection/preflight.ts';
-import { formatInterrupted, formatRecap, ListrRunner, PlainRunner, recap, writeJson, type JsonReport, type Out } from './report.ts';
+import { formatAgent, formatInterrupted, formatRecap, ListrRunner, PlainRunner, recap, writeJson, type JsonReport, type Out } from './report.ts';
 import { redact } from './secret.ts';
 import { markStarted } from './load-errors.mjs';
 import { resolvePlan, SelectionError, startAt, type Selection } from './selection.ts';
 import { typeCheck } from './syntax-check.ts';
+import { parseDuration } from './agent/paths.mjs';
+import type { AgentClient } from './agent/client.ts';
 
 export const EXIT = {
   OK: 0,
@@ -53,6 +55,13 @@ export interface RunOptions extends Selection {
   verbose?: number;
   /** Force plain output even on a terminal. */
   plain?: boolean;
+  /**
+   * true (--agent): lease SSH connections from the warm-connection agent (docs/agent.md), starting
+   * it when none runs; false (--no-agent): connect directly. Default: $PHOENIX_AGENT=1 turns it on.
+   */
+  agent?: boolean;
+  /** How long the agent holds a connection after its last run: "10m", "90s", seconds (default 10m; $PHOENIX_AGENT_IDLE). */
+  agentIdle?: string | number;
   out?: Out;
   /** Where interrupt notices go (default stderr). */
   err?: Out;
@@ -90,6 +99,11 @@ const HELP = `usage: npx zx playbooks/<playbook>.ts [options]
                              (a changed key is always refused)
       --known-hosts FILE     known_hosts file (default: the inventory's, else ~/.ssh/known_hosts)
       --plain                plain lines even on a terminal
+      --agent                keep SSH connections warm between runs in a per-user agent (docs/agent.md);
+                             also PHOENIX_AGENT=1. The recap says which hosts were reused
+      --no-agent             connect directly, even with PHOENIX_AGENT=1
+      --agent-idle DURATION  how long the agent holds a connection after its last run (10m, 90s;
+                             default 10m, or PHOENIX_AGENT_IDLE)
   -h, --help                 this text
 
 exit codes: 0 ok, 1 a bug in phoenix itself, 2 a host failed, 3 a host unreachable (none failed),
@@ -137,6 +151,9 @@ const OPTIONS = {
   'accept-new-host-keys': { type: 'boolean' },
   'known-hosts': { type: 'string' },
   plain: { type: 'boolean' },
+  agent: { type: 'boolean' },
+  'no-agent': { type: 'boolean' },
+  'agent-idle': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -270,6 +287,9 @@ export function parseCli(args: string[]): RunOptions & { help?: boolean; extraVa
     forks = Number(values.forks);
     if (!Number.isInteger(forks) || forks < 1) throw new SelectionError(`--forks: expected a whole number >= 1, got "${values.forks}"`);
   }
+  if (values.agent && values['no-agent']) throw new SelectionError('--agent and --no-agent contradict each other; give one');
+  if (values['agent-idle'] !== undefined && parseDuration(values['agent-idle']) === undefined)
+    throw new SelectionError(`--agent-idle: expected a duration such as 10m, 90s or 600 (seconds), got "${values['agent-idle']}"`);
   if (values['detailed-exitcode'] && !values.check && !values['list-hosts'] && !values['list-tasks'])
     throw new SelectionError('--detailed-exitcode needs --check (it reports whether a dry run found changes pending)');
   return {
@@ -294,6 +314,8 @@ export function parseCli(args: string[]): RunOptions & { help?: boolean; extraVa
     acceptNewHostKeys: values['accept-new-host-keys'],
     knownHosts: values['known-hosts'],
     plain: values.plain,
+    agent: values['no-agent'] ? false : values.agent ? true : undefined,
+    agentIdle: values['agent-idle'],
   };
 }
 
@@ -338,6 +360,9 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
       `cannot run with inventory ${inv.source}: ${problems.length} problem${problems.length > 1 ? 's' : ''} found before contacting any host; nothing ran:\n  - ${problems.join('\n  - ')}`,
     );
 
+  const err = o.err ?? { write: (s: string) => void process.stderr.write(s) };
+  const agent = await startAgent(o, selected, err);
+
   const started = new Date();
   const engine = new Engine({
     check: o.check ?? false,
@@ -347,6 +372,7 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
     acceptNewHostKeys: o.acceptNewHostKeys ?? false,
     hosts: inv.hosts,
     verbose: o.verbose ?? 0,
+    agent,
   });
   const fmt = { diff: o.diff ?? false, color: useColor, verbose: o.verbose ?? 0 };
   // listr2 needs a terminal of usable width: some CI ptys report 0 columns, which it would
@@ -354,7 +380,6 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
   const wide = (process.stdout.columns ?? 0) >= 20;
   const runner = !o.plain && !o.out && process.stdout.isTTY && wide ? new ListrRunner(out, fmt) : new PlainRunner(out, fmt);
   const plays: PlayRecord[] = [];
-  const err = o.err ?? { write: (s: string) => void process.stderr.write(s) };
   let sigints = 0;
   let aborting: Promise<unknown> | undefined;
   const onSigint = () => {
@@ -400,6 +425,8 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
         ? EXIT.CHANGES
         : EXIT.OK;
   out.write(`\n${formatRecap(rc, o.check ?? false, useColor)}\n`);
+  const agentReport = agent ? { socket: agent.socket, reused: [...agent.reused].sort(), direct: [...agent.fellBack].sort() } : undefined;
+  if (agentReport) out.write(`${formatAgent(agentReport)}\n`);
   if (interrupted) {
     const notRun = plan.slice(plays.length).map((pp) => pp.play.name);
     const why = formatInterrupted(rc);
@@ -416,11 +443,36 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
       selection: { tags: o.tags, skipTags: o.skipTags, limit: o.limit, ...(o.startAtTask !== undefined ? { startAtTask: o.startAtTask } : {}) },
       plays,
       recap: rc,
+      ...(agentReport ? { agent: agentReport } : {}),
       exitCode,
     };
     writeJson(resolve(o.json), report);
   }
   return { exitCode, plays, recap: rc };
+}
+
+/**
+ * The warm-connection agent for this run, when asked for (--agent, PHOENIX_AGENT=1) and some
+ * selected host is one it can hold; undefined means direct connections. An agent that cannot be
+ * had never fails the run: it connects directly, saying why (always for an unsafe directory,
+ * with -v otherwise).
+ */
+async function startAgent(o: RunOptions, selected: { connection: string; jump?: unknown }[], err: Out): Promise<AgentClient | undefined> {
+  const env = process.env.PHOENIX_AGENT;
+  const wanted = o.agent ?? (env !== undefined && env !== '' && env !== '0' && env !== 'false');
+  if (!wanted || !selected.some((h) => h.connection !== 'local' && !h.jump)) return undefined;
+  const idleText = o.agentIdle ?? process.env.PHOENIX_AGENT_IDLE;
+  const idleMs = idleText === undefined || idleText === '' ? undefined : parseDuration(idleText);
+  if (idleText !== undefined && idleText !== '' && idleMs === undefined)
+    throw new SelectionError(`${o.agentIdle !== undefined ? 'agentIdle' : 'PHOENIX_AGENT_IDLE'}: expected a duration such as 10m, 90s or 600 (seconds), got "${idleText}"`);
+  const verbose = (o.verbose ?? 0) >= 1;
+  const { AgentClient } = await import('./agent/client.ts');
+  try {
+    return await AgentClient.start({ idleMs, log: verbose ? (s) => err.write(`phoenix: ${s}\n`) : undefined });
+  } catch (e) {
+    if ((e as Error).name === 'AgentDirError' || verbose) err.write(`phoenix: agent: ${(e as Error).message}; connecting directly\n`);
+    return undefined;
+  }
 }
 
 /** True when the module at `url` is the script being run (by zx, tsx or node), not an import. */

@@ -1,6 +1,6 @@
 // Runs a plan: the hosts of a play concurrently (capped by forks), a host's tasks in order,
 // then the handlers its changed tasks notified. A failure stops only its host.
-import { AbortedError, CheckModeRefusal, checkModeConnection, ConnectionPool, ConnectionError, type Connection, type ExecOptions } from './connection/index.ts';
+import { AbortedError, CheckModeRefusal, checkModeConnection, ConnectionPool, ConnectionError, type Connection, type ConnectionBroker, type ExecOptions } from './connection/index.ts';
 import type { Handler, Task, TaskEnv, ActionSpec } from './dsl.ts';
 import type { Host } from './inventory.ts';
 import { redact, redactDeep } from './secret.ts';
@@ -80,6 +80,8 @@ export interface EngineOptions {
   send?: (req: HttpRequest) => Promise<HttpResponse>;
   /** 1: record each task's stdout/stderr; 2: also the commands it ran (-v, -vv). */
   verbose?: number;
+  /** --agent: SSH connections are leased from the warm-connection agent. */
+  agent?: ConnectionBroker;
 }
 
 /** How plays are shown: the reporter drives hosts so listr2 can own the terminal. */
@@ -141,7 +143,7 @@ export class Engine {
   #killing: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: EngineOptions) {
-    this.pool = new ConnectionPool({ knownHosts: opts.knownHosts, acceptNewHostKeys: opts.acceptNewHostKeys, open: opts.open });
+    this.pool = new ConnectionPool({ knownHosts: opts.knownHosts, acceptNewHostKeys: opts.acceptNewHostKeys, open: opts.open, agent: opts.agent });
   }
 
   /**

@@ -178,6 +178,19 @@ export function formatRecap(r: ReturnType<typeof recap>, check: boolean, useColo
   return lines.join('\n');
 }
 
+/** --agent: which hosts' SSH connections were reused warm from the agent (and which went direct). */
+export interface AgentReport {
+  socket: string;
+  reused: string[];
+  direct: string[];
+}
+
+export function formatAgent(a: AgentReport): string {
+  let s = `warm: ${a.reused.length ? a.reused.join(', ') : 'none'} (${a.reused.length ? 'connections reused from the agent' : 'the agent connected every host afresh'})`;
+  if (a.direct.length) s += `\ndirect: ${a.direct.join(', ')} (the agent could not be used; connected directly)`;
+  return s;
+}
+
 export interface JsonReport {
   playbook: string;
   inventory: string;
@@ -188,6 +201,8 @@ export interface JsonReport {
   selection: { tags?: string[]; skipTags?: string[]; limit?: string[]; startAtTask?: string };
   plays: PlayRecord[];
   recap: ReturnType<typeof recap>;
+  /** --agent only. */
+  agent?: AgentReport;
   exitCode: number;
 }
 

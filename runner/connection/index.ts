@@ -38,9 +38,19 @@ export function checkModeConnection(conn: Connection, onRefuse: (e: CheckModeRef
   };
 }
 
+/** Hands out hosts' connections held elsewhere: the warm-connection agent (runner/agent/client.ts). */
+export interface ConnectionBroker {
+  /** The hosts it can hold (the others connect directly). */
+  handles(host: Host): boolean;
+  /** The host's connection; `direct` opens it the usual way when the broker cannot. */
+  open(host: Host, opts: SshOptions, direct: () => Promise<Connection>): Promise<Connection>;
+}
+
 export interface PoolOptions extends SshOptions {
   /** Opens a host's connection instead of SSH/local (tests: a recording connection). */
   open?: (host: Host) => Promise<Connection>;
+  /** --agent: SSH connections come from the warm-connection agent. */
+  agent?: ConnectionBroker;
 }
 
 export class ConnectionPool {
@@ -55,10 +65,10 @@ export class ConnectionPool {
 
   #open(host: Host): Promise<Connection> {
     if (this.#closed) return Promise.reject(new Error(`${host.name}: the run is over; no new connection`));
-    const p = this.opts.open
-      ? this.opts.open(host)
-      : host.connection === 'local'
-        ? Promise.resolve(new LocalConnection(host.name, host.become)) : SshConnection.open(host, this.opts, this.#jumps);
+    const direct = () =>
+      host.connection === 'local' ? Promise.resolve(new LocalConnection(host.name, host.become)) : SshConnection.open(host, this.opts, this.#jumps);
+    const agent = this.opts.agent;
+    const p = this.opts.open ? this.opts.open(host) : agent?.handles(host) ? agent.open(host, this.opts, direct) : direct();
     this.#conns.set(host.name, p);
     return p;
   }

@@ -53,7 +53,7 @@ interface Target {
 }
 
 /** Opens and authenticates one ssh2 client, over `sock` when it goes through a jump host. */
-function connectClient(t: Target, opts: SshOptions, sock?: Duplex): Promise<ClientT> {
+function connectClient(t: Target, opts: SshOptions, sock?: Duplex, seen?: { key?: Buffer }): Promise<ClientT> {
   const knownAtStart = lookupKnownHosts(opts.knownHosts, t.address, t.port);
   const where = `${t.user}@${hostPattern(t.address, t.port)}`;
   let verifyFailure: string | undefined;
@@ -72,12 +72,16 @@ function connectClient(t: Target, opts: SshOptions, sock?: Duplex): Promise<Clie
       if (known.length === 0) {
         if (opts.acceptNewHostKeys) {
           appendKnownHost(opts.knownHosts, t.address, t.port, key);
+          if (seen) seen.key = key;
           return true;
         }
         verifyFailure = `host key verification failed: no key for ${hostPattern(t.address, t.port)} in ${opts.knownHosts} (server offered ${keyType(key)} ${fingerprint(key)}); add it with ssh-keyscan, or pass --accept-new-host-keys to trust it on first use`;
         return false;
       }
-      if (known.some((k) => k.blob.equals(key))) return true;
+      if (known.some((k) => k.blob.equals(key))) {
+        if (seen) seen.key = key;
+        return true;
+      }
       verifyFailure = `host key verification failed: the key of ${hostPattern(t.address, t.port)} (${keyType(key)} ${fingerprint(key)}) does not match ${opts.knownHosts}; it may have been replaced, or someone is intercepting the connection`;
       return false;
     },
@@ -186,6 +190,8 @@ export class SshConnection implements Connection {
   #lost?: ConnectionError;
   #closing = false;
   #aborted = false;
+  /** The host key the server proved it holds, as accepted from known_hosts (the agent re-checks it on reuse). */
+  hostKey?: Buffer;
 
   private constructor(private readonly host: Host) {
     this.hostName = host.name;
@@ -208,7 +214,9 @@ export class SshConnection implements Connection {
       );
     }
     const { name: hostName, address, port, user, key, connectTimeout, keepaliveInterval, keepaliveCountMax } = host;
-    c.#client = await connectClient({ hostName, address, port, user, key, connectTimeout, keepaliveInterval, keepaliveCountMax }, opts, sock);
+    const seen: { key?: Buffer } = {};
+    c.#client = await connectClient({ hostName, address, port, user, key, connectTimeout, keepaliveInterval, keepaliveCountMax }, opts, sock, seen);
+    c.hostKey = seen.key;
     c.#watch();
     return c;
   }
@@ -309,6 +317,11 @@ export class SshConnection implements Connection {
     } finally {
       shell.close();
     }
+  }
+
+  /** abort() was called: no new command starts on this connection. */
+  get aborted(): boolean {
+    return this.#aborted;
   }
 
   async abort(): Promise<boolean> {
