@@ -187,7 +187,9 @@ export class SshConnection implements Connection {
   #closing = false;
   #aborted = false;
 
-  private constructor(private readonly host: Host) {
+  private readonly host: Host;
+  private constructor(host: Host) {
+    this.host = host;
     this.hostName = host.name;
   }
 
