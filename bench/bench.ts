@@ -258,7 +258,7 @@ interface RunOut {
 
 /** One whole-process run under GNU time; stdout kept for the recap, the tree's RSS sampled. */
 function timed(argv: string[], env: Record<string, string>, logFile: string): Promise<RunOut> {
-  const timeFile = join(WORK, 'time.out');
+  const timeFile = join(WORK, `time-${process.pid}.out`); // per bench process: two parts may run at once
   rmSync(timeFile, { force: true });
   return new Promise((res, rej) => {
     const start = process.hrtime.bigint();
@@ -369,7 +369,9 @@ function command(tool: ToolId, w: WorkloadId, t: Target, runId: string | undefin
     return { argv: [...head, '--inventory', t.phoenixInventory, '--plain', ...agentArgs], env: { ...phoenixEnv(tool), ...agentEnv, ...extraEnv } };
   }
   const script = `bench/${book}.ts`;
-  return { argv: [...phoenixPrefix(tool), script, '--inventory', t.phoenixInventory, '--forks', n, ...agentArgs], env: { ...phoenixEnv(tool), ...agentEnv, ...(runId ? { PHX_BENCH_RUN: runId } : {}), ...extraEnv } };
+  // The same hosts as Ansible and pyinfra: the lab inventory also holds the Proxmox API host.
+  const limit = t.label === 'lab' ? ['--limit', t.hosts.join(':')] : [];
+  return { argv: [...phoenixPrefix(tool), script, '--inventory', t.phoenixInventory, '--forks', n, ...limit, ...agentArgs], env: { ...phoenixEnv(tool), ...agentEnv, ...(runId ? { PHX_BENCH_RUN: runId } : {}), ...extraEnv } };
 }
 
 /** How each phoenix variant starts a script. */
@@ -762,7 +764,7 @@ function report(extra: { lab: string; scale: string }, machineBy: Saved['machine
     ...(before.length ? ['### Before and after issue 9 (medians)', '', '"Before" is bench/RESULTS-before.json: the bench of 2026-11-25 (runner 0807a55 on the lab, 16ef915 at scale), when `npx zx` and `node --import=tsx` both ran the playbook through tsx. The machine was quieter then (load average 1–6 against today\'s, in the raw figures).', '', ...before, ''] : []),
     ...(scaleRows.length ? ['### Cost per added host (scale workload)', '', ...scaleRows, ''] : []),
     ...(splitRows.length ? ['### Where phoenix\'s time goes', '', 'Start-up probes (`startup`: no host contacted) and, per target, load + plan alone, connect + 1 task, connect + 20 tasks. CPU is user + sys of the whole process tree, steadier than wall time on a shared machine.', '', ...splitRows, ''] : []),
-    ...(notes.length ? ['### Notes', '', ...notes.map((n) => `- ${n.text}`), ''] : []),
+    ...(notes.length ? ['### Notes', '', ...[...new Set(notes.map((n) => n.text))].map((t) => `- ${t}`), ''] : []),
     ...(analysis ? [analysis, ''] : []),
     '## Raw figures',
     '',
@@ -839,7 +841,9 @@ async function scaleWorkload(): Promise<string> {
       const json = join(WORK, `loop-${n}.json`);
       const inv = {
         knownHosts: lab.knownHosts,
-        hosts: Object.fromEntries(hs.map((h) => [h.name, { address: h.address, port: h.port, user: lab.user, key: lab.clientKey, become: true }])),
+        // connectTimeout 60 s (default 10): 200 handshakes against 200 local sshd on a shared 2-core
+        // machine can take longer than 10 s each when it is busy; pyinfra and Ansible wait that long too.
+        hosts: Object.fromEntries(hs.map((h) => [h.name, { address: h.address, port: h.port, user: lab.user, key: lab.clientKey, become: true, connectTimeout: 60 }])),
       };
       writeFileSync(json, JSON.stringify(inv, null, 1));
       const ini = join(WORK, `loop-${n}.ini`);
@@ -884,10 +888,11 @@ async function mainBench() {
   if ((ONLY || process.env.BENCH_WORKLOADS) && existsSync(jsonOut)) {
     // Keep what is not measured now (the other part, the other lab workloads).
     const old = JSON.parse(readFileSync(jsonOut, 'utf8')) as Saved;
-    samples.push(...old.samples.filter((s) => !measuredNow(s.target, s.workload)));
-    // Splits: the start-up probes and the lab breakdown run with workload 1 (noop).
-    splits.push(...old.splits.filter((s) => !measuredNow(s.target, 'noop')));
-    notes.push(...old.notes.filter((n) => !measuredNow(n.part === 'lab' ? 'lab' : 'scale', n.group)));
+    // A sample is replaced only when its workload and its tool are measured now (BENCH_TOOLS).
+    samples.push(...old.samples.filter((s) => !(measuredNow(s.target, s.workload) && TOOLS.includes(s.tool))));
+    // Splits: the start-up probes and the lab breakdown run with workload 1 (noop), unless their runs are 0.
+    splits.push(...old.splits.filter((s) => !(measuredNow(s.target, 'noop') && (s.target === 'startup' ? STARTUP_RUNS : SPLIT_RUNS) > 0)));
+    notes.push(...old.notes);
     if (ONLY === 'scale' || !WORKLOADS.length) (lab = old.parts.lab), (machineBy.lab = old.machine.lab);
     if (ONLY === 'lab') (scale = old.parts.scale), (machineBy.scale = old.machine.scale);
   }
