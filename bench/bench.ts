@@ -596,6 +596,8 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** A figure to `d` decimals; "—" when it is missing (NaN is saved as null in RESULTS.json). */
+const fx = (n: number | null, d: number) => (typeof n === 'number' && Number.isFinite(n) ? n.toFixed(d) : '—');
 const sec = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : '—');
 const mb = (kb: number) => (Number.isFinite(kb) && kb > 0 ? `${Math.round(kb / 1024)} MB` : '—');
 
@@ -718,7 +720,7 @@ function report(extra: { lab: string; scale: string }, machineBy: Saved['machine
   raw.push('|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|');
   for (const s of samples)
     raw.push(
-      `| ${s.workload} | ${s.target} | ${s.hosts} | ${s.tool} | ${s.round < 0 ? 'warm-up' : s.round + 1} | ${(s.wallMs / 1000).toFixed(3)} | ${(s.maxRssKb / 1024).toFixed(1)} | ${(s.treePeakKb / 1024).toFixed(0)} (${s.treeMaxProcs}) | ${s.userS.toFixed(2)} | ${s.sysS.toFixed(2)} | ${s.exitCode} | ${s.changed} | ${s.load.toFixed(2)} | ${s.commit ?? s.at.slice(11, 19)} | ${s.note ?? ''} |`,
+      `| ${s.workload} | ${s.target} | ${s.hosts} | ${s.tool} | ${s.round < 0 ? 'warm-up' : s.round + 1} | ${fx(s.wallMs / 1000, 3)} | ${fx(s.maxRssKb / 1024, 1)} | ${fx(s.treePeakKb / 1024, 0)} (${s.treeMaxProcs}) | ${fx(s.userS, 2)} | ${fx(s.sysS, 2)} | ${s.exitCode} | ${s.changed} | ${s.load.toFixed(2)} | ${s.commit ?? s.at.slice(11, 19)} | ${s.note ?? ''} |`,
     );
 
   const analysisFile = join(BENCH, 'ANALYSIS.md');
@@ -751,7 +753,7 @@ function report(extra: { lab: string; scale: string }, machineBy: Saved['machine
     '',
     '![wall time per tool and workload](RESULTS.svg)',
     '',
-    'The chart (bench/RESULTS.svg, drawn by bench/chart.ts from RESULTS.json) and the tables are the same figures. **The machine is shared**: 2 cores, and during these runs six other helpers were building and testing phoenix on it (the load average of each run is in the raw figures; 1-minute loads of 5–12 were common), so wall times are inflated and noisy, more so for the short runs; compare tools within a workload (they alternate run by run, so they share the load), not against other days.',
+    'The chart (bench/RESULTS.svg, drawn by bench/chart.ts from RESULTS.json) and the tables are the same figures. **The machine is shared**: 2 cores, and during these runs six other helpers were building and testing phoenix on it (the load average of each run is in the raw figures; 1-minute loads of 7–23 in this run), so wall times are inflated and noisy, more so for the short runs; compare tools within a workload (they alternate run by run, so they share the load), not against other days.',
     '',
     `Lab workloads: ${extra.lab}. Scale workload: ${extra.scale}.`,
     '',

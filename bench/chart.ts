@@ -84,7 +84,7 @@ export function chartSvg(data: ChartInput, title = 'phoenix beside Ansible and p
   const BAR = 16;
   const GAP = 5;
   const out: string[] = [];
-  let y = 56;
+  let y = 74;
   for (const p of panels) {
     const rows: { label: string; color: string; ms: number | null; runs: number }[] = [];
     for (const [id, label, color] of tools) {
@@ -133,6 +133,7 @@ export function chartSvg(data: ChartInput, title = 'phoenix beside Ansible and p
     '<style>.h{font-weight:bold;font-size:13px}.v{fill:#222}.t{fill:#555;font-size:11px}.na{fill:#777;font-style:italic}.axis{stroke:#444}.grid{stroke:#ddd}.title{font-size:15px;font-weight:bold}</style>',
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
     `<text x="16" y="26" class="title">${esc(title)}</text>`,
+    `<text x="16" y="44" class="t">${esc('cold: each run connects anew; warm: connections kept between runs (Ansible: ControlPersist; phoenix: its agent). Shared 2-core machine under load: indicative.')}</text>`,
     ...out,
     '</svg>',
     '',
