@@ -1,5 +1,5 @@
 // `npm run bench:site`: issue 9's fourth target, a full `site.ts` run that changes nothing on
-// the five lab guests, through `npx zx` (what users type) and `node --import=phoenix/boot`.
+// the five lab guests, through `npx phoenix site` (what the README types) and `node --import=phoenix/boot`.
 // Whole-process wall time (medians of BENCH_SITE_RUNS, default 5, alternating the two, after
 // one untimed warm-up that also proves there is nothing left to change), and where the time
 // goes, from each run's --json: start-up (wall minus the run's own duration), each play (plays
@@ -37,7 +37,7 @@ interface Sample {
 }
 
 const VIA: Record<string, { argv: string[]; env: Record<string, string> }> = {
-  'npx zx': { argv: ['npx', 'zx', 'playbooks/site.ts'], env: {} },
+  'npx phoenix site': { argv: ['npx', 'phoenix', 'site'], env: {} },
   'node --import=phoenix/boot': { argv: ['node', '--import=phoenix/boot', 'playbooks/site.ts'], env: { NODE_OPTIONS: '' } },
 };
 
@@ -65,7 +65,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-once('npx zx', 0); // warm-up: caches, and proof there is nothing to change
+once('npx phoenix site', 0); // warm-up: caches, and proof there is nothing to change
 const samples: Sample[] = [];
 for (let i = 1; i <= RUNS; i++) for (const via of Object.keys(VIA)) samples.push(once(via, i));
 

@@ -142,7 +142,9 @@ export class Engine {
   #abortWaiters = new Set<(e: Error) => void>();
   #killing: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly opts: EngineOptions) {
+  private readonly opts: EngineOptions;
+  constructor(opts: EngineOptions) {
+    this.opts = opts;
     this.pool = new ConnectionPool({ knownHosts: opts.knownHosts, acceptNewHostKeys: opts.acceptNewHostKeys, open: opts.open, agent: opts.agent });
   }
 

@@ -1,7 +1,7 @@
 // Types of runner/launch.mjs (plain JavaScript so that Node loads it without a TypeScript loader).
-/** The source of .npmrc's zx hook (runner/zx-hook.mjs says what it does). */
+/** The source of the zx hook a user repo's .npmrc may hold (examples/my-lab/.npmrc; runner/zx-hook.mjs says what it does). */
 export declare const ZX_HOOK: string;
-/** The node option .npmrc sets: `--import=data:text/javascript,...` (ZX_HOOK). */
+/** The node option examples/my-lab/.npmrc sets: `--import=data:text/javascript,...` (ZX_HOOK). */
 export declare function zxHookOption(): string;
 /** `file` when it is a playbook of this checkout that the bundle can run, else null. */
 export declare function bundleable(file: string): string | null;

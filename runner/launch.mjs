@@ -1,10 +1,12 @@
 // Starting a playbook fast. Plain JavaScript, so Node loads it without any TypeScript loader.
 //
 // Used by the entry points, none of which sets a node option for other processes:
-// - `npx phoenix site|sync ...` (bin/phoenix.mjs) and `npx zx playbooks/x.ts` (bin/zx.mjs, this
-//   package's `zx`: zx 8 itself cannot import TypeScript on Node 20) call runPlaybook();
+// - `npx phoenix site|sync ...` (bin/phoenix.mjs) calls runPlaybook();
 // - `node --import=phoenix/boot playbooks/x.ts` loads runner/boot.mjs, which calls boot();
-// - `node --import=tsx playbooks/x.ts` does not come here at all (plain tsx, slower start).
+// - a repo of your own whose .npmrc holds the zx hook (examples/my-lab/.npmrc: ZX_HOOK below) runs
+//   `npx zx x.ts` through runner/zx-hook.mjs;
+// - `node --import=tsx playbooks/x.ts`, and `npx zx playbooks/x.ts` in this checkout (Node >= 22.18
+//   strips the types itself; Node 20 cannot) do not come here at all (slower start).
 //
 // What it does for a playbook of this repository (a .ts file under the checkout whose source ends
 // in `if (isMain(import.meta.url)) await <fn>(...)`): it runs the playbook from ONE prebuilt ESM
@@ -177,8 +179,9 @@ async function bundleFor(script, argv) {
   return out;
 }
 
-/** The hook's source; .npmrc holds `node-options=` + zxHookOption() (ZX_HOOK as a data: URL);
- * runner/zx-hook.mjs says what it does. test/integration/boot.test.ts checks that the two agree. */
+/** The hook's source; a user repo's .npmrc may hold `node-options=` + zxHookOption() (ZX_HOOK as a
+ * data: URL; examples/my-lab/.npmrc does, test/integration/outside-repo.test.ts checks they agree);
+ * runner/zx-hook.mjs says what it does. phoenix's own checkout sets no node option. */
 export const ZX_HOOK = [
   'import{createRequire}from"node:module";import{resolve}from"node:path";import{pathToFileURL}from"node:url";const a=process.argv;',
   'if(/[\\\\/](zx[\\\\/]build[\\\\/]cli\\.js|\\.bin[\\\\/]zx)$/.test(a[1]??"")){let r;',

@@ -52,10 +52,15 @@ export function formatTask(rec: TaskRecord, host: string, opts: FormatOptions): 
 
 /** Plain lines, one per task result, printed as results arrive. */
 export class PlainRunner implements PlayRunner {
+  private readonly out: Out;
+  private readonly opts: FormatOptions;
   constructor(
-    private readonly out: Out,
-    private readonly opts: FormatOptions,
-  ) {}
+    out: Out,
+    opts: FormatOptions,
+  ) {
+    this.out = out;
+    this.opts = opts;
+  }
   async runPlay(pp: PlannedPlay<any>, hosts: Host<any>[], runHost: (h: Host<any>, ev: HostEvents) => Promise<HostRecord>, forks: number) {
     this.out.write(`PLAY [${pp.play.name}] ${hosts.map((h) => h.name).join(', ') || '(no hosts left)'}\n`);
     const limit = limiter(forks);
@@ -74,10 +79,15 @@ export class PlainRunner implements PlayRunner {
 
 /** listr2: one line per host, its current task below it; details printed after the play. */
 export class ListrRunner implements PlayRunner {
+  private readonly out: Out;
+  private readonly opts: FormatOptions;
   constructor(
-    private readonly out: Out,
-    private readonly opts: FormatOptions,
-  ) {}
+    out: Out,
+    opts: FormatOptions,
+  ) {
+    this.out = out;
+    this.opts = opts;
+  }
   async runPlay(pp: PlannedPlay<any>, hosts: Host<any>[], runHost: (h: Host<any>, ev: HostEvents) => Promise<HostRecord>, forks: number) {
     const results = new Map<string, HostRecord>();
     const { Listr } = await import('listr2'); // only needed on a terminal

@@ -99,11 +99,13 @@ export interface Action<V extends Vars = Vars> {
 }
 
 export class TaskError extends Error {
+  readonly detail: { command?: string; stderr?: string; stdout?: string; code?: number };
   constructor(
     message: string,
-    readonly detail: { command?: string; stderr?: string; stdout?: string; code?: number } = {},
+    detail: { command?: string; stderr?: string; stdout?: string; code?: number } = {},
   ) {
     super(message);
+    this.detail = detail;
     this.name = 'TaskError';
   }
 }
@@ -115,13 +117,11 @@ export class TaskError extends Error {
  * tell what the unapplied change would have made.
  */
 export class NotYetError extends TaskError {
-  constructor(
-    message: string,
-    detail: TaskError['detail'] = {},
-    /** What the check run shows anyway (e.g. copy's diff of the content it would write). */
-    readonly diff?: FileDiff[],
-  ) {
+  /** What the check run shows anyway (e.g. copy's diff of the content it would write). */
+  readonly diff?: FileDiff[];
+  constructor(message: string, detail: TaskError['detail'] = {}, diff?: FileDiff[]) {
     super(message, detail);
+    this.diff = diff;
     this.name = 'NotYetError';
   }
 }

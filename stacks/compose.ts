@@ -95,11 +95,15 @@ export interface ComposeFile {
 }
 
 export class ComposeValidationError extends Error {
+  readonly where: string;
+  readonly errors: string[];
   constructor(
-    readonly where: string,
-    readonly errors: string[],
+    where: string,
+    errors: string[],
   ) {
     super(`${where}: invalid compose file (compose spec):\n  - ${errors.join('\n  - ')}`);
+    this.where = where;
+    this.errors = errors;
     this.name = 'ComposeValidationError';
   }
 }

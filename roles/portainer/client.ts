@@ -29,18 +29,28 @@ export interface PortainerApiOptions {
 
 /** A failed API call: names the request, the HTTP status and Portainer's `message`. */
 export class PortainerError extends Error {
+  readonly method: string;
+  readonly path: string;
+  readonly status: number | undefined;
+  readonly portainerMessage: string;
+  readonly details?: string;
   constructor(
-    readonly method: string,
-    readonly path: string,
-    readonly status: number | undefined,
-    readonly portainerMessage: string,
-    readonly details?: string,
+    method: string,
+    path: string,
+    status: number | undefined,
+    portainerMessage: string,
+    details?: string,
   ) {
     super(
       redact(
         `Portainer API ${method} ${path}: ${status === undefined ? 'no response' : `HTTP ${status}`}: ${portainerMessage || '(no message)'}${details ? ` (${details})` : ''}`,
       ),
     );
+    this.method = method;
+    this.path = path;
+    this.status = status;
+    this.portainerMessage = portainerMessage;
+    this.details = details;
     this.name = 'PortainerError';
   }
 }
@@ -112,7 +122,9 @@ export class PortainerClient {
   /** Every request sent, in order (bodies with secrets masked). */
   readonly sent: SentRequest[] = [];
 
-  constructor(readonly opts: PortainerApiOptions) {
+  readonly opts: PortainerApiOptions;
+  constructor(opts: PortainerApiOptions) {
+    this.opts = opts;
     const u = new URL(opts.url);
     if (u.protocol !== 'https:') throw new Error(`portainer: url ${opts.url}: expected https:// (the admin password is never sent over plain HTTP)`);
     this.base = `${u.protocol}//${u.host}`;

@@ -57,12 +57,16 @@ export interface ClientOptions {
 }
 
 export class PveError extends TaskError {
+  readonly status: number;
+  readonly body: unknown;
   constructor(
     message: string,
-    readonly status: number,
-    readonly body: unknown,
+    status: number,
+    body: unknown,
   ) {
     super(message, { stderr: redact(typeof body === 'string' ? body : JSON.stringify(body ?? '')).slice(0, 2000) });
+    this.status = status;
+    this.body = body;
     this.name = 'PveError';
   }
 }
@@ -71,7 +75,9 @@ export class PveClient {
   readonly #agent: Agent;
   readonly #auth: Secret;
   readonly #tokenId: string;
-  constructor(readonly o: ClientOptions) {
+  readonly o: ClientOptions;
+  constructor(o: ClientOptions) {
+    this.o = o;
     let ca: Buffer;
     try {
       ca = readFileSync(o.caFile);

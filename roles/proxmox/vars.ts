@@ -191,8 +191,10 @@ function ipv4ok(s: string, cidr: boolean): boolean {
 }
 
 export class GuestDeclError extends Error {
-  constructor(readonly problems: string[]) {
+  readonly problems: string[];
+  constructor(problems: string[]) {
     super(`invalid Proxmox declarations:\n  - ${problems.join('\n  - ')}`);
+    this.problems = problems;
     this.name = 'GuestDeclError';
   }
 }

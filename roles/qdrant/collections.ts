@@ -24,17 +24,25 @@ export type CollectionPlan =
   | { action: 'none' };
 
 export class ImmutableFieldError extends Error {
+  readonly collection: string;
+  readonly field: string;
+  readonly live: unknown;
+  readonly wanted: unknown;
   constructor(
-    readonly collection: string,
-    readonly field: string,
-    readonly live: unknown,
-    readonly wanted: unknown,
+    collection: string,
+    field: string,
+    live: unknown,
+    wanted: unknown,
   ) {
     super(
       `qdrant collection "${collection}": ${field} is ${JSON.stringify(live)} on the server but the inventory says ${JSON.stringify(wanted)} ` +
         `(inventory field qdrant.collections[].${field}); it cannot change once created, and phoenix never drops or recreates a collection (its points would be lost): ` +
         `create a new collection and migrate, or change the inventory back`,
     );
+    this.collection = collection;
+    this.field = field;
+    this.live = live;
+    this.wanted = wanted;
     this.name = 'ImmutableFieldError';
   }
 }

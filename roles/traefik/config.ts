@@ -24,8 +24,10 @@ export const ACME_CHALLENGE_PATH = '/.well-known/acme-challenge/';
 export const INTERNAL_SERVICES = ['api@internal', 'dashboard@internal', 'ping@internal', 'noop@internal', 'rest@internal', 'prometheus@internal'];
 
 export class TraefikConfigError extends Error {
-  constructor(readonly problems: string[]) {
+  readonly problems: string[];
+  constructor(problems: string[]) {
     super(`invalid Traefik config (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`);
+    this.problems = problems;
     this.name = 'TraefikConfigError';
   }
 }

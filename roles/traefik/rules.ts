@@ -28,11 +28,13 @@ export const MATCHERS = {
 export type Matcher = keyof typeof MATCHERS;
 
 export class RuleError extends Error {
+  readonly offset: number;
   constructor(
     message: string,
-    readonly offset: number,
+    offset: number,
   ) {
     super(message);
+    this.offset = offset;
     this.name = 'RuleError';
   }
 }

@@ -110,12 +110,16 @@ export class AgentClient {
   readonly reused = new Set<string>();
   /** Hosts that went direct after the agent went away mid-run. */
   readonly fellBack = new Set<string>();
-  constructor(
-    readonly socket: string,
-    readonly idleMs: number,
-    readonly started: boolean,
-    private readonly log: (s: string) => void,
-  ) {}
+  readonly socket: string;
+  readonly idleMs: number;
+  readonly started: boolean;
+  private readonly log: (s: string) => void;
+  constructor(socket: string, idleMs: number, started: boolean, log: (s: string) => void) {
+    this.socket = socket;
+    this.idleMs = idleMs;
+    this.started = started;
+    this.log = log;
+  }
 
   /**
    * The agent for this run: the one answering on the socket, else a new one (spawned, waited
@@ -225,11 +229,13 @@ export class AgentConnection implements Connection {
   #releaseWaiter?: Waiter;
   reused = false;
 
-  constructor(
-    readonly hostName: string,
-    private readonly sock: Socket,
-    private readonly fallback: () => Promise<Connection>,
-  ) {
+  readonly hostName: string;
+  private readonly sock: Socket;
+  private readonly fallback: () => Promise<Connection>;
+  constructor(hostName: string, sock: Socket, fallback: () => Promise<Connection>) {
+    this.hostName = hostName;
+    this.sock = sock;
+    this.fallback = fallback;
     sock.on('error', () => undefined);
     sock.on('close', () => {
       if (this.#closing) return;

@@ -40,10 +40,12 @@ export class Agent {
   #exitTimer?: NodeJS.Timeout;
   #jumps = new JumpPool();
 
-  constructor(
-    readonly dir: string,
-    readonly idleMs: number,
-  ) {}
+  readonly dir: string;
+  readonly idleMs: number;
+  constructor(dir: string, idleMs: number) {
+    this.dir = dir;
+    this.idleMs = idleMs;
+  }
 
   get socket(): string {
     return socketPath(this.dir);

@@ -61,7 +61,10 @@ export class ConnectionPool {
   #unused = new Set<Promise<Connection>>();
   #closed = false;
   #jumps = new JumpPool();
-  constructor(private readonly opts: PoolOptions) {}
+  private readonly opts: PoolOptions;
+  constructor(opts: PoolOptions) {
+    this.opts = opts;
+  }
 
   #open(host: Host): Promise<Connection> {
     if (this.#closed) return Promise.reject(new Error(`${host.name}: the run is over; no new connection`));

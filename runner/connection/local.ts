@@ -30,10 +30,15 @@ export function spawnShell(argv: string[], label: string): ShellSession {
 
 export class LocalConnection implements Connection {
   #shells = new Map<boolean, ShellSession>();
+  readonly hostName: string;
+  private readonly become: boolean;
   constructor(
-    readonly hostName: string,
-    private readonly become = false,
-  ) {}
+    hostName: string,
+    become: boolean = false,
+  ) {
+    this.hostName = hostName;
+    this.become = become;
+  }
 
   #shell(root: boolean): ShellSession {
     let s = this.#shells.get(root);

@@ -71,10 +71,14 @@ export class ShellSession {
   #errBuf = Buffer.alloc(0);
   #dead?: Error;
 
+  private readonly streams: ShellStreams;
+  private readonly label: string;
   constructor(
-    private readonly streams: ShellStreams,
-    private readonly label: string,
+    streams: ShellStreams,
+    label: string,
   ) {
+    this.streams = streams;
+    this.label = label;
     streams.stdout.on('data', (d: Buffer) => this.#onOut(d));
     streams.stderr.on('data', (d: Buffer) => this.#onErr(d));
     streams.closed.then(() => this.#die(streams.closedReason?.() ?? new Error(`${label}: the remote shell exited`)));

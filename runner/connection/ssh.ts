@@ -193,7 +193,9 @@ export class SshConnection implements Connection {
   /** The host key the server proved it holds, as accepted from known_hosts (the agent re-checks it on reuse). */
   hostKey?: Buffer;
 
-  private constructor(private readonly host: Host) {
+  private readonly host: Host;
+  private constructor(host: Host) {
+    this.host = host;
     this.hostName = host.name;
   }
 

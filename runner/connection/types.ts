@@ -35,11 +35,13 @@ export interface Connection {
 
 /** The host could not be reached or authenticated: the host is "unreachable", not "failed". */
 export class ConnectionError extends Error {
+  readonly hostName: string;
   constructor(
-    readonly hostName: string,
+    hostName: string,
     message: string,
   ) {
     super(`${hostName}: ${message}`);
+    this.hostName = hostName;
     this.name = 'ConnectionError';
   }
 }
@@ -49,12 +51,13 @@ export class ConnectionError extends Error {
  * reports the task `unknown`, naming what was held back (redacted).
  */
 export class CheckModeRefusal extends Error {
-  constructor(
-    readonly hostName: string,
-    /** What was not run: the command's first line, or "POST https://...", redacted. */
-    readonly what: string,
-  ) {
+  readonly hostName: string;
+  /** What was not run: the command's first line, or "POST https://...", redacted. */
+  readonly what: string;
+  constructor(hostName: string, what: string) {
     super(`check mode: not run on ${hostName}, not marked read-only: ${what}`);
+    this.hostName = hostName;
+    this.what = what;
     this.name = 'CheckModeRefusal';
   }
 }

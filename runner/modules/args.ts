@@ -12,11 +12,15 @@ import * as validators from './schemas.generated.js';
 import { moduleSchemas, type ModuleName } from './schemas.ts';
 
 export class ArgumentError extends Error {
+  readonly module: string;
+  readonly problems: string[];
   constructor(
-    readonly module: string,
-    readonly problems: string[],
+    module: string,
+    problems: string[],
   ) {
     super(`${module}: ${problems.join('; ')}`);
+    this.module = module;
+    this.problems = problems;
     this.name = 'ArgumentError';
   }
 }

@@ -83,7 +83,7 @@ E('--check of the nginx role on a guest without nginx: no failure, nothing insta
 });
 
 E('site.ts through the CLI: nginx serves the inventory page over TLS, reachable from this machine', async () => {
-  const p = spawnSync('npx', ['zx', 'playbooks/site.ts', '--inventory', 'lab'], { encoding: 'utf8', timeout: 900_000, env: { ...process.env, NO_COLOR: '1' } });
+  const p = spawnSync('npx', ['phoenix', 'site', '--inventory', 'lab'], { encoding: 'utf8', timeout: 900_000, env: { ...process.env, NO_COLOR: '1' } });
   assert.is(p.status, 0, `${p.stdout}\n${p.stderr}`);
   assert.match(p.stdout, /lxc101\s+ok=\d+\s+changed=\d+\s+failed=0/);
   const res = curl(`https://${DOMAIN}/`, 'lxc101');

@@ -54,14 +54,14 @@ function inventory(name: string, body: string): string {
   return f;
 }
 
-/** `npx zx <playbook>` as a user runs it, with the process list sampled while it runs. */
+/** `npx phoenix site` (or a test playbook) as a user runs it, with the process list sampled while it runs. */
 function phoenix(args: string[], playbook = 'playbooks/site.ts'): Promise<{ code: number; out: string; json?: { recap: Record<string, { changed: number; failed: number }> } }> {
   const json = join(WORK, `run-${Date.now()}.json`);
   return new Promise((resolve) => {
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
     delete env.NODE_OPTIONS;
-    // site.ts as a user runs it (npx zx); the test's own playbook (outside playbooks/) with node and tsx.
-    const cmd = playbook === 'playbooks/site.ts' ? ['npx', '--no-install', 'zx', playbook] : ['node', '--import=tsx', playbook];
+    // site.ts as a user runs it (npx phoenix site: Node 20 too); the test's own playbook (outside playbooks/) with node and tsx.
+    const cmd = playbook === 'playbooks/site.ts' ? ['npx', '--no-install', 'phoenix', 'site'] : ['node', '--import=tsx', playbook];
     const p = spawn(cmd[0]!, [...cmd.slice(1), '--plain', '--json', json, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     p.stdout.on('data', (d) => (out += d));

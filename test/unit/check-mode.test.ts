@@ -66,12 +66,21 @@ function freshHost(cmd: string): ExecResult {
 
 /** A connection that records every command it is sent and answers as `answer` says. */
 class RecordingConnection implements Connection {
+  readonly hostName: string;
+  private readonly log: Sent[];
+  private readonly current: Map<string, string>;
+  private readonly answer: (cmd: string) => ExecResult;
   constructor(
-    readonly hostName: string,
-    private readonly log: Sent[],
-    private readonly current: Map<string, string>,
-    private readonly answer: (cmd: string) => ExecResult,
-  ) {}
+    hostName: string,
+    log: Sent[],
+    current: Map<string, string>,
+    answer: (cmd: string) => ExecResult,
+  ) {
+    this.hostName = hostName;
+    this.log = log;
+    this.current = current;
+    this.answer = answer;
+  }
   async exec(cmd: string, opts: ExecOptions = {}): Promise<ExecResult> {
     this.log.push({ host: this.hostName, task: this.current.get(this.hostName) ?? '?', cmd, readOnly: opts.readOnly === true });
     return this.answer(cmd);

@@ -188,8 +188,12 @@ async function startGuest(g: Guest, log: (l: string) => void) {
 
 // ------------------------------------------------------------------ HTTP
 class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly errors?: Record<string, string>) {
+  readonly status: number;
+  readonly errors?: Record<string, string>;
+  constructor(status: number, message: string, errors?: Record<string, string>) {
     super(message);
+    this.status = status;
+    this.errors = errors;
   }
 }
 
