@@ -123,9 +123,9 @@ interface ListrPlay {
 
 /**
  * listr2: one group per play, its hosts below it (a line per host, its current task under it).
- * The whole plan is one list: plays that wait show what they wait for, plays that overlap run
- * as groups side by side. Details (changes, diffs, errors) are printed per play once the list
- * ends.
+ * Plays in order (no `after`): a list per play, its details printed after it, as always. Plays
+ * that may overlap: the whole plan is one list, plays that wait say what they wait for, plays
+ * that overlap run as groups side by side, and the details are printed play by play at the end.
  */
 export class ListrRunner implements PlayRunner {
   #plays = new Map<PlannedPlay<any>, ListrPlay>();
@@ -135,84 +135,109 @@ export class ListrRunner implements PlayRunner {
     private readonly opts: FormatOptions,
   ) {}
 
+  #overlap = false;
+
   async begin(shape: PlanShape) {
-    const { Listr } = await import('listr2'); // only needed on a terminal
+    this.#overlap = shape.overlap;
     for (const { play: pp, after } of shape.plays)
       this.#plays.set(pp, { name: pp.play.name, after, tasks: pp.tasks.length, start: deferred(), hosts: [], results: new Map() });
+    // In order (no play overlaps another): one list per play, its details right after it, as always.
+    if (!shape.overlap) return;
+    const { Listr } = await import('listr2'); // only needed on a terminal
     const list = new Listr(
-      [...this.#plays.values()].map((p) => ({
-        title: `PLAY ${p.name}${p.after.length && shape.overlap ? `  (waits for ${p.after.join(', ')})` : ''}`,
-        task: async (_ctx: unknown, play: any) => {
-          const s = await p.start.promise;
-          if (!s) return play.skip(`PLAY ${p.name}: not started`);
-          play.title = `PLAY ${p.name}`;
-          return play.newListr(
-            s.hosts.map((h, i) => ({
-              title: h.name,
-              task: async (_c: unknown, t: { title: string; output: string }) => {
-                let n = 0;
-                let changed = 0;
-                let handlers = 0; // handlers that ran count in the total too ("10/10", not "10/9")
-                let rec: HostRecord;
-                try {
-                  rec = await s.runHost(h, {
-                    taskStart: (name) => {
-                      t.output = `${name}`;
-                    },
-                    taskEnd: (r) => {
-                      n++;
-                      if (r.handler) handlers++;
-                      if (r.status === 'changed') changed++;
-                      t.title = `${h.name}  ${n}/${p.tasks + handlers} tasks${handlers ? ` (${handlers} handler${handlers > 1 ? 's' : ''})` : ''}, ${changed} changed`;
-                    },
-                  });
-                } catch (e) {
-                  s.results[i]!.reject(e);
-                  throw e;
-                }
-                s.results[i]!.resolve(rec);
-                p.results.set(h.name, rec);
-                if (rec.notRun) throw new Error(`${h.name}: not run (${rec.notRun.status} earlier, in play "${rec.notRun.play}")`);
-                if (rec.status !== 'ok') {
-                  if (rec.status === 'interrupted') throw new Error(`${h.name}: interrupted`);
-                  const last = rec.tasks.findLast((x) => x.status === 'failed' || x.status === 'unreachable');
-                  throw new Error(`${h.name}: ${last?.status ?? rec.status}${last ? ` at "${last.task}": ${last.error?.message ?? ''}` : ''}`);
-                }
-              },
-            })),
-            { concurrent: true, exitOnError: false },
-          );
-        },
-      })),
+      [...this.#plays.values()].map((p) => this.#playTask(p)),
       // Ctrl-C is phoenix's to handle (cli.ts): listr2's own handler would exit at once.
       { concurrent: true, exitOnError: false, registerSignalListeners: false, rendererOptions: { collapseSubtasks: false, collapseErrors: false } },
     );
     this.#run = list.run().catch(() => undefined);
   }
 
-  async runPlay(pp: PlannedPlay<any>, hosts: Host<any>[], runHost: (h: Host<any>, ev: HostEvents) => Promise<HostRecord>, _forks: number) {
-    if (!this.#plays.has(pp)) throw new Error(`ListrRunner: play "${pp.play.name}" was not in the plan given to begin()`);
-    const p = this.#plays.get(pp)!;
+  /** A play's group: it waits (titled with what it waits for) until the engine starts it, then a line per host. */
+  #playTask(p: ListrPlay) {
+    return {
+      title: `PLAY ${p.name}${p.after.length && this.#overlap ? `  (waiting for ${p.after.join(', ')})` : ''}`,
+      task: async (_ctx: unknown, play: any) => {
+        const s = await p.start.promise;
+        if (!s) return play.skip(`PLAY ${p.name}: not started`);
+        play.title = `PLAY ${p.name}`;
+        return play.newListr(
+          s.hosts.map((h, i) => ({
+            title: h.name,
+            task: async (_c: unknown, t: { title: string; output: string }) => {
+              let n = 0;
+              let changed = 0;
+              let handlers = 0; // handlers that ran count in the total too ("10/10", not "10/9")
+              let rec: HostRecord;
+              try {
+                rec = await s.runHost(h, {
+                  taskStart: (name) => {
+                    t.output = `${name}`;
+                  },
+                  taskEnd: (r) => {
+                    n++;
+                    if (r.handler) handlers++;
+                    if (r.status === 'changed') changed++;
+                    t.title = `${h.name}  ${n}/${p.tasks + handlers} tasks${handlers ? ` (${handlers} handler${handlers > 1 ? 's' : ''})` : ''}, ${changed} changed`;
+                  },
+                });
+              } catch (e) {
+                s.results[i]!.reject(e);
+                throw e;
+              }
+              s.results[i]!.resolve(rec);
+              p.results.set(h.name, rec);
+              if (rec.notRun) throw new Error(`${h.name}: not run (${rec.notRun.status} earlier, in play "${rec.notRun.play}")`);
+              if (rec.status !== 'ok') {
+                if (rec.status === 'interrupted') throw new Error(`${h.name}: interrupted`);
+                const last = rec.tasks.findLast((x) => x.status === 'failed' || x.status === 'unreachable');
+                throw new Error(`${h.name}: ${last?.status ?? rec.status}${last ? ` at "${last.task}": ${last.error?.message ?? ''}` : ''}`);
+              }
+            },
+          })),
+          { concurrent: true, exitOnError: false },
+        );
+      },
+    };
+  }
+
+  async runPlay(pp: PlannedPlay<any>, hosts: Host<any>[], runHost: (h: Host<any>, ev: HostEvents) => Promise<HostRecord>, forks: number) {
+    let p = this.#plays.get(pp);
+    if (!p) {
+      // Driven play by play without begin() (engine.runPlay): in order.
+      p = { name: pp.play.name, after: [], tasks: pp.tasks.length, start: deferred(), hosts: [], results: new Map() };
+      this.#plays.set(pp, p);
+    }
     p.hosts = hosts;
+    // Without a scheduler (engine.runPlay alone), --forks is this play's to apply.
+    const limit = limiter(forks);
+    const hostRun = (h: Host<any>, ev: HostEvents) => limit(() => runHost(h, ev));
     const results = hosts.map(() => deferred<HostRecord>());
-    p.start.resolve({ hosts, runHost, results });
+    p.start.resolve({ hosts, runHost: hostRun, results });
+    if (this.#overlap) return Promise.all(results.map((d) => d.promise));
+    const { Listr } = await import('listr2');
+    const list = new Listr([this.#playTask(p)], { exitOnError: false, registerSignalListeners: false, rendererOptions: { collapseSubtasks: false, collapseErrors: false } });
+    await list.run().catch(() => undefined);
+    this.#details(p);
     return Promise.all(results.map((d) => d.promise));
+  }
+
+  /** Details that do not fit a progress line: changes, diffs and errors. */
+  #details(p: ListrPlay) {
+    const opts = { ...this.opts, play: this.#overlap };
+    for (const h of p.hosts) {
+      const rec = p.results.get(h.name);
+      if (rec?.notRun) this.out.write(`${formatNotRun(rec, p.name, opts)}\n`);
+      for (const t of rec?.tasks ?? []) {
+        if (this.opts.verbose || t.status === 'changed' || t.status === 'failed' || t.status === 'unreachable' || t.status === 'unknown') this.out.write(`${formatTask(t, h.name, opts)}\n`);
+      }
+    }
   }
 
   async end() {
     for (const p of this.#plays.values()) p.start.resolve(null); // no-op for the plays that started
     await this.#run;
-    // Details that do not fit a progress line: changes, diffs and errors, play by play.
-    for (const p of this.#plays.values()) {
-      for (const h of p.hosts) {
-        const rec = p.results.get(h.name);
-        if (rec?.notRun) this.out.write(`${formatNotRun(rec, p.name, { ...this.opts, play: true })}\n`);
-        for (const t of rec?.tasks ?? []) {
-          if (this.opts.verbose || t.status === 'changed' || t.status === 'failed' || t.status === 'unreachable' || t.status === 'unknown')
-            this.out.write(`${formatTask(t, h.name, { ...this.opts, play: true })}\n`);
-        }
-      }
-    }
+    // Overlapping plays: their details, play by play, once the list has ended.
+    if (this.#overlap) for (const p of this.#plays.values()) this.#details(p);
   }
 }
 
