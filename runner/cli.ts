@@ -322,10 +322,10 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
     if (o.listHosts) out.write(`inventory: ${inv.source}\n`);
     for (const pp of plan) {
       out.write(`play: ${pp.play.name}\n`);
-      // The graph: what the play waits for, when the playbook declares any `after`.
+      // The graph: what the play waits for, when the playbook declares any `after` (no line: it starts at once).
       if (o.listTasks && pb.plays.some((p) => p.after !== undefined)) {
         const after = (pp.after ?? []).map((i) => pb.plays[i]!.name).filter((n) => plan.some((x) => x.play.name === n));
-        out.write(`  after: ${after.length ? after.join(', ') : '(none: starts at once)'}\n`);
+        if (after.length) out.write(`  after: ${after.join(', ')}\n`);
       }
       if (o.listHosts) out.write(`  hosts (${pp.hosts.length}): ${pp.hosts.map((h) => h.name).join(', ')}\n`);
       if (o.listTasks) for (const t of pp.tasks) out.write(`  ${t.role.name} : ${t.task.name}    TAGS: [${t.tags.join(', ')}]\n`);

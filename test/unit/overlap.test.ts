@@ -296,15 +296,15 @@ test('planning refuses unknown, later, self, ambiguous and cyclic after, naming 
   assert.is(text, '');
 });
 
-test('--list-tasks shows what each play waits for (the graph), only when the playbook declares after', async () => {
+test('--list-tasks shows what each play waits for (the graph; a play that starts at once has no after line)', async () => {
   const ev: string[] = [];
   let text = '';
   const out = { write: (s: string) => void (text += s) };
   await run(playbook('g', [playOf(ev, 'one', 'left', []), playOf(ev, 'two', 'right', []), playOf(ev, 'three', 'all', ['one', 'two'])]), { inventory: inv, listTasks: true, out });
   assert.is(
     text,
-    'play: one\n  after: (none: starts at once)\n  r-one : t-one    TAGS: [r-one]\n' +
-      'play: two\n  after: (none: starts at once)\n  r-two : t-two    TAGS: [r-two]\n' +
+    'play: one\n  r-one : t-one    TAGS: [r-one]\n' +
+      'play: two\n  r-two : t-two    TAGS: [r-two]\n' +
       'play: three\n  after: one, two\n  r-three : t-three    TAGS: [r-three]\n',
   );
   text = '';
