@@ -34,8 +34,10 @@ export function formatTask(rec: TaskRecord, host: string, opts: FormatOptions): 
     unreachable: color(31, 'unreachable', c),
   };
   const pad = ' '.repeat(Math.max(0, 11 - rec.status.length));
-  let line = `${label[rec.status]}${pad} ${host} | ${opts.play ? `[${rec.play}] ` : ''}${rec.role ? `${rec.role} | ` : ''}${rec.handler ? 'handler: ' : ''}${rec.task}`;
+  let line = `${label[rec.status]}${pad} ${host} | ${rec.role ? `${rec.role} | ` : ''}${rec.handler ? 'handler: ' : ''}${rec.task}`;
   if (rec.msg) line += ` (${rec.msg})`;
+  // Last, so "status host | role | task" reads (and greps) the same with or without overlap.
+  if (opts.play) line += `  [${rec.play}]`;
   const out = [line];
   if (rec.error) {
     out.push(`    error: ${rec.error.message}`);
@@ -55,7 +57,7 @@ export function formatTask(rec: TaskRecord, host: string, opts: FormatOptions): 
 /** A host a play did not run on: it failed (or was unreachable) in another play. */
 export function formatNotRun(r: HostRecord, play: string, opts: FormatOptions): string {
   const n = r.notRun!;
-  return `${color(36, 'not run', opts.color)}     ${r.host} | ${opts.play ? `[${play}] ` : ''}(the host was ${n.status} earlier, in play "${n.play}")`;
+  return `${color(36, 'not run', opts.color)}     ${r.host} | (the host was ${n.status} earlier, in play "${n.play}")${opts.play ? `  [${play}]` : ''}`;
 }
 
 /** "PLAY [name] hosts", and with overlapping plays what it waited for. */
@@ -65,7 +67,7 @@ function playLine(name: string, hosts: Host<any>[], after: string[] | undefined)
 
 /**
  * Plain lines, one per task result, printed as results arrive. When plays overlap, every line
- * names its play ("[play]" after the host), a play's header says what it waited for, and
+ * names its play ("  [play]" at its end), a play's header says what it waited for, and
  * "PLAY END [name]" marks where it ended.
  */
 export class PlainRunner implements PlayRunner {

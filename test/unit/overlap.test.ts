@@ -99,7 +99,7 @@ test('without after: strictly in order, as Ansible (each play ends on all its ho
   ]);
   assert.equal(r.notStarted, []);
   // Sequential output is unchanged: no play name on task lines, no after, no PLAY END.
-  assert.not.match(r.text, '| [one]');
+  assert.not.match(r.text, '  [one]');
   assert.not.match(r.text, 'PLAY END');
   assert.match(r.text, 'PLAY [two] b, c\nok          b | r-two | t-two\n');
   assert.not.ok(r.plays[0]!.after, 'a sequential plan records no after');
@@ -115,8 +115,8 @@ test('after: []: plays on different hosts overlap (the second starts before the 
   assert.equal(Object.values(r.recap).map((c) => c.status), ['ok', 'ok', 'ok']);
   assert.equal(r.plays.map((p) => [p.play, p.after]), [['one', []], ['two', []]]);
   // Interleaved plain lines carry their play.
-  assert.match(r.text, 'ok          a | [one] r-one | t-one');
-  assert.match(r.text, 'ok          b | [two] r-two | t-two');
+  assert.match(r.text, 'ok          a | r-one | t-one  [one]\n');
+  assert.match(r.text, 'ok          b | r-two | t-two  [two]\n');
   assert.match(r.text, 'PLAY END [one]');
 });
 
@@ -210,7 +210,7 @@ test('a host that fails in a play beside another is not run by that other play, 
   assert.not.ok(ev.includes('start later a'));
   assert.ok(ev.includes('start later b'));
   assert.equal(r.plays.find((p) => p.play === 'later')!.hosts.a!.notRun, { play: 'breaks', status: 'failed' });
-  assert.match(r.text, 'not run     a | [later] (the host was failed earlier, in play "breaks")');
+  assert.match(r.text, 'not run     a | (the host was failed earlier, in play "breaks")  [later]\n');
   assert.is(r.recap.a!.status, 'failed');
   assert.is(r.recap.a!.failed, 1);
 });
