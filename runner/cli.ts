@@ -344,6 +344,11 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
     if (o.listHosts) out.write(`inventory: ${inv.source}\n`);
     for (const pp of plan) {
       out.write(`play: ${pp.play.name}\n`);
+      // The graph: what the play waits for, when the playbook declares any `after` (no line: it starts at once).
+      if (o.listTasks && pb.plays.some((p) => p.after !== undefined)) {
+        const after = (pp.after ?? []).map((i) => pb.plays[i]!.name).filter((n) => plan.some((x) => x.play.name === n));
+        if (after.length) out.write(`  after: ${after.join(', ')}\n`);
+      }
       if (o.listHosts) out.write(`  hosts (${pp.hosts.length}): ${pp.hosts.map((h) => h.name).join(', ')}\n`);
       if (o.listTasks) for (const t of pp.tasks) out.write(`  ${t.role.name} : ${t.task.name}    TAGS: [${t.tags.join(', ')}]\n`);
       if (o.listTags) out.write(`  TASK TAGS: [${[...new Set(pp.tasks.flatMap((t) => t.tags))].sort().join(', ')}]\n`);
@@ -379,7 +384,8 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
   // draw as one character per line. Plain lines then.
   const wide = (process.stdout.columns ?? 0) >= 20;
   const runner = !o.plain && !o.out && process.stdout.isTTY && wide ? new ListrRunner(out, fmt) : new PlainRunner(out, fmt);
-  const plays: PlayRecord[] = [];
+  let plays: PlayRecord[] = [];
+  let notStarted: string[] = [];
   let sigints = 0;
   let aborting: Promise<unknown> | undefined;
   const onSigint = () => {
@@ -400,10 +406,7 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
   process.on('SIGINT', onSigint);
   try {
     engine.prefetch(plan);
-    for (const pp of plan) {
-      if (engine.stopping) break;
-      plays.push(await engine.runPlay(pp, runner));
-    }
+    ({ plays, notStarted } = await engine.runPlan(plan, runner));
     await aborting;
   } finally {
     process.removeListener('SIGINT', onSigint);
@@ -414,7 +417,7 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
   // Pending changes include "unknown" (a task that cannot tell in check mode may change).
   const pending = o.check && o.detailedExitcode && all.some((c) => c.changed > 0 || c.unknown > 0);
   // A Ctrl-C that came too late to stop anything does not make the run "interrupted".
-  const interrupted = all.some((c) => c.status === 'interrupted') || plays.length < plan.length;
+  const interrupted = all.some((c) => c.status === 'interrupted') || notStarted.length > 0;
   const exitCode = interrupted
     ? EXIT.INTERRUPTED
     : all.some((c) => c.status === 'failed')
@@ -428,7 +431,7 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
   const agentReport = agent ? { socket: agent.socket, reused: [...agent.reused].sort(), direct: [...agent.fellBack].sort() } : undefined;
   if (agentReport) out.write(`${formatAgent(agentReport)}\n`);
   if (interrupted) {
-    const notRun = plan.slice(plays.length).map((pp) => pp.play.name);
+    const notRun = notStarted;
     const why = formatInterrupted(rc);
     out.write(`\nINTERRUPTED (Ctrl-C${engine.aborted ? ' twice: running commands were killed' : ''})${why ? `\n${why}` : ''}${notRun.length ? `\nplays not started: ${notRun.join(', ')}` : ''}\n`);
   }

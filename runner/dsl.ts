@@ -73,6 +73,12 @@ export interface Play<V extends Vars = Vars> {
   readonly tags: string[];
   /** Run notified handlers on a host even when a later task on it failed (default true). */
   readonly forceHandlers: boolean;
+  /**
+   * The plays (by name, earlier in the playbook) this play waits for; it starts once each has
+   * ended on all of its hosts (docs/playbooks.md, "Overlapping plays"). `[]`: at once. Absent:
+   * after every earlier play, so a playbook without `after` runs strictly in order, as Ansible's.
+   */
+  readonly after?: readonly string[];
 }
 
 export interface Playbook<V extends Vars = Vars> {
@@ -131,6 +137,8 @@ export interface PlayOptions<V extends Vars> {
   roles: Role<V>[];
   tags?: string[];
   forceHandlers?: boolean;
+  /** The earlier plays (by name) this play waits for; see Play.after. */
+  after?: string[];
 }
 
 export function play<V extends Vars = Vars>(opts: PlayOptions<V>): Play<V> {
@@ -142,6 +150,7 @@ export function play<V extends Vars = Vars>(opts: PlayOptions<V>): Play<V> {
     roles: opts.roles,
     tags: opts.tags ?? [],
     forceHandlers: opts.forceHandlers ?? true,
+    ...(opts.after !== undefined ? { after: Array.isArray(opts.after) ? Object.freeze([...opts.after]) : opts.after } : {}),
   });
 }
 

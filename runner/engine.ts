@@ -1,5 +1,7 @@
 // Runs a plan: the hosts of a play concurrently (capped by forks), a host's tasks in order,
-// then the handlers its changed tasks notified. A failure stops only its host.
+// then the handlers its changed tasks notified. A failure stops only its host. Plays start as
+// their `after` allows (runPlan): a play waits until the plays it names have ended on all their
+// hosts; a host runs one play at a time (docs/playbooks.md, "Overlapping plays").
 import { AbortedError, CheckModeRefusal, checkModeConnection, ConnectionPool, ConnectionError, type Connection, type ConnectionBroker, type ExecOptions } from './connection/index.ts';
 import type { Handler, Task, TaskEnv, ActionSpec } from './dsl.ts';
 import type { Host } from './inventory.ts';
@@ -49,6 +51,8 @@ export interface Counts {
 export interface HostRecord {
   host: string;
   status: HostStatus;
+  /** The play did not run on this host: it failed (or was unreachable) earlier, in this other play. */
+  notRun?: { play: string; status: HostStatus };
   counts: Counts;
   tasks: TaskRecord[];
   /** Set when Ctrl-C stopped this host: where, and which notified handlers did not run. */
@@ -57,7 +61,19 @@ export interface HostRecord {
 
 export interface PlayRecord {
   play: string;
+  /** The plays this one waited for (absent: the plan is strictly in order, as without `after`). */
+  after?: string[];
+  /** When the play started and ended (ISO times): overlapping plays overlap here. */
+  startedAt?: string;
+  endedAt?: string;
   hosts: Record<string, HostRecord>;
+}
+
+/** Told to the play runner once, before the first play starts: how the plays wait for each other. */
+export interface PlanShape {
+  plays: { play: PlannedPlay<any>; after: string[] }[];
+  /** Some plays may run at the same time (else each waits for every earlier one: Ansible's order). */
+  overlap: boolean;
 }
 
 /** What the reporter is told while a host runs. */
@@ -92,6 +108,10 @@ export interface PlayRunner {
     runHost: (host: Host<any>, ev: HostEvents) => Promise<HostRecord>,
     forks: number,
   ): Promise<HostRecord[]>;
+  /** Before the first play: the whole plan (a view that shows every play at once sets itself up). */
+  begin?(shape: PlanShape): void | Promise<void>;
+  /** After the last play, or when a Ctrl-C left plays unstarted. */
+  end?(): void | Promise<void>;
 }
 
 export function emptyCounts(): Counts {
@@ -121,6 +141,31 @@ export function limiter(n: number) {
       waiting.shift()?.();
     }
   };
+}
+
+/** Waits for a host to be free (one play at a time on a host); among waiters the lowest rank (the play declared first) goes first. */
+export type HostSlots = (host: string, rank: number) => Promise<() => void>;
+
+export function hostSlots(): HostSlots {
+  const busy = new Set<string>();
+  const waiting = new Map<string, { rank: number; go: () => void }[]>();
+  return (host, rank) =>
+    new Promise((resolve) => {
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        const q = waiting.get(host) ?? [];
+        if (!q.length) return void busy.delete(host);
+        q.sort((a, b) => a.rank - b.rank);
+        q.shift()!.go();
+      };
+      const go = () => resolve(release);
+      if (!busy.has(host)) {
+        busy.add(host);
+        go();
+      } else waiting.set(host, [...(waiting.get(host) ?? []), { rank, go }]);
+    });
 }
 
 function statusOf(r: ActionResult): TaskStatus {
@@ -175,15 +220,74 @@ export class Engine {
     for (let i = 0; i < Math.min(this.opts.forks, todo.length); i++) void worker();
   }
 
-  async runPlay(pp: PlannedPlay<any>, runner: PlayRunner): Promise<PlayRecord> {
+  /** Where each host left the run (failed, unreachable, interrupted), for the plays it then misses. */
+  readonly #downIn = new Map<string, string>();
+
+  /**
+   * One play, on its hosts that are not down. With a scheduler (runPlan), each host first waits
+   * until no other play runs on it, and takes a fork; a host that went down meanwhile (in a play
+   * that ran beside this one) does not run it and is recorded so (`notRun`).
+   */
+  async runPlay(pp: PlannedPlay<any>, runner: PlayRunner, sched?: { hostSlot: HostSlots; forks: ReturnType<typeof limiter>; after?: string[] }): Promise<PlayRecord> {
     const hosts = pp.hosts.filter((h) => !this.down.has(h.name));
-    const records = await runner.runPlay(pp, hosts, (h, ev) => this.runHost(pp, h, ev), this.opts.forks);
-    const out: PlayRecord = { play: pp.play.name, hosts: {} };
-    for (const r of records) {
-      out.hosts[r.host] = r;
-      if (r.status !== 'ok') this.down.set(r.host, r.status);
-    }
+    const startedAt = new Date().toISOString();
+    const finish = (r: HostRecord) => {
+      if (r.status !== 'ok' && !r.notRun && !this.down.has(r.host)) {
+        this.down.set(r.host, r.status);
+        this.#downIn.set(r.host, pp.play.name);
+      }
+      return r;
+    };
+    const runHost = async (h: Host<any>, ev: HostEvents): Promise<HostRecord> => {
+      if (!sched) return finish(await this.runHost(pp, h, ev));
+      const release = await sched.hostSlot(h.name, pp.index ?? 0);
+      try {
+        const down = this.down.get(h.name);
+        if (down) return { host: h.name, status: down, counts: emptyCounts(), tasks: [], notRun: { play: this.#downIn.get(h.name) ?? '?', status: down } };
+        return finish(await sched.forks(() => this.runHost(pp, h, ev)));
+      } finally {
+        release();
+      }
+    };
+    const records = await runner.runPlay(pp, hosts, runHost, sched ? Math.max(1, hosts.length) : this.opts.forks);
+    const out: PlayRecord = { play: pp.play.name, ...(sched?.after ? { after: sched.after } : {}), startedAt, endedAt: new Date().toISOString(), hosts: {} };
+    for (const r of records) out.hosts[r.host] = finish(r);
     return out;
+  }
+
+  /**
+   * Runs the whole plan. A play starts once every play it waits for (PlannedPlay.after) has
+   * ended on all of that play's hosts, whether they succeeded or not: a host that failed leaves
+   * the rest of the run, as in Ansible, and the other hosts go on. A host runs one play at a
+   * time; when several ready plays want it, the one declared first goes first. --forks caps the
+   * hosts running at once across all plays. After a Ctrl-C no play starts. Returns the records
+   * of the plays that started, in the playbook's order, and the names of those that did not.
+   */
+  async runPlan(plan: PlannedPlay<any>[], runner: PlayRunner): Promise<{ plays: PlayRecord[]; notStarted: string[] }> {
+    const indexOf = (pp: PlannedPlay<any>) => pp.index ?? plan.indexOf(pp);
+    const byIndex = new Map(plan.map((pp) => [indexOf(pp), pp]));
+    // What each play waits for, among the plays of this plan (--start-at-task drops earlier ones).
+    const deps = plan.map((pp, k) => (pp.after ?? plan.slice(0, k).map(indexOf)).filter((i) => byIndex.has(i) && i < indexOf(pp)));
+    const overlap = plan.some((_, k) => deps[k]!.length < k);
+    const shape: PlanShape = { overlap, plays: plan.map((pp, k) => ({ play: pp, after: deps[k]!.map((i) => byIndex.get(i)!.play.name) })) };
+    await runner.begin?.(shape);
+    const hostSlot = hostSlots();
+    const forks = limiter(this.opts.forks);
+    const done = new Map<number, Promise<PlayRecord | undefined>>();
+    for (const [k, pp] of plan.entries()) {
+      const waits = deps[k]!.map((i) => done.get(i)!);
+      done.set(
+        indexOf(pp),
+        Promise.all(waits).then(() => (this.stopping ? undefined : this.runPlay(pp, runner, { hostSlot, forks, ...(overlap ? { after: shape.plays[k]!.after } : {}) }))),
+      );
+    }
+    let records: (PlayRecord | undefined)[];
+    try {
+      records = await Promise.all(plan.map((pp) => done.get(indexOf(pp))!));
+    } finally {
+      await runner.end?.();
+    }
+    return { plays: records.filter((r): r is PlayRecord => !!r), notStarted: plan.filter((_, k) => !records[k]).map((pp) => pp.play.name) };
   }
 
   /** First Ctrl-C: finish the running tasks, start no new one. Returns how many are running. */

@@ -3,7 +3,9 @@
 //     arguments (runner/modules/args.ts); calls built by `do: ({ vars }) => ...` are checked
 //     when the task runs, before the module does anything;
 //   - every handler a task notifies by name is a handler of the play (names become handlers);
-//   - every role's `vars` schema holds for every host the role will run on.
+//   - every role's `vars` schema holds for every host the role will run on;
+//   - every play's `after` names earlier plays of the playbook, each by a unique name (so the
+//     plays can never wait for each other in a cycle).
 // All problems are reported at once, each naming the play, the role and the task or host.
 import type { Handler, Play, Playbook, Task, TaskOptions } from './dsl.ts';
 import type { Vars } from './inventory.ts';
@@ -65,12 +67,65 @@ function resolveNotify<V extends Vars>(t: Task<V>, handlers: Map<string, Handler
   return Object.freeze({ ...t, notify });
 }
 
+/** A play's `after`: names of earlier plays, each unique; a later one (or a cycle) is refused, naming the play. */
+export function afterProblems(pb: Playbook<any>): string[] {
+  const out: string[] = [];
+  const at = new Map<string, number[]>();
+  pb.plays.forEach((p, i) => at.set(p.name, [...(at.get(p.name) ?? []), i]));
+  const names = [...at.keys()];
+  // Who play i waits for (declared, or every earlier play): for naming a cycle.
+  const deps = (i: number): number[] => {
+    const a = pb.plays[i]!.after;
+    if (a === undefined) return [...Array(i).keys()];
+    return Array.isArray(a) ? a.flatMap((n) => at.get(n) ?? []) : [];
+  };
+  const cycle = (from: number, to: number): number[] | undefined => {
+    // A path of waits from `from` back to `to`, if any (depth first, each play once).
+    const seen = new Set<number>();
+    const walk = (i: number, path: number[]): number[] | undefined => {
+      if (i === to) return path;
+      if (seen.has(i)) return undefined;
+      seen.add(i);
+      for (const d of deps(i)) {
+        const p = walk(d, [...path, d]);
+        if (p) return p;
+      }
+      return undefined;
+    };
+    return walk(from, [from]);
+  };
+  pb.plays.forEach((p, i) => {
+    if (p.after === undefined) return;
+    const where = `play "${p.name}"`;
+    if (!Array.isArray(p.after) || p.after.some((n) => typeof n !== 'string')) {
+      out.push(`${where}: after must be a list of play names`);
+      return;
+    }
+    for (const n of p.after) {
+      const js = at.get(n);
+      if (!js) {
+        const guess = didYouMean(n, names);
+        out.push(`${where}: after "${n}" names no play of the playbook${guess ? ` — did you mean "${guess}"?` : ''} (plays: ${names.map((x) => `"${x}"`).join(', ')})`);
+      } else if (js.length > 1) out.push(`${where}: after "${n}" is ambiguous: ${js.length} plays are named so (a play that others wait for needs a unique name)`);
+      else if (js[0] === i) out.push(`${where}: after "${n}": a play cannot wait for itself`);
+      else if (js[0]! > i) {
+        const loop = cycle(js[0]!, i);
+        out.push(
+          `${where}: after "${n}": that play comes later in the playbook; a play may wait only for earlier plays` +
+            (loop ? ` (here the plays would wait for each other in a cycle: ${[i, ...loop].map((k) => `"${pb.plays[k]!.name}"`).join(' → ')})` : ''),
+        );
+      }
+    }
+  });
+  return out;
+}
+
 /**
  * Checks the playbook and its plan (see the top of this file); returns the plan with handler
  * names resolved. Throws a SelectionError (exit 4: nothing ran) listing every problem.
  */
 export function checkPlan<V extends Vars>(pb: Playbook<V>, plan: PlannedPlay<V>[]): PlannedPlay<V>[] {
-  const problems: string[] = [];
+  const problems: string[] = afterProblems(pb);
   const resolved = new Map<Task<V>, Task<V>>();
   for (const p of pb.plays) {
     const handlers = handlersOf(p);

@@ -23,6 +23,14 @@ export interface PlannedPlay<V extends Vars = Vars> {
   play: Play<V>;
   hosts: Host<V>[];
   tasks: PlannedTask<V>[];
+  /** The play's position in the playbook (default: its position in the plan). */
+  index?: number;
+  /**
+   * The planned plays (their `index`) this one waits for: its `after`, or every earlier play when
+   * it declares none, followed through the plays the selection left out. Default: every earlier
+   * play of the plan (strictly in order).
+   */
+  after?: number[];
 }
 
 export interface Selection {
@@ -154,11 +162,42 @@ export function resolvePlan<V extends Vars>(pb: Playbook<V>, inv: ResolvedInvent
         if (wanted && !skipped) tasks.push({ role: r, task: t, tags });
       }
     }
-    if (chosen.length && tasks.length) plan.push({ play: p, hosts: chosen.map((n) => inv.hosts.get(n)!), tasks });
+    if (chosen.length && tasks.length) plan.push({ play: p, hosts: chosen.map((n) => inv.hosts.get(n)!), tasks, index: pb.plays.indexOf(p) });
   }
+  const waits = waitsFor(pb, new Set(plan.map((pp) => pp.index!)));
+  for (const pp of plan) pp.after = waits(pp.index!);
   if (limit && !anyHost) throw new SelectionError(`--limit ${sel.limit!.join(',')}: matches no host that playbook ${pb.name} targets`);
   // Module arguments, handler names and roles' vars, before any host is touched.
   return checkPlan(pb, plan);
+}
+
+/**
+ * What each play waits for among the planned ones (`planned`: indexes into pb.plays): its
+ * `after` (absent: every earlier play), and through a play left out of the plan (no selected
+ * task or host) what that play waits for, so --tags/--limit keep the order of what remains.
+ * Names that are unknown or not earlier are left out here; checkPlan reports them.
+ */
+export function waitsFor(pb: Playbook<any>, planned: ReadonlySet<number>): (i: number) => number[] {
+  const memo = new Map<number, number[]>();
+  const direct = (i: number): number[] => {
+    const after = pb.plays[i]!.after;
+    if (after === undefined) return [...Array(i).keys()];
+    if (!Array.isArray(after)) return [];
+    return after.map((n) => pb.plays.findIndex((x) => x.name === n)).filter((j) => j >= 0 && j < i);
+  };
+  const of = (i: number): number[] => {
+    let out = memo.get(i);
+    if (out) return out;
+    const set = new Set<number>();
+    for (const d of direct(i)) {
+      if (planned.has(d)) set.add(d);
+      else for (const x of of(d)) set.add(x);
+    }
+    out = [...set].sort((a, b) => a - b);
+    memo.set(i, out);
+    return out;
+  };
+  return of;
 }
 
 /**
