@@ -66,7 +66,6 @@ export function certificateTasks<V extends PhoenixVars>(spec: CertificateSpec<V>
       name: `certificate ${spec.certName}`,
       tags: spec.tags,
       notify: spec.notify,
-      register: `cert:${spec.certName}`,
       do: (env) =>
         acmeCert({
           certName: spec.certName,
