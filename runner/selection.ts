@@ -181,6 +181,9 @@ export function startAt<V extends Vars>(plan: PlannedPlay<V>[], name: string | u
   const out = [{ ...first, tasks: first.tasks.slice(ti) }, ...plan.slice(pi + 1)];
   // A kept task that reads the output of one this skips (docs/outputs.md).
   const problems = outputSelectionProblems(out, { startAtTask: want });
-  if (problems.length) throw new SelectionError(`playbook ${pbName}: nothing ran:\n  - ${problems.join('\n  - ')}`);
+  if (problems.length)
+    throw new SelectionError(
+      `playbook ${pbName}: ${problems.length} problem${problems.length > 1 ? 's' : ''} found before contacting any host; nothing ran:\n  - ${problems.join('\n  - ')}`,
+    );
   return out;
 }
