@@ -23,12 +23,14 @@ export type Target = (typeof TARGETS)[number];
 /** What sync reads: the Portainer API's vars and Qdrant's (its stack). */
 export type SyncVars = ApiVars & Pick<QdrantVars, 'qdrant'>;
 
-export const portainerRole = role<SyncVars>({ name: 'portainer', tags: ['sync'], tasks: [bootstrapTask(), stackTask('portainer', (v) => portainerStack(v))] });
+export const portainerRole = role<SyncVars>({ name: 'portainer', tags: ['sync'], tasks: [bootstrapTask(), stackTask('portainer', (v) => portainerStack(v), true)] });
 
 export const qdrantRole: Role<SyncVars> = role<SyncVars>({ name: 'qdrant', tags: ['sync'], tasks: [stackTask('qdrant', (v) => qdrantStack(v))] });
+/** In `sync all`, after portainer's bootstrap: through the one-off while it is on (it reads the bootstrap's output). */
+const qdrantAfterPortainer: Role<SyncVars> = role<SyncVars>({ name: 'qdrant', tags: ['sync'], tasks: [stackTask('qdrant', (v) => qdrantStack(v), true)] });
 
 export function syncPlaybook(target: Target) {
-  const roles = target === 'all' ? [portainerRole, qdrantRole] : target === 'portainer' ? [portainerRole] : [qdrantRole];
+  const roles = target === 'all' ? [portainerRole, qdrantAfterPortainer] : target === 'portainer' ? [portainerRole] : [qdrantRole];
   // Portainer first: its own stack, then what it manages (docs/ARCHITECTURE.md, order of a run).
   return playbook<SyncVars>(`sync ${target}`, [play<SyncVars>({ name: `sync ${target}`, hosts: 'portainer', roles })]);
 }

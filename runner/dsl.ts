@@ -2,7 +2,7 @@
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Host, Vars } from './inventory.ts';
-import type { Action, ActionContext } from './types.ts';
+import type { Action, ActionContext, TaskResult } from './types.ts';
 import type { VarsSchema } from './vars-schema.ts';
 
 /** What a task or `when` sees of the host it runs on. */
@@ -10,10 +10,56 @@ export interface TaskEnv<V extends Vars = Vars> {
   host: Host<V>;
   vars: V;
   check: boolean;
-  /** Results of earlier tasks on this host that set `register`. */
-  registered: Record<string, unknown>;
+  /**
+   * The result (`changed`, `skipped`, `failed`, `msg`, `data`) of the earlier task of this play
+   * that registered `out`, on this host. A task lists every output it reads in `uses` (planning
+   * checks that their producers run before it); reading another one, or one whose producer has
+   * not run on this host, throws an error naming both tasks. A producer skipped by its `when`
+   * gives `{ changed: false, skipped: true }`; one that failed under `ignoreErrors`, `failed: true`.
+   * Handlers may read any output (they run only when notified): see `ran`.
+   */
+  result<T>(out: Output<T>): TaskResult<T>;
+  /**
+   * The value `out` carries (its producer's `data`), typed. Throws naming both tasks when the
+   * producer was skipped, failed, or returned no value; in check mode, when the producer could
+   * not know its value (its change was held back), the reading task reports `unknown`.
+   */
+  get<T>(out: Output<T>): T;
+  /** Whether the producer of `out` ran on this host in this play (for handlers, and `when`). */
+  ran(out: Output<unknown>): boolean;
   /** Runs a read-only probe on the host (it runs in check mode too). */
   probe: ActionContext<V>['run'];
+}
+
+/**
+ * A typed handle on a task's output, in place of Ansible's string-keyed `register`: declare it
+ * once, give it to the producing task's `register`, and list it in a later task's `uses`;
+ * that task reads it with `get(out)` or `result(out)`. See docs/outputs.md.
+ *
+ *     const config = output<Rendered>('traefik config');
+ *     task({ name: 'render', register: config, do: ({ vars }) => compute('render', () => render(vars)) });
+ *     task({ name: 'write', uses: [config], do: ({ get }) => copy({ dest, content: get(config).text }) });
+ */
+export interface Output<T = unknown> {
+  readonly kind: 'output';
+  /** What it carries, for messages ("traefik config"). */
+  readonly name: string;
+  /** Type only: the value's type. */
+  readonly __type?: T;
+}
+
+export function output<T = unknown>(name: string): Output<T> {
+  if (!name) throw new Error('output: a name is required');
+  return Object.freeze({ kind: 'output' as const, name });
+}
+
+/**
+ * An action that computes a value on the control machine (render, validate) and changes
+ * nothing; it runs in check mode too. Registered, its value is the task's output: later tasks
+ * read it, and a bad input fails here, before any change.
+ */
+export function compute<T>(summary: string, fn: () => T | Promise<T>): Action<any> {
+  return { module: 'compute', summary, run: async () => ({ changed: false, data: await fn() }) };
 }
 
 export type ActionSpec<V extends Vars> = Action<V> | ((env: TaskEnv<V>) => Action<V> | Promise<Action<V>>);
@@ -39,8 +85,17 @@ export interface TaskOptions<V extends Vars = Vars> {
   notify?: (Handler<V> | string)[];
   /** Skip the task unless this returns true. Probes run in check mode too. */
   when?: (env: TaskEnv<V>) => boolean | Promise<boolean>;
-  /** Record the result for later tasks as `registered[name]`. */
-  register?: string;
+  /**
+   * Record the task's result on each host as this output, for later tasks of the play that list
+   * it in `uses` (an `output<T>()` handle; see docs/outputs.md).
+   */
+  register?: Output<any>;
+  /**
+   * The outputs this task (its `do` or its `when`) reads. Planning fails, before any host is
+   * touched, when the selection (--tags, --skip-tags, --start-at-task) keeps this task but
+   * leaves out a producer, or when no earlier task of the play registers it.
+   */
+  uses?: Output<any>[];
   /** Keep going on this host when the task fails. */
   ignoreErrors?: boolean;
   /** Run as root (default: the host's `become`). */

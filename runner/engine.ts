@@ -8,6 +8,7 @@ import type { Host } from './inventory.ts';
 import { redact, redactDeep } from './secret.ts';
 import type { PlannedPlay } from './selection.ts';
 import { isReadOnlyRequest, sendRequest } from './modules/http.ts';
+import { HostOutputs } from './outputs.ts';
 import { NotYetError, TaskError, type Action, type ActionContext, type ActionResult, type Changed, type FileDiff, type HttpRequest, type HttpResponse, type RunFn } from './types.ts';
 
 export type TaskStatus = 'ok' | 'changed' | 'unknown' | 'skipped' | 'failed' | 'unreachable';
@@ -338,7 +339,8 @@ export class Engine {
 
   async runHost(pp: PlannedPlay<any>, host: Host<any>, ev: HostEvents): Promise<HostRecord> {
     const recs: TaskRecord[] = [];
-    const registered: Record<string, unknown> = {};
+    // What this play's tasks registered on this host, for later tasks' `uses` (docs/outputs.md).
+    const outputs = new HostOutputs(host.name, this.opts.check);
     const notified: Handler<any>[] = [];
     let pending = false;
     let failed = false;
@@ -365,7 +367,7 @@ export class Engine {
       name: string,
       roleName: string,
       spec: ActionSpec<any>,
-      t: Pick<Task<any>, 'when' | 'become' | 'ignoreErrors'> | undefined,
+      t: Pick<Task<any>, 'when' | 'become' | 'ignoreErrors' | 'uses'> | undefined,
       roleDir: string | undefined,
       isHandler: boolean,
     ): Promise<ActionResult | undefined> => {
@@ -414,10 +416,10 @@ export class Engine {
         };
         const run: RunFn = (cmd, o = {}) => exec(cmd, { become: t?.become, ...o });
         const probe: RunFn = (cmd, o = {}) => exec(cmd, { become: t?.become, ...o, readOnly: true });
-        const env: TaskEnv<any> = { host, vars: host.vars, check, registered, probe };
+        const env: TaskEnv<any> = { host, vars: host.vars, check, probe, ...outputs.reader(isHandler ? undefined : { task: name, uses: t?.uses }) };
         if (t?.when && !(await t.when(env))) {
           push({ ...base, status: 'skipped', changed: false, msg: 'condition false', durationMs: Date.now() - start });
-          return undefined;
+          return { changed: false, skipped: true, msg: 'condition false' };
         }
         const action: Action<any> = typeof spec === 'function' ? await spec(env) : spec;
         moduleName = action.module;
@@ -500,14 +502,17 @@ export class Engine {
         const r = await runOne(t.name, role.name, t.do, t, role.dir, false);
         if (unreachable || stop.interrupted) break;
         if (!r) continue;
-        if (t.register) registered[t.register] = { changed: r.changed, msg: r.msg, data: r.data, skipped: r.skipped ?? false };
+        outputs.set(t.register, t.name, r);
         if (r.changed !== false && !r.skipped) {
           pending = true;
           // Handler names were resolved to handlers by planning (plan-check.ts).
           for (const h of (t.notify ?? []) as Handler<any>[]) if (!notified.includes(h)) notified.push(h);
         }
-      } catch {
-        if (t.ignoreErrors) continue;
+      } catch (e) {
+        if (t.ignoreErrors) {
+          outputs.set(t.register, t.name, { failed: redact((e as Error).message) });
+          continue;
+        }
         failed = true;
         break;
       }

@@ -1,6 +1,6 @@
 // The public surface: what roles, playbooks and inventories import.
-export { role, task, handler, play, playbook } from './dsl.ts';
-export type { Role, Task, Handler, Play, Playbook, TaskEnv, TaskOptions } from './dsl.ts';
+export { role, task, handler, play, playbook, output, compute } from './dsl.ts';
+export type { Role, Task, Handler, Play, Playbook, TaskEnv, TaskOptions, Output } from './dsl.ts';
 export { defineInventory, loadInventory, resolveInventory, validateInventory, InventoryError } from './inventory.ts';
 export type { Inventory, HostSpec, GroupSpec, Host, Vars } from './inventory.ts';
 export { Secret, secret, secretFromEnv, redact } from './secret.ts';
@@ -9,6 +9,6 @@ export { ArgumentError, argumentErrorOf } from './modules/args.ts';
 export { needsVars, type VarsSchema, type JsonSchema } from './vars-schema.ts';
 export { main, isMain, run, parseCli, parseExtraVars, didYouMean, VALUE_FLAGS, EXIT, type RunOptions, type RunResult } from './cli.ts';
 export { resolvePlan, allTags, matchHosts, startAt, SelectionError } from './selection.ts';
-export type { Action, ActionContext, ActionResult, FileDiff } from './types.ts';
+export type { Action, ActionContext, ActionResult, FileDiff, TaskResult } from './types.ts';
 export { TaskError, NotYetError } from './types.ts';
 export { shQuote } from './connection/shell.ts';

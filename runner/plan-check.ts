@@ -6,11 +6,13 @@
 //   - every role's `vars` schema holds for every host the role will run on;
 //   - every play's `after` names earlier plays of the playbook, each by a unique name (so the
 //     plays can never wait for each other in a cycle).
+//   - every output a task `uses` is registered by an earlier task of its play, and that task is
+//     selected whenever the reader is (--tags, --skip-tags; --start-at-task in startAt()).
 // All problems are reported at once, each naming the play, the role and the task or host.
-import type { Handler, Play, Playbook, Task, TaskOptions } from './dsl.ts';
+import type { Handler, Output, Play, Playbook, Role, Task, TaskOptions } from './dsl.ts';
 import type { Vars } from './inventory.ts';
 import { argumentErrorOf, didYouMean } from './modules/args.ts';
-import { SelectionError, type PlannedPlay } from './selection.ts';
+import { ALWAYS, SelectionError, type PlannedPlay, type Selection } from './selection.ts';
 import { varsProblems } from './vars-schema.ts';
 
 /** Every handler of a play's roles, by name (the first one of a name wins). */
@@ -31,6 +33,7 @@ const TASK_OPTION_KEYS: Record<keyof Required<TaskOptions<any>>, true> = {
   notify: true,
   when: true,
   register: true,
+  uses: true,
   ignoreErrors: true,
   become: true,
 };
@@ -43,6 +46,16 @@ function taskOptionProblems(t: Task<any>, where: string): string[] {
     const guess = didYouMean(k, TASK_OPTIONS);
     out.push(`${where}: unknown task option "${k}"${guess ? ` — did you mean "${guess}"?` : ` (known: ${TASK_OPTIONS.join(', ')})`}`);
   }
+  const isOutput = (o: unknown) => (o as Output | undefined)?.kind === 'output';
+  if (t.register !== undefined && !isOutput(t.register))
+    out.push(
+      `${where}: register must be an output handle (\`const x = output<T>('what it carries')\`, then \`register: x\`), not ${typeof t.register === 'string' ? `the string "${t.register}"` : typeof t.register}: see docs/outputs.md`,
+    );
+  if (t.uses !== undefined && !Array.isArray(t.uses)) out.push(`${where}: uses must be a list of output handles`);
+  else
+    (t.uses ?? []).forEach((o, i) => {
+      if (!isOutput(o)) out.push(`${where}: uses[${i}] is ${o === undefined ? 'undefined (an output imported under a wrong name?)' : typeof o === 'string' ? `the string "${o}"` : 'not an output'}: give the handle from output<T>()`);
+    });
   if (t.notify !== undefined && !Array.isArray(t.notify)) out.push(`${where}: notify must be a list of handlers or handler names`);
   else
     (t.notify ?? []).forEach((h, i) => {
@@ -124,8 +137,10 @@ export function afterProblems(pb: Playbook<any>): string[] {
  * Checks the playbook and its plan (see the top of this file); returns the plan with handler
  * names resolved. Throws a SelectionError (exit 4: nothing ran) listing every problem.
  */
-export function checkPlan<V extends Vars>(pb: Playbook<V>, plan: PlannedPlay<V>[]): PlannedPlay<V>[] {
+export function checkPlan<V extends Vars>(pb: Playbook<V>, plan: PlannedPlay<V>[], sel: Selection = {}): PlannedPlay<V>[] {
   const problems: string[] = afterProblems(pb);
+  for (const p of pb.plays) problems.push(...outputShapeProblems(p));
+  problems.push(...outputSelectionProblems(plan, { tags: sel.tags, skipTags: sel.skipTags }));
   const resolved = new Map<Task<V>, Task<V>>();
   for (const p of pb.plays) {
     const handlers = handlersOf(p);
@@ -162,4 +177,69 @@ export function checkPlan<V extends Vars>(pb: Playbook<V>, plan: PlannedPlay<V>[
       `playbook ${pb.name}: ${problems.length} problem${problems.length > 1 ? 's' : ''} found before contacting any host; nothing ran:\n  - ${problems.join('\n  - ')}`,
     );
   return plan.map((pp) => ({ ...pp, tasks: pp.tasks.map((pt) => ({ ...pt, task: resolved.get(pt.task) ?? pt.task })) }));
+}
+
+/** Every task of a play in run order, with the tags resolvePlan gives it. */
+function tasksOf(p: Play<any>): { role: Role<any>; task: Task<any>; tags: string[] }[] {
+  return p.roles.flatMap((r) => r.tasks.filter((t) => t?.kind === 'task').map((t) => ({ role: r, task: t, tags: [...new Set([...p.tags, ...r.tags, ...(t.tags ?? [])])] })));
+}
+
+const quote = (t: Task<any>) => `"${t.name}"`;
+
+/**
+ * The play's own shape: every output a task uses is registered by an earlier task of the same
+ * play (outputs live per play and host, as the engine keeps them).
+ */
+function outputShapeProblems(p: Play<any>): string[] {
+  const out: string[] = [];
+  const all = tasksOf(p);
+  all.forEach(({ role, task: t }, i) => {
+    for (const o of Array.isArray(t.uses) ? t.uses : []) {
+      if (o?.kind !== 'output') continue; // reported by taskOptionProblems
+      const producers = all.filter((x) => x.task.register === o);
+      if (producers.some((x) => all.indexOf(x) < i)) continue;
+      const where = `play "${p.name}", role ${role.name}, task "${t.name}"`;
+      out.push(
+        producers.length
+          ? `${where} reads the output "${o.name}" of task ${quote(producers[0]!.task)}, which runs after it: move the reader after it`
+          : `${where} reads the output "${o.name}", which no task of the play registers (outputs are kept per play: register it in this play)`,
+      );
+    }
+  });
+  return out;
+}
+
+/**
+ * The selection's: a selected task whose `uses` names an output whose producer the selection
+ * left out. Ansible gives such a task an undefined variable at run time; here it is an error
+ * naming both tasks, the play and what left the producer out, before any host is touched.
+ */
+export function outputSelectionProblems(plan: PlannedPlay<any>[], sel: Selection): string[] {
+  const out: string[] = [];
+  const key = (role: Role<any>, t: Task<any>) => `${role.name}\u0000${t.name}`;
+  for (const pp of plan) {
+    const all = tasksOf(pp.play);
+    const selected = new Set(pp.tasks.map((x) => key(x.role, x.task)));
+    for (const { role, task: t } of pp.tasks) {
+      for (const o of Array.isArray(t.uses) ? t.uses : []) {
+        if (o?.kind !== 'output') continue;
+        const i = all.findIndex((x) => x.role === role && x.task.name === t.name);
+        const producers = all.filter((x, j) => j < i && x.task.register === o);
+        if (!producers.length || producers.some((x) => selected.has(key(x.role, x.task)))) continue;
+        const p = producers[producers.length - 1]!;
+        out.push(`play "${pp.play.name}": task "${t.name}" (role ${role.name}) reads the output "${o.name}" of task "${p.task.name}" (role ${p.role.name}), which ${why(p.tags, sel, p.task.name)}`);
+      }
+    }
+  }
+  return out;
+}
+
+function why(tags: string[], sel: Selection, producer: string): string {
+  const own = tags.filter((x) => x !== ALWAYS);
+  if (sel.tags?.length && !tags.includes(ALWAYS) && !sel.tags.some((x) => tags.includes(x)))
+    return `--tags ${sel.tags.join(',')} leaves out; add one of its tags (${own.join(', ')}) to --tags`;
+  const skipped = sel.skipTags?.filter((x) => tags.includes(x)) ?? [];
+  if (skipped.length) return `--skip-tags ${skipped.join(',')} leaves out; skip the reader too, or do not skip its producer`;
+  if (sel.startAtTask !== undefined) return `--start-at-task "${sel.startAtTask}" skips (it runs before); start at "${producer}" or earlier`;
+  return 'the selection leaves out';
 }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Play, Playbook, Role, Task } from './dsl.ts';
 import type { Host, ResolvedInventory, Vars } from './inventory.ts';
-import { checkPlan } from './plan-check.ts';
+import { checkPlan, outputSelectionProblems } from './plan-check.ts';
 
 export class SelectionError extends Error {
   constructor(message: string) {
@@ -168,7 +168,7 @@ export function resolvePlan<V extends Vars>(pb: Playbook<V>, inv: ResolvedInvent
   for (const pp of plan) pp.after = waits(pp.index!);
   if (limit && !anyHost) throw new SelectionError(`--limit ${sel.limit!.join(',')}: matches no host that playbook ${pb.name} targets`);
   // Module arguments, handler names and roles' vars, before any host is touched.
-  return checkPlan(pb, plan);
+  return checkPlan(pb, plan, sel);
 }
 
 /**
@@ -217,5 +217,12 @@ export function startAt<V extends Vars>(plan: PlannedPlay<V>[], name: string | u
   }
   const first = plan[pi]!;
   const ti = first.tasks.findIndex((t) => t.task.name === want || taskLabel(t) === want);
-  return [{ ...first, tasks: first.tasks.slice(ti) }, ...plan.slice(pi + 1)];
+  const out = [{ ...first, tasks: first.tasks.slice(ti) }, ...plan.slice(pi + 1)];
+  // A kept task that reads the output of one this skips (docs/outputs.md).
+  const problems = outputSelectionProblems(out, { startAtTask: want });
+  if (problems.length)
+    throw new SelectionError(
+      `playbook ${pbName}: ${problems.length} problem${problems.length > 1 ? 's' : ''} found before contacting any host; nothing ran:\n  - ${problems.join('\n  - ')}`,
+    );
+  return out;
 }

@@ -18,8 +18,20 @@ export interface ActionResult {
   skipped?: boolean;
   msg?: string;
   diff?: FileDiff[];
-  /** Anything the task wants to hand to later tasks through `register`. */
+  /** The task's output: what later tasks read through its `register` handle (TaskEnv.get). */
   data?: unknown;
+}
+
+/** A task's result as a later task reads it (TaskEnv.result): Ansible's registered variable, typed. */
+export interface TaskResult<T = unknown> {
+  changed: Changed;
+  /** Its `when` was false (or a guard found nothing to do). */
+  skipped: boolean;
+  /** It failed and `ignoreErrors` let the host go on. */
+  failed: boolean;
+  msg?: string;
+  /** The value it returned (ActionResult.data); absent when skipped or failed. */
+  data?: T;
 }
 
 /** Runs one command on a host. Not marked `readOnly`, it is a change (refused in check mode). */

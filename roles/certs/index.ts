@@ -71,7 +71,6 @@ export function certificateTasks<V extends CertRoleVars>(spec: CertificateSpec<V
       name: `certificate ${spec.certName}`,
       tags: spec.tags,
       notify: spec.notify,
-      register: `cert:${spec.certName}`,
       do: (env) =>
         acmeCert({
           certName: spec.certName,

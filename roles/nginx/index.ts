@@ -2,7 +2,7 @@
 // 443; port 443 presents a certificate from step-ca (roles/certs) and forwards the service names
 // to Traefik over verified TLS. Configs are validated before they replace the live files, and a
 // handler reloads (never restarts) nginx only when a config or the certificate changed.
-import { apt, command, file, handler, role, shell, systemd, task, template, waitFor } from '../../runner/index.ts';
+import { apt, command, file, handler, output, role, shell, systemd, task, template, waitFor } from '../../runner/index.ts';
 import type { BaseVars, Topology } from '../base-vars.ts';
 import type { CertVars } from '../certs/vars.ts';
 import { certificateTasks, liveDir, servedCertificate } from '../certs/index.ts';
@@ -47,7 +47,12 @@ export const reloadNginx = handler<V>('reload nginx', ({ vars }) => {
   };
 });
 
-const changed = (r: unknown) => !!r && (r as { changed: unknown }).changed !== false;
+// The plain-HTTP site's files: a change is applied at once (task "apply http site now").
+const httpSite = output('http site');
+const httpLink = output('http site link');
+const noDefault = output('default site removal');
+const noOld = output('old site removal');
+const httpFiles = [httpSite, httpLink, noDefault, noOld];
 
 export default role<V>({
   name: 'nginx',
@@ -64,20 +69,21 @@ export default role<V>({
     }),
     task({
       name: 'http site',
-      register: 'httpSite',
+      register: httpSite,
       notify: [reloadNginx],
       do: ({ vars }) => template({ src: 'http.conf.hbs', dest: `${AVAILABLE}/phoenix-http.conf`, mode: '0644', vars: { ...vars, acmeRoot: ACME_ROOT }, validate: validateSite }),
     }),
-    task({ name: 'enable http site', register: 'httpLink', notify: [reloadNginx], do: file({ path: `${ENABLED}/phoenix-http.conf`, state: 'link', src: `${AVAILABLE}/phoenix-http.conf` }) }),
-    task({ name: 'disable default site', register: 'noDefault', notify: [reloadNginx], do: file({ path: `${ENABLED}/default`, state: 'absent' }) }),
+    task({ name: 'enable http site', register: httpLink, notify: [reloadNginx], do: file({ path: `${ENABLED}/phoenix-http.conf`, state: 'link', src: `${AVAILABLE}/phoenix-http.conf` }) }),
+    task({ name: 'disable default site', register: noDefault, notify: [reloadNginx], do: file({ path: `${ENABLED}/default`, state: 'absent' }) }),
     // phoenix before TLS served everything from one plain-HTTP site.
-    task({ name: 'remove the old plain-HTTP site', register: 'noOld', notify: [reloadNginx], do: file({ path: `${ENABLED}/phoenix.conf`, state: 'absent' }) }),
+    task({ name: 'remove the old plain-HTTP site', register: noOld, notify: [reloadNginx], do: file({ path: `${ENABLED}/phoenix.conf`, state: 'absent' }) }),
     // The plain-HTTP site (which answers the ACME challenge) must be live before a certificate
     // can be issued, so it is applied now rather than by the handler at the end of the play.
     task({ name: 'nginx running', do: systemd({ name: 'nginx', state: 'started', enabled: true }) }),
     task({
       name: 'apply http site now',
-      when: ({ registered }) => changed(registered.httpSite) || changed(registered.httpLink) || changed(registered.noDefault) || changed(registered.noOld),
+      uses: httpFiles,
+      when: ({ result }) => httpFiles.some((o) => result(o).changed !== false),
       do: shell('nginx -t -q && systemctl reload nginx'),
     }),
     ...certificateTasks<V>({

@@ -3,7 +3,7 @@
 // (one owner per stack: Portainer cannot adopt a stack deployed outside it, so site and sync use
 // the same tasks and agree). Each stack is one task whose requests go from this machine to the
 // Portainer API (axios, TLS verified against the step-ca root); health checks run on the manager.
-import { handler, task, type Task, type TaskEnv } from '../../runner/index.ts';
+import { handler, output, task, type Task, type TaskEnv } from '../../runner/index.ts';
 import { syncStack, type SyncApiOptions, type SyncStackSpec } from './sync.ts';
 import { portainerBootstrap, portainerHandover, type BootstrapData, type OneOffContainer } from './bootstrap.ts';
 import type { BaseVars } from '../base-vars.ts';
@@ -61,19 +61,24 @@ export function syncSpec(def: StackDefinition): SyncStackSpec {
   return renderStack(def);
 }
 
-export const API = 'portainer api';
+/** What the bootstrap task hands the stack tasks of its play: the API to use (the one-off's while it is on). */
+export const portainerApi = output<BootstrapData>('portainer API');
 
-/** The API URL for the stack tasks: the one-off's while a bootstrap is on, else the normal one. */
-function apiFor(env: TaskEnv<SyncVars>): { api: SyncApiOptions; readinessTimeout?: number; boot?: BootstrapData } {
+/**
+ * The API URL for the stack tasks: the one-off's while a bootstrap is on, else the normal one.
+ * `afterBootstrap`: the task runs in the bootstrap's play and lists `portainerApi` in `uses`.
+ */
+function apiFor(env: TaskEnv<SyncVars>, afterBootstrap: boolean): { api: SyncApiOptions; readinessTimeout?: number; boot?: BootstrapData } {
   const { readinessTimeout, ...api } = apiOptions(env.vars);
-  const boot = (env.registered[API] as { data?: BootstrapData } | undefined)?.data;
+  // Skipped (site with deployStacksWith 'docker'): no value, the normal API.
+  const boot = afterBootstrap ? env.result(portainerApi).data : undefined;
   return { api: boot ? { ...api, url: boot.url } : api, readinessTimeout, boot };
 }
 
 /** The Portainer API call that keeps one stack in shape (sync's task; site's unless deployStacksWith is 'docker'). */
-export function stackAction<V extends SyncVars>(name: 'portainer' | 'qdrant', define: (vars: V) => StackDefinition) {
+export function stackAction<V extends SyncVars>(name: 'portainer' | 'qdrant', define: (vars: V) => StackDefinition, afterBootstrap = false) {
   return (env: TaskEnv<V>) => {
-    const { api, readinessTimeout, boot } = apiFor(env);
+    const { api, readinessTimeout, boot } = apiFor(env, afterBootstrap);
     const own = name === 'portainer';
     return syncStack({
       api,
@@ -89,8 +94,13 @@ export function stackAction<V extends SyncVars>(name: 'portainer' | 'qdrant', de
   };
 }
 
-export function stackTask<V extends SyncVars>(name: 'portainer' | 'qdrant', define: (vars: V) => StackDefinition) {
-  return task<V>({ name: `${name} stack via the Portainer API`, do: stackAction(name, define) });
+/** `afterBootstrap`: in the bootstrap task's play, the stack goes through the one-off while it is on. */
+export function stackTask<V extends SyncVars>(name: 'portainer' | 'qdrant', define: (vars: V) => StackDefinition, afterBootstrap = false) {
+  return task<V>({
+    name: `${name} stack via the Portainer API`,
+    ...(afterBootstrap ? { uses: [portainerApi] } : {}),
+    do: stackAction(name, define, afterBootstrap),
+  });
 }
 
 /** The one-off Portainer: the stack's own server, run once with `docker run` (bootstrap.ts). */
@@ -136,7 +146,7 @@ const migrateOf = (vars: SyncVars) => (vars.swarm.migrateDockerStacks ? { stateD
 export function bootstrapTask(when?: When): Task<SyncVars> {
   return task<SyncVars>({
     name: 'portainer API (a one-off Portainer on a fresh swarm)',
-    register: API,
+    register: portainerApi,
     notify: [handover],
     when,
     do: ({ vars }) => {

@@ -14,7 +14,7 @@ import type { CertVars } from '../certs/vars.ts';
 import { portainerStack } from '../../stacks/portainer.ts';
 import { certificateTasks, servedCertificate } from '../certs/index.ts';
 import { PORTAINER_CERT, portainerVarsSchema } from './vars.ts';
-import { bootstrapTask, stackAction, stacksViaPortainer, type SyncVars } from './api.ts';
+import { bootstrapTask, portainerApi, stackAction, stacksViaPortainer, type SyncVars } from './api.ts';
 
 /** What the portainer role reads: the Portainer API's vars (./api.ts) and the certificate settings. */
 export type PortainerRoleVars = SyncVars & Pick<CertVars, 'certs'>;
@@ -41,7 +41,8 @@ export default role<V>({
     bootstrapTask(stacksViaPortainer),
     task<V>({
       name: 'portainer stack',
-      do: (env) => (stacksViaPortainer(env) ? stackAction('portainer', portainerStack)(env) : dockerStack({ stack: () => portainerStack(env.vars), stateDir: env.vars.swarm.stackDir })),
+      uses: [portainerApi],
+      do: (env) => (stacksViaPortainer(env) ? stackAction('portainer', portainerStack, true)(env) : dockerStack({ stack: () => portainerStack(env.vars), stateDir: env.vars.swarm.stackDir })),
     }),
     // The certificate hook restarts Portainer's task detached: the run ends only once :9443 presents the current certificate (issue 16, item 4).
     task<V>({

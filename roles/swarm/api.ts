@@ -13,7 +13,7 @@
 //                    and the certificates named in swarm.tlsApi.refuse (the gateway's) are refused.
 //   dockerApiClient  on the Traefik host: a key made there, its CSR signed by the manager's
 //                    client CA (client auth only), at traefik.swarm.tls.{cert,key}.
-import { copy, file, shell, shQuote, task, role, TaskError, type Action, type ActionResult } from '../../runner/index.ts';
+import { copy, file, output, shell, shQuote, task, role, TaskError, type Action, type ActionResult } from '../../runner/index.ts';
 import { fileState, readFile } from '../../runner/facts.ts';
 import { putFile } from '../../runner/modules/copy.ts';
 import type { BaseVars } from '../base-vars.ts';
@@ -182,6 +182,10 @@ function selfTest(v: V): Action<V> {
   };
 }
 
+// The two files dockerd's TLS API config lives in: a change restarts docker.
+const dropIn = output('docker.service drop-in');
+const daemonJsonFile = output('daemon.json');
+
 export const dockerApi = role<V>({
   name: 'swarm',
   tags: ['docker-api'],
@@ -197,7 +201,7 @@ export const dockerApi = role<V>({
     task<V>({ name: 'docker.service drop-in directory', do: file({ path: '/etc/systemd/system/docker.service.d', state: 'directory', mode: '0755' }) }),
     task<V>({
       name: 'dockerd takes its hosts from daemon.json',
-      register: 'dockerDropIn',
+      register: dropIn,
       do: ({ vars }) =>
         copy({
           dest: DROP_IN,
@@ -205,11 +209,12 @@ export const dockerApi = role<V>({
           content: `# managed by phoenix (roles/swarm/api.ts): listen addresses are in ${DAEMON_JSON} ("hosts")\n[Service]\nExecStart=\nExecStart=${dockerd(vars)} --containerd=/run/containerd/containerd.sock $DOCKER_OPTS\n`,
         }),
     }),
-    task<V>({ name: 'daemon.json: TLS API with client verification', register: 'dockerDaemonJson', do: ({ vars }) => daemonJson(vars) }),
+    task<V>({ name: 'daemon.json: TLS API with client verification', register: daemonJsonFile, do: ({ vars }) => daemonJson(vars) }),
     task<V>({
       name: 'docker restarted for the TLS API',
-      when: ({ registered }) => [registered.dockerDropIn, registered.dockerDaemonJson].some((r) => r !== undefined && (r as { changed: unknown }).changed !== false),
-      do: ({ vars, registered }) => restartDocker(vars, (registered.dockerDropIn as { msg?: string } | undefined)?.msg === 'created'),
+      uses: [dropIn, daemonJsonFile],
+      when: ({ result }) => [result(dropIn), result(daemonJsonFile)].some((r) => r.changed !== false),
+      do: ({ vars, result }) => restartDocker(vars, result(dropIn).msg === 'created'),
     }),
     task<V>({ name: 'docker API serves only its client CA', do: ({ vars }) => selfTest(vars) }),
   ],

@@ -11,7 +11,7 @@
 // A node already in this swarm is ok; a node in another swarm is an error naming both swarm
 // IDs; a half-joined node (LocalNodeState pending/error) is reported. Phoenix never runs
 // `docker swarm leave --force`: taking a node out of a swarm is the operator's decision.
-import { apt, command, copy, getUrl, role, shQuote, systemd, task, Secret, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
+import { apt, command, copy, getUrl, output, role, shQuote, systemd, task, Secret, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
 import type { BaseVars } from '../base-vars.ts';
 import { labelChanges, nodeByAddress, NO_DOCKER, NODES_PROBE, parseNodes, parseSwarmProbe, staleEntries, SWARM_PROBE, type NodeInfo, type SwarmState } from './state.ts';
 import { swarmVarsSchema, type SwarmVars } from './vars.ts';
@@ -303,6 +303,9 @@ function staleNodes(timeout = 30): Action<V> {
   };
 }
 
+/** The docker apt repository's source file task: a change means apt's lists must be updated. */
+const dockerRepo = output('docker apt repository');
+
 const engineTasks = [
   task<V>({
     name: 'docker apt repository key',
@@ -314,7 +317,7 @@ const engineTasks = [
   }),
   task<V>({
     name: 'docker apt repository',
-    register: 'dockerRepo',
+    register: dockerRepo,
     when: ({ vars }) => vars.swarm.engine.kind === 'docker-ce',
     do: ({ vars }) => {
       const e = vars.swarm.engine as Extract<V['swarm']['engine'], { kind: 'docker-ce' }>;
@@ -326,7 +329,8 @@ const engineTasks = [
   }),
   task<V>({
     name: 'apt lists after adding the docker repository',
-    when: ({ registered }) => (registered.dockerRepo as { changed?: unknown } | undefined)?.changed === true,
+    uses: [dockerRepo],
+    when: ({ result }) => result(dockerRepo).changed === true,
     do: command(['apt-get', 'update', '-q']),
   }),
   task<V>({ name: 'docker engine installed', do: ({ vars }) => apt({ name: [...vars.swarm.engine.packages, 'curl', 'openssl'] }) }),

@@ -9,7 +9,7 @@
 // Its certificate comes from step-ca through roles/certs: certbot answers http-01 on
 // 127.0.0.1:ACME_CHALLENGE_PORT, which Traefik's ACME challenge router forwards to; certbot's deploy
 // hook copies the certificate for the traefik user and touches the TLS file so Traefik reloads.
-import { command, copy, shell, file, handler, installBinary, role, shQuote, systemd, task, TaskError, template, waitFor, type Action, type ActionResult } from '../../runner/index.ts';
+import { command, compute, copy, shell, file, handler, output, installBinary, role, shQuote, systemd, task, TaskError, template, waitFor, type Action, type ActionResult } from '../../runner/index.ts';
 import type { BaseVars } from '../base-vars.ts';
 import type { CertVars } from '../certs/vars.ts';
 import { servedCertificate, certificateTasks, liveDir } from '../certs/index.ts';
@@ -21,6 +21,11 @@ export type TraefikRoleVars = TraefikVars & Pick<CertVars, 'certs'> & BaseVars;
 type V = TraefikRoleVars;
 
 const UNIT = '/etc/systemd/system/traefik.service';
+
+/** The rendered, checked config: the first task makes it, the config-writing tasks read it. */
+const config = output<Awaited<ReturnType<typeof renderTraefik>>>('traefik config');
+/** The static config file's content before this run changed it (base64), for the restart handler's rollback. */
+const previousStatic = output<{ previous?: string }>('previous static config');
 const DEPLOY_HOOK = '/usr/local/lib/phoenix/traefik-cert-deploy';
 
 /** certbot's deploy hook: copy the live certificate and key for Traefik, atomically, then touch the TLS file. */
@@ -74,9 +79,8 @@ async function pingAddressIn(staticYaml: string): Promise<string | undefined> {
  * the checks cannot see, e.g. a port another service holds), the previous static config is
  * put back and Traefik restarted on it, and the run fails with Traefik's own log lines.
  */
-function restartOrRollBack(vars: V, registered: Record<string, unknown>): Action {
+function restartOrRollBack(vars: V, previous: string | undefined): Action {
   const t = vars.traefik;
-  const previous = (registered.traefikStatic as { changed?: unknown; data?: { previous?: string } } | undefined)?.data?.previous;
   const restart = systemd({ name: 'traefik', state: 'restarted', daemonReload: true });
   return {
     module: 'systemd',
@@ -110,7 +114,7 @@ function restartOrRollBack(vars: V, registered: Record<string, unknown>): Action
   };
 }
 
-export const restartTraefik = handler<V>('restart traefik', ({ vars, registered }) => restartOrRollBack(vars, registered));
+export const restartTraefik = handler<V>('restart traefik', ({ vars, ran, result }) => restartOrRollBack(vars, ran(previousStatic) ? result(previousStatic).data?.previous : undefined));
 const restart = [restartTraefik];
 
 /** copy, remembering the file's previous content (base64) for the restart handler's rollback. */
@@ -133,14 +137,7 @@ export default role<V>({
   url: import.meta.url,
   tasks: [
     // Everything is generated and checked first: a bad inventory fails here, before any change.
-    task({
-      name: 'render and check config',
-      register: 'traefikConfig',
-      do: async ({ vars }) => {
-        const r = await renderTraefik(vars.traefik);
-        return { module: 'traefik_config', summary: 'generate and validate Traefik config', run: async () => ({ changed: false, data: r }) };
-      },
-    }),
+    task({ name: 'render and check config', register: config, do: ({ vars }) => compute('generate and validate Traefik config', () => renderTraefik(vars.traefik)) }),
     task({
       name: 'system user',
       do: ({ vars }) =>
@@ -152,14 +149,16 @@ export default role<V>({
     task({
       name: 'static config',
       notify: restart,
-      register: 'traefikStatic',
-      do: ({ vars, registered }) =>
-        keepingPrevious(vars.traefik.configFile, copy({ dest: vars.traefik.configFile, content: rendered(registered).staticYaml, mode: '0644', owner: 'root', group: 'root' })),
+      register: previousStatic,
+      uses: [config],
+      do: ({ vars, get }) =>
+        keepingPrevious(vars.traefik.configFile, copy({ dest: vars.traefik.configFile, content: get(config).staticYaml, mode: '0644', owner: 'root', group: 'root' })),
     }),
     // Watched by Traefik: no restart, no reload.
     task({
       name: 'dynamic config',
-      do: ({ vars, registered }) => copy({ dest: `${vars.traefik.dynamicDir}/${DYNAMIC_FILE}`, content: rendered(registered).dynamicYaml, mode: '0644', owner: 'root', group: 'root' }),
+      uses: [config],
+      do: ({ vars, get }) => copy({ dest: `${vars.traefik.dynamicDir}/${DYNAMIC_FILE}`, content: get(config).dynamicYaml, mode: '0644', owner: 'root', group: 'root' }),
     }),
     task({ name: 'systemd unit', notify: restart, do: ({ vars }) => template({ src: 'traefik.service.hbs', dest: UNIT, vars, mode: '0644', owner: 'root', group: 'root' }) }),
     task({ name: 'traefik running', do: systemd({ name: 'traefik', state: 'started', enabled: true, daemonReload: true }) }),
@@ -188,14 +187,15 @@ export default role<V>({
     // Written only once the certificate exists, so the first run can bootstrap (Traefik serves no TLS before).
     task({
       name: 'TLS config',
-      do: async ({ vars, registered, probe, check }) => {
+      uses: [config],
+      do: async ({ vars, get, probe, check }) => {
         const { certFile, keyFile } = certificatePaths(vars.traefik);
         const have = (await probe(`test -f ${certFile} && test -f ${keyFile}`)).code === 0;
         const dest = `${vars.traefik.dynamicDir}/${TLS_FILE}`;
         // check-mode exception: the certificate tasks before it were not applied: unknown, not a failure.
         if (!have && check) return { module: 'copy', summary: `copy ${dest}`, run: async () => ({ changed: 'unknown' as const, msg: 'the certificate is not issued yet (check mode)' }) };
         if (!have) throw new TaskError(`TLS config: ${certFile} or ${keyFile} is missing (the certificate tasks should have made them)`);
-        return copy({ dest, content: rendered(registered).tlsYaml, mode: '0644', owner: 'root', group: 'root' });
+        return copy({ dest, content: get(config).tlsYaml, mode: '0644', owner: 'root', group: 'root' });
       },
     }),
     // Served with the step-ca certificate, verified with this guest's system trust store.
@@ -224,10 +224,4 @@ export default role<V>({
 
 function dirOf(path: string): string {
   return path.slice(0, path.lastIndexOf('/')) || '/';
-}
-
-function rendered(registered: Record<string, unknown>): Awaited<ReturnType<typeof renderTraefik>> {
-  const r = registered.traefikConfig as { data?: Awaited<ReturnType<typeof renderTraefik>> } | undefined;
-  if (!r?.data) throw new TaskError('traefik: the config was not rendered (task "render and check config" did not run; do not skip it with --skip-tags)');
-  return r.data;
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { SshdLab } from '../harness/sshd.ts';
-import { copy, file, play, playbook, role, run, shell, task, template, type RunResult, type TaskOptions } from '../../runner/index.ts';
+import { copy, file, output, play, playbook, role, run, shell, task, template, type CommandData, type RunResult, type TaskOptions } from '../../runner/index.ts';
 import { capture, hosts, inventoryFor, snapshot, type TestVars } from './helpers.ts';
 
 const M = suite('modules compared with Ansible');
@@ -275,15 +275,17 @@ M('copy force: false writes only when dest is missing', async () => {
 M('check mode: a registered command result always has data (stdout, stderr, code)', async () => {
   const d = area();
   const seen: unknown[] = [];
+  const rs = [output<CommandData>('r1'), output<CommandData>('r2'), output<CommandData>('r3')] as const;
   const pb = book(
     { name: 'pending change', do: file({ path: `${d}/made`, state: 'directory' }) },
-    { name: 'read it', register: 'r1', do: shell(`cat ${d}/made/value`, { readOnly: true }) },
-    { name: 'would run', register: 'r2', do: shell('echo hi') },
-    { name: 'guarded', register: 'r3', do: shell('echo hi', { creates: d }) },
+    { name: 'read it', register: rs[0], do: shell(`cat ${d}/made/value`, { readOnly: true }) },
+    { name: 'would run', register: rs[1], do: shell('echo hi') },
+    { name: 'guarded', register: rs[2], do: shell('echo hi', { creates: d }) },
     {
       name: 'use them',
-      do: ({ registered }) => {
-        for (const k of ['r1', 'r2', 'r3']) seen.push((registered[k] as { data: { stdout: string } }).data.stdout);
+      uses: [...rs],
+      do: ({ get }) => {
+        for (const r of rs) seen.push(get(r).stdout);
         return shell('true', { readOnly: true });
       },
     },

@@ -6,7 +6,7 @@ import { chmodSync, lstatSync, readFileSync, statSync, writeFileSync, existsSync
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { SshdLab } from '../harness/sshd.ts';
-import { copy, file, handler, play, playbook, role, run, secret, shell, task, template, type RunResult } from '../../runner/index.ts';
+import { copy, file, handler, output, play, playbook, role, run, secret, shell, task, template, type CommandData, type RunResult } from '../../runner/index.ts';
 import { capture, hosts, inventoryFor, snapshot, type TestVars } from './helpers.ts';
 
 const T = suite('runner over ssh');
@@ -207,16 +207,18 @@ T('a wrong host key fails with a clear error; an unknown one is refused unless a
 });
 
 T('sudo: become runs as root, without it as the login user', async () => {
+  const root = output<CommandData>('id as root');
+  const user = output<CommandData>('id as the login user');
   const probe = role<TestVars>({
     name: 'who',
     tasks: [
-      task({ name: 'as root', register: 'root', do: shell('id -u', { readOnly: true }) }),
-      task({ name: 'as user', become: false, register: 'user', do: shell('id -un', { readOnly: true }) }),
+      task({ name: 'as root', register: root, do: shell('id -u', { readOnly: true }) }),
+      task({ name: 'as user', become: false, register: user, do: shell('id -un', { readOnly: true }) }),
       task({
         name: 'record',
-        do: ({ registered, vars }) => {
-          const out = (k: string) => ((registered[k] as { data: { stdout: string } }).data.stdout.trim());
-          return copy({ dest: `${vars.root}/who.txt`, content: `${out('root')} ${out('user')}\n` });
+        uses: [root, user],
+        do: ({ get, vars }) => {
+          return copy({ dest: `${vars.root}/who.txt`, content: `${get(root).stdout.trim()} ${get(user).stdout.trim()}\n` });
         },
       }),
     ],
