@@ -170,7 +170,11 @@ export function notReady(services: DockerService[], tasks: DockerTask[], expect:
     const running = mine.filter((t) => t.Status.State === 'running' && current(t, s)).length;
     // A global service has one task per node its constraints allow: all of them must run.
     const want = s.Spec.Mode?.Global ? Math.max(mine.length, 1) : (s.Spec.Mode?.Replicated?.Replicas ?? 1);
+    // A task told to stop that still runs (its stop grace period) still gets connections through
+    // the routing mesh, and drops them when it exits: not ready until it is gone.
+    const stopping = tasks.filter((t) => t.ServiceID === s.ID && t.DesiredState !== 'running' && t.Status.State === 'running').length;
     if (stale) why.push(`${s.Spec.Name}: ${stale} task${stale > 1 ? 's' : ''} still on the previous spec`);
+    else if (stopping) why.push(`${s.Spec.Name}: ${stopping} old task${stopping > 1 ? 's' : ''} still stopping`);
     else if (running < want) {
       const errs = [...new Set(tasks.filter((t) => t.ServiceID === s.ID && t.Status.Err).map((t) => t.Status.Err!))].slice(0, 2);
       why.push(`${s.Spec.Name}: ${running}/${want} running${errs.length ? ` (${errs.join('; ')})` : ''}`);

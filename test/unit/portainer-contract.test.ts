@@ -325,6 +325,9 @@ test('notReady: replicas, global services on every node they have a task for, up
   assert.is(notReady([s2], [tk('img:1')]), 'q: 1 task still on the previous spec');
   assert.is(notReady([s2], [tk('img:2', 'starting')]), 'q: 0/1 running');
   assert.is(notReady([s2], [tk('img:2')]), '');
+  // The new task runs, the old one was told to stop but still runs (and still gets connections).
+  assert.is(notReady([s2], [tk('img:2'), { ...tk('img:1'), DesiredState: 'shutdown' }]), 'q: 1 old task still stopping');
+  assert.is(notReady([s2], [tk('img:2'), { ...tk('img:1', 'shutdown'), DesiredState: 'shutdown' }]), '');
 });
 
 test('through the runner: --json and the output carry no password, token or secret value', async () => {
