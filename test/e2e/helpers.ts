@@ -14,6 +14,22 @@ export const quiet = () => {
   return { out: { write: (s: string) => void chunks.push(s) }, text: () => chunks.join('') };
 };
 
+/**
+ * A read through the swarm's routing mesh, retried for up to 30 s while the answer is a transient
+ * network failure (curl exit 7, 35, 52, 56, 92: refused, TLS cut, empty reply, reset, HTTP/2 stream
+ * reset) or no JSON at all, as a user would retry. A wrong answer is never retried.
+ */
+export async function retryRead<T>(read: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await read();
+    } catch (e) {
+      if (i >= 15 || !(e instanceof SyntaxError || /exit (7|35|52|56|92):/.test((e as Error).message))) throw e;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+}
+
 /** A task's last output line (its msg) in a run's records. */
 export const registered = (r: RunResult, host: string, task: string) =>
   (r.plays.flatMap((p) => p.hosts[host]?.tasks ?? []).find((t) => t.task === task)?.msg ?? '').trim();

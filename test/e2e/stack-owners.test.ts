@@ -16,6 +16,7 @@ import * as assert from 'uvu/assert';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formed, leaks, manager, msgOf, phoenix, portainerKnows, QDRANT_KEY, removeStacks, ROOT, tasks, type Report } from './stacks-lab.ts';
+import { retryRead } from './helpers.ts';
 
 const E = suite('stack owners');
 const WORK = join(ROOT, 'tmp', `owners-e2e-${process.pid}`);
@@ -55,7 +56,7 @@ const qdrant = (key: string, method: string, path: string, body?: unknown) =>
   manager(
     `K=$(cat <<'EOF'\n${key}\nEOF\n)\nprintf 'api-key: %s\\n' "$K" | curl -sS --max-time 10 -H @- -H 'Content-Type: application/json' -X ${method} ${body ? `--data-raw '${JSON.stringify(body)}' ` : ''}https://vm1002.internal.thinkheads.ai:6333${path}`,
   );
-const count = async (key = QDRANT_KEY) => JSON.parse(await qdrant(key, 'POST', '/collections/phoenix_docs/points/count', { exact: true })).result.count as number;
+const count = (key = QDRANT_KEY) => retryRead(async () => JSON.parse(await qdrant(key, 'POST', '/collections/phoenix_docs/points/count', { exact: true })).result.count as number);
 
 E('the lab has a formed swarm (site.ts has run)', async () => {
   assert.ok(await formed(), 'vm1001 manager, vm1002 worker, both Ready: run site.ts against the lab first');

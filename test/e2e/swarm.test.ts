@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { run, type RunResult } from '../../runner/index.ts';
 import { labInventory, labSecretFile } from '../../lab/inventory.ts';
 import { site } from '../../playbooks/site.ts';
-import { curl, DOMAIN, onGuests, quiet, SNAPSHOT, labWith } from './helpers.ts';
+import { curl, DOMAIN, onGuests, quiet, retryRead, SNAPSHOT, labWith } from './helpers.ts';
 
 const E = suite('swarm');
 const VMS = ['vm1001', 'vm1002'];
@@ -166,7 +166,7 @@ E('a Qdrant setting changed in the inventory: --check --diff shows the compose d
   assert.match(await qdrant('GET', '/collections/phoenix_docs'), /"status":"ok"/);
   const points = [1, 2, 3].map((id) => ({ id, vector: [0.1 * id, 0.2, 0.3, 0.4], payload: { n: id } }));
   assert.match(await qdrant('PUT', '/collections/phoenix_docs/points?wait=true', { points }), /"completed"/);
-  const count = async () => JSON.parse(await qdrant('POST', '/collections/phoenix_docs/points/count', { exact: true })).result.count as number;
+  const count = () => retryRead(async () => JSON.parse(await qdrant('POST', '/collections/phoenix_docs/points/count', { exact: true })).result.count as number);
   assert.is(await count(), 3);
   const versions = async () => (await on('vm1001', "docker service inspect --format '{{.Spec.Name}} {{.Version.Index}}' $(docker service ls -q) | sort")).trim();
   const before = await versions();

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { LAB_ROOT } from '../../lab/inventory.ts';
 import { compileShapes } from '../contract/fake-portainer.ts';
 import { client, formed, leaks, manager, msgOf, phoenix, PASSWORD, QDRANT_KEY, removeStacks, report, ROOT, ssh, tasks, watchProcesses } from './stacks-lab.ts';
+import { retryRead } from './helpers.ts';
 
 const E = suite('sync');
 const WORK = join(ROOT, 'tmp', `sync-e2e-${process.pid}`);
@@ -205,19 +206,7 @@ E("stacks removed behind Portainer's back (docker stack rm, volumes kept): site 
   const q = (path: string, extra = '') =>
     manager(`K=$(cat <<'EOF'\n${QDRANT_KEY}\nEOF\n)\nprintf 'api-key: %s\\n' "$K" | curl -sS --max-time 5 -H @- ${extra} https://vm1002.internal.thinkheads.ai:6333${path}`);
   await q('/collections/phoenix_docs/points?wait=true', `-X PUT -H 'Content-Type: application/json' --data '{"points":[{"id":7,"vector":[0.1,0.2,0.3,0.4],"payload":{"switch":"kept"}}]}'`);
-  // Through the swarm's routing mesh right after a redeploy, a connection may still meet the old
-  // task going away (seen in CI: curl exit 92, an HTTP/2 stream reset): a user would retry, so
-  // the count is retried for up to 30 s; a wrong count is never retried.
-  const count = async () => {
-    for (let i = 0; ; i++) {
-      try {
-        return JSON.parse(await q('/collections/phoenix_docs/points/count', `-X POST -H 'Content-Type: application/json' --data '{"exact":true}'`)).result.count as number;
-      } catch (e) {
-        if (i >= 15 || !/exit (7|35|52|56|92):/.test((e as Error).message)) throw e;
-        await new Promise((r) => setTimeout(r, 2000));
-      }
-    }
-  };
+  const count = () => retryRead(async () => JSON.parse(await q('/collections/phoenix_docs/points/count', `-X POST -H 'Content-Type: application/json' --data '{"exact":true}'`)).result.count as number);
   const points = await count();
   assert.ok(points >= 1, 'a point to keep');
   await removeStacks(false); // named volumes (Qdrant's data, Portainer's database, which still lists both stacks) kept
