@@ -381,6 +381,30 @@ load_standins_into_vms() {
   done
   for i in "${!pids[@]}"; do wait "${pids[$i]}" || failed+=("${names[$i]}"); done
   ((${#failed[@]} == 0)) || die "stand-in images could not be loaded into: ${failed[*]}"
+  refresh_standin_services
+}
+
+# A stand-in image that changed (e.g. its API moved with a product pin, docs/releases.md) is
+# loaded under the same tag, but running swarm services keep the image their tasks started
+# with. Restart (docker service update --force) the services that run a reloaded stand-in, on
+# the swarm manager, so the lab serves what the repo says; their volumes keep their state.
+refresh_standin_services() {
+  local g name ip image mgr="" svc img reloaded
+  reloaded="$(cat "$LAB_VAR"/standins-reloaded.* 2>/dev/null | sort -u)"
+  rm -f "$LAB_VAR"/standins-reloaded.*
+  [[ -n "$reloaded" ]] || return 0
+  for g in "${GUESTS[@]}"; do
+    read -r name ip image <<<"$g"
+    [[ "$image" == lab/vm ]] || continue
+    [[ "$(ldocker exec "$name" docker info -f '{{.Swarm.ControlAvailable}}' 2>/dev/null)" == true ]] && { mgr="$name"; break; }
+  done
+  [[ -n "$mgr" ]] || return 0
+  while read -r svc img; do
+    [[ -n "$svc" ]] && grep -qxF "${img%%@*}" <<<"$reloaded" || continue
+    ldocker exec "$mgr" docker service update --force --detach -q "$svc" >/dev/null \
+      && log "$mgr: service $svc restarted on the reloaded stand-in image ${img%%@*}" \
+      || log "$mgr: service $svc could not be restarted (it keeps the previous stand-in image)"
+  done < <(ldocker exec "$mgr" docker service ls --format '{{.Name}} {{.Image}}' 2>/dev/null)
 }
 
 load_standins_into() {
@@ -399,6 +423,7 @@ load_standins_into() {
   if ((${#todo[@]})); then
     ldocker save "${todo[@]}" | ldocker exec -i "$name" docker load -q >/dev/null \
       || die "loading stand-in images into $name failed"
+    printf '%s\n' "${todo[@]}" >"$LAB_VAR/standins-reloaded.$name"
     log "$name: loaded ${#todo[@]} stand-in image(s) into its dockerd"
   else
     log "$name: stand-in images already loaded"

@@ -102,7 +102,8 @@ export interface UpdateSwarmStackBody {
   StackFileContent: string;
   Env: { name: string; value: string | Secret }[];
   Prune: boolean;
-  PullImage: boolean;
+  /** Portainer 2.36+ (PullImage is deprecated since 2.36: "use RepullImageAndRedeploy instead"). */
+  RepullImageAndRedeploy: boolean;
 }
 
 /** Portainer's error body is {"message","details"}; anything else is shown shortened. */

@@ -190,7 +190,7 @@ export function syncStack(o: SyncStackOptions): Action {
             changed = true;
             const what = [!fileSame && 'stack file', !envSame && 'Env', drift.length && `live services (${drift.join('; ')})`].filter(Boolean).join(' and ');
             if (ctx.check) return result(true, `stack ${name} (Id ${existing.Id}) would be updated: ${what} differ${/ and |^live services/.test(what) ? '' : 's'}`, diff, ctx, notes);
-            const updated = await api.updateStack(existing.Id, endpoint.Id, { StackFileContent: content, Env: env, Prune: true, PullImage: false });
+            const updated = await api.updateStack(existing.Id, endpoint.Id, { StackFileContent: content, Env: env, Prune: true, RepullImageAndRedeploy: false });
             if (updated.Id !== existing.Id) throw new TaskError(`stack ${name}: Portainer answered the update of Id ${existing.Id} with Id ${updated.Id}`);
             notes.unshift(`updated stack ${name} (Id ${existing.Id}): ${what}`);
           } else notes.unshift(`stack ${name} (Id ${existing.Id}) up to date`);

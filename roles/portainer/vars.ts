@@ -32,7 +32,7 @@ export interface PortainerVars {
 /** certbot's lineage on the manager: /etc/letsencrypt/live/portainer/. */
 export const PORTAINER_CERT = 'portainer';
 
-export const PORTAINER_VERSION = '2.21.5';
+export const PORTAINER_VERSION = '2.45.2';
 
 export function portainerDefaults(domain: string, managerGuest = 'vm1001'): PortainerVars {
   return {

@@ -45,7 +45,7 @@ export interface QdrantVars {
   };
 }
 
-export const QDRANT_VERSION = 'v1.12.5';
+export const QDRANT_VERSION = 'v1.19.2';
 
 export function qdrantDefaults(): QdrantVars {
   return {

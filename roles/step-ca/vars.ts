@@ -50,7 +50,7 @@ export interface StepCaVars {
   };
 }
 
-export const STEP_CA_VERSION = '0.28.4';
+export const STEP_CA_VERSION = '0.30.2';
 
 export function stepCaDefaults(exportRoot: string): StepCaVars {
   return {

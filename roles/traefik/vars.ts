@@ -5,7 +5,7 @@
 import type { BinarySource } from '../../runner/index.ts';
 import { needsVars } from '../../runner/vars-schema.ts';
 
-export const TRAEFIK_VERSION = '3.7.5';
+export const TRAEFIK_VERSION = '3.7.13';
 
 /** Where certbot answers http-01 for Traefik's certificate (loopback only; Traefik forwards the challenge path there). */
 export const ACME_CHALLENGE_PORT = 8402;

@@ -102,7 +102,7 @@ test("a stack Portainer knows whose services were removed outside it (docker sta
     const r = await runSync(opts());
     assert.equal(fake.violations, []);
     assert.match(r.msg!, /updated stack app_service \(Id 1\): live services \(app_service_app: not running\)/);
-    assert.equal(since(m).find((x) => x.id === 'updateStack')?.body, { StackFileContent: FILE_V1, Env: [{ name: 'LOG_LEVEL', value: 'INFO' }], Prune: true, PullImage: false });
+    assert.equal(since(m).find((x) => x.id === 'updateStack')?.body, { StackFileContent: FILE_V1, Env: [{ name: 'LOG_LEVEL', value: 'INFO' }], Prune: true, RepullImageAndRedeploy: false });
     assert.equal(fake.removed, [], 'the PUT deployed it again');
   } finally {
     fake.removed.length = 0;
@@ -120,7 +120,7 @@ test('edited stack file: updated by PUT with the same Id, Prune, not recreated',
   const put = since(n).find((x) => x.id === 'updateStack')!;
   assert.is(put.path, '/api/stacks/1');
   assert.equal(put.query, { endpointId: '1' });
-  assert.equal(put.body, { StackFileContent: FILE_V2, Env: [{ name: 'LOG_LEVEL', value: 'INFO' }], Prune: true, PullImage: false });
+  assert.equal(put.body, { StackFileContent: FILE_V2, Env: [{ name: 'LOG_LEVEL', value: 'INFO' }], Prune: true, RepullImageAndRedeploy: false });
   assert.not.ok(ids(n).includes('createSwarmStack'));
   assert.is(fake.stacks.length, 1);
   assert.is(fake.stacks[0]!.Id, 1);

@@ -2,7 +2,8 @@
 //
 // Portainer cannot be obtained in the lab, so `phoenix sync` is proven against this program:
 // it answers exactly the requests sync makes, with the shapes of
-// docs/reference/portainer-api-notes.md (Portainer CE 2.23), and it deploys stacks to the REAL
+// docs/reference/portainer-api-notes.md (Portainer CE 2.23, with the changes the notes list up to
+// the 2.43 OpenAPI, for the pinned 2.45 LTS: docs/releases.md), and it deploys stacks to the REAL
 // swarm of the host it runs on with `docker stack deploy`, as Portainer does.
 //
 //	POST /api/auth                                   {Username,Password} -> {jwt}
@@ -11,7 +12,8 @@
 //	GET  /api/stacks?filters={"SwarmID":..,"EndpointID":..}
 //	GET  /api/stacks/{id}/file                       {StackFileContent}
 //	POST /api/stacks/create/swarm/string?endpointId= {Name,SwarmID,StackFileContent,Env,FromAppTemplate}
-//	PUT  /api/stacks/{id}?endpointId=                {StackFileContent,Env,Prune,PullImage}
+//	PUT  /api/stacks/{id}?endpointId=                {StackFileContent,Env,Prune,RepullImageAndRedeploy}
+//	                                                 (PullImage: accepted, deprecated since 2.36, as in 2.45)
 //	GET  /api/system/status, /api/status             {Version,InstanceID} (public)
 //
 // Everything else answers 404 {"message":"portainer-standin: not implemented",...}. Every
@@ -59,7 +61,7 @@ import (
 )
 
 const (
-	apiVersion = "2.23.0"
+	apiVersion = "2.45.2"
 	instanceID = "portainer-standin"
 	tokenTTL   = 8 * time.Hour
 )
@@ -775,7 +777,10 @@ func (s *server) updateStack(w http.ResponseWriter, r *http.Request, id string) 
 		StackFileContent string `json:"StackFileContent"`
 		Env              []pair `json:"Env"`
 		Prune            bool   `json:"Prune"`
-		PullImage        bool   `json:"PullImage"`
+		// 2.36+: RepullImageAndRedeploy; PullImage is "Deprecated(2.36): use RepullImageAndRedeploy
+		// instead" and still accepted. The stand-in never pulls (no registry): both are ignored.
+		RepullImageAndRedeploy bool `json:"RepullImageAndRedeploy"`
+		PullImage              bool `json:"PullImage"`
 	}
 	if err := decodeStrict(r, &body); err != nil {
 		return fail(http.StatusBadRequest, "Invalid request payload", err.Error())

@@ -1,6 +1,8 @@
 // qdrant-standin: the phoenix lab's stand-in for Qdrant. It is NOT Qdrant: no vector search,
 // no gRPC, no real storage engine. It implements the REST endpoints phoenix's qdrant role and
-// tests use, with the response shapes of Qdrant's OpenAPI spec (docs in lab/README.md):
+// tests use, with the request and response shapes of Qdrant v1.19's OpenAPI spec (the pinned
+// release, roles/qdrant/vars.ts QDRANT_VERSION; the spec is docs/reference/qdrant-1.19-openapi.json,
+// checked by test/integration/qdrant-contract.test.ts; docs in lab/README.md):
 //
 //	GET /, /healthz, /livez, /readyz           (no API key needed, as in Qdrant)
 //	GET /collections                           {"result":{"collections":[{"name":..}]}}
@@ -12,7 +14,8 @@
 //	PUT /collections/{name}/points             {"points":[{"id","vector","payload"}]}  (upsert)
 //	POST /collections/{name}/points/count      {"result":{"count":n}}
 //
-// Collections and points persist as JSON under /qdrant/storage/standin/ (the stack's volume),
+// Collections and points persist as JSON under <storage>/standin/ (the stack's volume on
+// /qdrant/storage; QDRANT__STORAGE__STORAGE_PATH moves it, as Qdrant's storage.storage_path),
 // written atomically. With QDRANT__SERVICE__API_KEY set, every other endpoint needs the
 // `api-key` header (or `Authorization: Bearer <key>`), as in Qdrant. Every response carries
 // `X-Phoenix-Standin: qdrant`. Stdlib only (built offline, CGO_ENABLED=0).
@@ -42,11 +45,17 @@ import (
 	"time"
 )
 
+// The Qdrant release whose API this stand-in follows (GET / reports it, marked as a stand-in).
+const qdrantAPI = "1.19.2"
+
 type VectorParams struct {
-	Size     int             `json:"size"`
-	Distance string          `json:"distance"`
-	OnDisk   *bool           `json:"on_disk,omitempty"`
-	Hnsw     json.RawMessage `json:"hnsw_config,omitempty"`
+	Size     int    `json:"size"`
+	Distance string `json:"distance"`
+	// Deprecated in 1.19 ("use memory instead"), still accepted.
+	OnDisk *bool `json:"on_disk,omitempty"`
+	// 1.19: cold | cached | pinned; overrides on_disk.
+	Memory *string         `json:"memory,omitempty"`
+	Hnsw   json.RawMessage `json:"hnsw_config,omitempty"`
 }
 
 type Params struct {
@@ -58,11 +67,14 @@ type Params struct {
 }
 
 type Hnsw struct {
-	M                  int  `json:"m"`
-	EfConstruct        int  `json:"ef_construct"`
-	FullScanThreshold  int  `json:"full_scan_threshold"`
-	MaxIndexingThreads int  `json:"max_indexing_threads"`
-	OnDisk             bool `json:"on_disk"`
+	M                  int     `json:"m"`
+	EfConstruct        int     `json:"ef_construct"`
+	FullScanThreshold  int     `json:"full_scan_threshold"`
+	MaxIndexingThreads int     `json:"max_indexing_threads"`
+	OnDisk             bool    `json:"on_disk"`
+	Memory             *string `json:"memory,omitempty"`
+	PayloadM           *int    `json:"payload_m,omitempty"`
+	InlineStorage      *bool   `json:"inline_storage,omitempty"`
 }
 
 type Optimizers struct {
@@ -74,6 +86,7 @@ type Optimizers struct {
 	IndexingThreshold      int     `json:"indexing_threshold"`
 	FlushIntervalSec       int     `json:"flush_interval_sec"`
 	MaxOptimizationThreads *int    `json:"max_optimization_threads"`
+	PreventUnoptimized     *bool   `json:"prevent_unoptimized,omitempty"`
 }
 
 type Point struct {
@@ -83,20 +96,28 @@ type Point struct {
 }
 
 type Collection struct {
-	Name       string           `json:"name"`
-	Params     Params           `json:"params"`
-	Hnsw       Hnsw             `json:"hnsw_config"`
-	Optimizers Optimizers       `json:"optimizer_config"`
-	Points     map[string]Point `json:"points"`
+	Name       string                 `json:"name"`
+	Params     Params                 `json:"params"`
+	Hnsw       Hnsw                   `json:"hnsw_config"`
+	Optimizers Optimizers             `json:"optimizer_config"`
+	Metadata   map[string]interface{} `json:"metadata,omitempty"`
+	Points     map[string]Point       `json:"points"`
 }
 
 var (
 	mu      sync.Mutex
-	dataDir = "/qdrant/storage/standin/collections"
+	dataDir = filepath.Join(storagePath(), "standin", "collections")
 	apiKey  = os.Getenv("QDRANT__SERVICE__API_KEY")
 	nameRe  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,255}$`)
 	started = time.Now()
 )
+
+func storagePath() string {
+	if p := os.Getenv("QDRANT__STORAGE__STORAGE_PATH"); p != "" {
+		return p
+	}
+	return "/qdrant/storage"
+}
 
 func reply(w http.ResponseWriter, code int, result interface{}, start time.Time) {
 	w.Header().Set("Content-Type", "application/json")
@@ -156,6 +177,24 @@ func info(c *Collection) map[string]interface{} {
 	if c.Params.Vectors.OnDisk != nil {
 		vec["on_disk"] = *c.Params.Vectors.OnDisk
 	}
+	if c.Params.Vectors.Memory != nil {
+		vec["memory"] = *c.Params.Vectors.Memory
+	}
+	config := map[string]interface{}{
+		"params": map[string]interface{}{
+			"vectors":                  vec,
+			"shard_number":             c.Params.ShardNumber,
+			"replication_factor":       c.Params.ReplicationFactor,
+			"write_consistency_factor": c.Params.WriteConsistencyFactor,
+			"on_disk_payload":          c.Params.OnDiskPayload,
+		},
+		"hnsw_config":      c.Hnsw,
+		"optimizer_config": c.Optimizers,
+		"wal_config":       map[string]int{"wal_capacity_mb": 32, "wal_segments_ahead": 0, "wal_retain_closed": 1},
+	}
+	if len(c.Metadata) > 0 {
+		config["metadata"] = c.Metadata
+	}
 	return map[string]interface{}{
 		"status":                "green",
 		"optimizer_status":      "ok",
@@ -163,18 +202,7 @@ func info(c *Collection) map[string]interface{} {
 		"points_count":          len(c.Points),
 		"segments_count":        1,
 		"payload_schema":        map[string]interface{}{},
-		"config": map[string]interface{}{
-			"params": map[string]interface{}{
-				"vectors":                  vec,
-				"shard_number":             c.Params.ShardNumber,
-				"replication_factor":       c.Params.ReplicationFactor,
-				"write_consistency_factor": c.Params.WriteConsistencyFactor,
-				"on_disk_payload":          c.Params.OnDiskPayload,
-			},
-			"hnsw_config":      c.Hnsw,
-			"optimizer_config": c.Optimizers,
-			"wal_config":       map[string]int{"wal_capacity_mb": 32, "wal_segments_ahead": 0},
-		},
+		"config":                config,
 	}
 }
 
@@ -196,10 +224,15 @@ type createBody struct {
 	HnswConfig             map[string]interface{} `json:"hnsw_config"`
 	OptimizersConfig       map[string]interface{} `json:"optimizers_config"`
 	WalConfig              map[string]interface{} `json:"wal_config"`
+	// 1.19 fields the stand-in accepts; only metadata is kept (and answered in config.metadata).
+	Payload          map[string]interface{} `json:"payload"`
+	StrictModeConfig map[string]interface{} `json:"strict_mode_config"`
+	Metadata         map[string]interface{} `json:"metadata"`
 }
 
 type vectorDiff struct {
 	OnDisk *bool                  `json:"on_disk"`
+	Memory *string                `json:"memory"`
 	Hnsw   map[string]interface{} `json:"hnsw_config"`
 }
 
@@ -212,7 +245,12 @@ type patchBody struct {
 	} `json:"params"`
 	HnswConfig       map[string]interface{} `json:"hnsw_config"`
 	OptimizersConfig map[string]interface{} `json:"optimizers_config"`
+	StrictModeConfig map[string]interface{} `json:"strict_mode_config"`
+	// Merged into the collection's metadata; a key set to null is removed (1.19's UpdateCollection).
+	Metadata map[string]interface{} `json:"metadata"`
 }
+
+var memories = map[string]bool{"cold": true, "cached": true, "pinned": true}
 
 // merge applies a JSON diff object onto a struct through its JSON form.
 func merge(dst interface{}, diff map[string]interface{}) error {
@@ -254,7 +292,7 @@ func handle(w http.ResponseWriter, r *http.Request) {
 	switch p {
 	case "":
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]interface{}{"title": "qdrant-standin - phoenix lab stand-in, NOT Qdrant", "version": "0.0.0-standin", "standin": true})
+		_ = json.NewEncoder(w).Encode(map[string]interface{}{"title": "qdrant-standin - phoenix lab stand-in, NOT Qdrant", "version": qdrantAPI + "-phoenix-standin", "standin": true})
 		return
 	case "healthz", "livez", "readyz":
 		w.Header().Set("Content-Type", "text/plain")
@@ -303,7 +341,9 @@ func handle(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusInternalServerError, "Service internal error: "+err.Error(), start)
 		return
 	}
-	notFound := func() { reply(w, http.StatusNotFound, fmt.Sprintf("Not found: Collection `%s` doesn't exist!", name), start) }
+	notFound := func() {
+		reply(w, http.StatusNotFound, fmt.Sprintf("Not found: Collection `%s` doesn't exist!", name), start)
+	}
 	bad := func(msg string) { reply(w, http.StatusBadRequest, "Wrong input: "+msg, start) }
 	rest := strings.Join(parts[2:], "/")
 	switch {
@@ -329,8 +369,13 @@ func handle(w http.ResponseWriter, r *http.Request) {
 			bad("vectors: a size >= 1 and a distance (Cosine, Euclid, Dot, Manhattan) are required")
 			return
 		}
+		if b.Vectors.Memory != nil && (!memories[*b.Vectors.Memory] || *b.Vectors.Memory == "pinned") {
+			bad("vectors.memory: cold or cached (pinned is not supported for dense vector storage)")
+			return
+		}
 		c = defaults(name)
-		c.Params.Vectors = VectorParams{Size: b.Vectors.Size, Distance: b.Vectors.Distance, OnDisk: b.Vectors.OnDisk}
+		c.Params.Vectors = VectorParams{Size: b.Vectors.Size, Distance: b.Vectors.Distance, OnDisk: b.Vectors.OnDisk, Memory: b.Vectors.Memory}
+		c.Metadata = b.Metadata
 		if b.ShardNumber != nil {
 			c.Params.ShardNumber = *b.ShardNumber
 		}
@@ -373,6 +418,23 @@ func handle(w http.ResponseWriter, r *http.Request) {
 			}
 			if d.OnDisk != nil {
 				c.Params.Vectors.OnDisk = d.OnDisk
+			}
+			if d.Memory != nil {
+				if !memories[*d.Memory] || *d.Memory == "pinned" {
+					bad("vectors.memory: cold or cached (pinned is not supported for dense vector storage)")
+					return
+				}
+				c.Params.Vectors.Memory = d.Memory
+			}
+		}
+		for k, v := range b.Metadata {
+			if c.Metadata == nil {
+				c.Metadata = map[string]interface{}{}
+			}
+			if v == nil {
+				delete(c.Metadata, k)
+			} else {
+				c.Metadata[k] = v
 			}
 		}
 		if b.Params != nil {
