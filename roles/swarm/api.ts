@@ -61,6 +61,17 @@ export function mergedDaemonJson(v: V, host: string, address: string, current: B
   return `${JSON.stringify(want, null, 2)}\n`;
 }
 
+/** The TCP address a daemon.json's "hosts" lists, if any (the TLS API). */
+function tcpIn(json: string): { host: string; port: number } | Record<string, never> {
+  try {
+    const hosts = (JSON.parse(json) as { hosts?: unknown }).hosts;
+    const tcp = Array.isArray(hosts) ? hosts.map(String).map((h) => /^tcp:\/\/([^:]+):(\d+)$/.exec(h)).find(Boolean) : undefined;
+    return tcp ? { host: tcp[1]!, port: Number(tcp[2]) } : {};
+  } catch {
+    return {};
+  }
+}
+
 /**
  * The drop-in and daemon.json through the runner's `replace` (docs/rollback.md): both files go
  * live together, dockerd restarts once, and when it does not come back (dockerd up and the TLS
@@ -74,7 +85,6 @@ function tlsApiConfig(v: V): Action<V> {
     async run(ctx): Promise<ActionResult> {
       const addr = v.swarm.advertise[ctx.host.name];
       if (!addr) throw new TaskError(`swarm.advertise has no address for ${ctx.host.name} (inventory field swarm.advertise.${ctx.host.name})`);
-      const port = v.swarm.tlsApi.port;
       return replace({
         name: 'dockerd',
         files: [
@@ -87,7 +97,7 @@ function tlsApiConfig(v: V): Action<V> {
         ],
         // Up: dockerd answers on its socket, and on the TLS port when the live daemon.json (the new
         // one, or after a rollback the previous one) says it listens there.
-        service: { unit: 'docker', daemonReload: true, ready: (json) => ({ command: 'docker info >/dev/null', ...(json.includes(`tcp://${addr}:${port}`) ? { port, host: addr } : {}) }), timeout: 60 },
+        service: { unit: 'docker', daemonReload: true, ready: (json) => ({ command: 'docker info >/dev/null', ...tcpIn(json) }), timeout: 60 },
       }).run(ctx);
     },
   };
