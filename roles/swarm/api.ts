@@ -97,7 +97,8 @@ function tlsApiConfig(v: V): Action<V> {
         ],
         // Up: dockerd answers on its socket, and on the TLS port when the live daemon.json (the new
         // one, or after a rollback the previous one) says it listens there.
-        service: { unit: 'docker', daemonReload: true, ready: (json) => ({ command: 'docker info >/dev/null', ...tcpIn(json) }), timeout: 60 },
+        // dockerd must run for the swarm: a stopped or failed one is started on the new files.
+        service: { unit: 'docker', daemonReload: true, ready: (json) => ({ command: 'docker info >/dev/null', ...tcpIn(json) }), timeout: 60, whenStopped: 'start' },
       }).run(ctx);
     },
   };
