@@ -236,6 +236,19 @@ test('systemd: a unit that is not running is not started (a later task starts it
   assert.not.ok(h.sent.some((s) => s.cmd.includes('phx-since')));
 });
 
+test("systemd, whenStopped 'start': a stopped unit is started on the new file; when it fails, the file goes back and the unit is stopped again, as it was", async () => {
+  const h = systemdHost({ active: false, failFirst: true, existing: 'a\n' });
+  const e = await replace({ files: [{ dest: '/etc/app/app.conf', content: 'b\n' }], service: { unit: 'app', whenStopped: 'start' } })
+    .run(h.ctxFor(false))
+    .then(
+      () => undefined,
+      (x: TaskError) => x,
+    );
+  assert.match(e!.message, /rolled back: the previous \/etc\/app\/app\.conf is back; app is stopped again, as it was$/);
+  assert.match(h.sent.find((s) => s.cmd.includes('phx-since'))!.cmd, /systemctl start 'app'/);
+  assert.match(h.sent[h.sent.length - 1]!.cmd, /^systemctl stop 'app'$/);
+});
+
 test('check mode on systemd: probes only, "would restart"; a Secret is in no diff, message or command line', async () => {
   const h = systemdHost({ active: true, failFirst: false, existing: 'old\n' });
   const pw = secret('hunter2-very-secret');
