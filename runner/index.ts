@@ -6,6 +6,7 @@ export type { Inventory, HostSpec, GroupSpec, Host, Vars } from './inventory.ts'
 export { Secret, secret, secretFromEnv, redact } from './secret.ts';
 export * from './modules/index.ts';
 export { ArgumentError, argumentErrorOf } from './modules/args.ts';
+export { replace, restartAndWait, readinessTest, PREVIOUS_SUFFIX, type ReplaceOptions, type ReplaceFile, type ReplaceService, type Readiness, type CameBack } from './modules/replace.ts';
 export { needsVars, type VarsSchema, type JsonSchema } from './vars-schema.ts';
 export { main, isMain, run, parseCli, parseExtraVars, didYouMean, VALUE_FLAGS, EXIT, type RunOptions, type RunResult } from './cli.ts';
 export { resolvePlan, allTags, matchHosts, startAt, SelectionError } from './selection.ts';

@@ -17,17 +17,17 @@ import {
   systemd,
   task,
   waitFor,
+  replace,
+  restartAndWait,
   Secret,
   TaskError,
+  type Readiness,
   type Action,
-  type ActionContext,
   type ActionResult,
 } from '../../runner/index.ts';
 import { readFileSync } from 'node:fs';
-import { fileState, readFile } from '../../runner/facts.ts';
-import { putFile } from '../../runner/modules/copy.ts';
-import { fileDiff } from '../../runner/diff.ts';
 import type { BaseVars } from '../base-vars.ts';
+import { serviceState } from '../../runner/facts.ts';
 import { caJson, checkStepCaVars, PATHS, STEP_DIR } from './config.ts';
 import { stepCaVarsSchema, type StepCaVars } from './vars.ts';
 
@@ -47,13 +47,14 @@ export const restartStepCa = handler<V>('restart step-ca', ({ vars }) => {
   return {
     ...restart,
     async run(ctx) {
-      const r = await restart.run(ctx);
-      // check-mode exception: the restart was not done, so there is nothing to wait for.
-      if (ctx.check) return r;
-      const since = (await ctx.run('date "+%Y-%m-%d %H:%M:%S"')).stdout.trim();
-      const up = await ctx.run(healthLoop(vars.stepCa.port, 30), { timeout: 60 });
-      if (up.code !== 0) throw new TaskError(`step-ca on ${ctx.host.name} does not answer /health after its restart: ${await stepCaError(ctx, since)}`);
-      return { ...r, msg: `${r.msg ?? 'restarted'}, healthy` };
+      // Only a change: in check mode it is reported, not made, and there is nothing to wait for.
+      const st = await serviceState(ctx, 'step-ca');
+      if (st.load === 'not-found') return restart.run(ctx);
+      return ctx.change({ changed: true, msg: 'restarted' }, async () => {
+        const up = await restartAndWait(ctx, { unit: 'step-ca', daemonReload: true, timeout: 30 }, health(vars.stepCa.port));
+        if (!up.ok) throw new TaskError(`step-ca on ${ctx.host.name} does not answer /health after its restart: ${up.error}`, { stderr: up.log });
+        return { changed: true, msg: 'restarted, healthy' };
+      });
     },
   };
 });
@@ -63,71 +64,47 @@ export const caNames = (v: V, address: string) => [`ca.${v.domain}`, address, ..
 
 const healthUrl = (v: V) => `https://localhost:${v.stepCa.port}/health`;
 
-/** Polls /health over TLS verified with the root, on the CA host; true when it answered. */
-const healthLoop = (port: number, seconds: number) =>
-  `end=$(( $(date +%s) + ${seconds} )); while :; do ` +
-  `if curl -fsS --max-time 2 --cacert ${PATHS.root} https://localhost:${port}/health >/dev/null 2>&1; then exit 0; fi; ` +
-  // Exited and waiting for systemd to restart it: it will not come up on this config.
-  `[ "$(systemctl show -p SubState --value step-ca)" = auto-restart ] && exit 2; ` +
-  `[ "$(date +%s)" -ge "$end" ] && exit 1; sleep 0.2; done`;
+/** step-ca has come back: /health answers over TLS verified with the root, on the CA host. */
+const health = (port: number): Readiness => ({ url: `https://localhost:${port}/health`, ca: PATHS.root });
 
-/** The last error step-ca logged, for a message that carries step-ca's own words. */
-async function stepCaError(ctx: ActionContext, since: string): Promise<string> {
-  // Only what step-ca itself wrote, not systemd's lines about the unit.
-  const r = await ctx.probe(`journalctl _SYSTEMD_UNIT=step-ca.service --since ${shQuote(since)} --no-pager -o cat 2>/dev/null | tail -n 20`);
-  const lines = r.stdout.trim().split('\n').filter(Boolean);
-  return (lines.filter((l) => /error|invalid|cannot|failed|fatal/i.test(l)).pop() ?? lines.pop() ?? 'no log output').trim();
+/** The port in a ca.json's "address" (":9000"). */
+function portIn(json: string): number | undefined {
+  try {
+    const m = /:(\d+)$/.exec(String((JSON.parse(json) as { address?: unknown }).address ?? ''));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * ca.json: rendered, tried on a scratch instance (127.0.0.1:0, its own database) before it
- * replaces the live file, and rolled back if step-ca then fails to come up on it.
+ * replaces the live file, and rolled back by the runner's `replace` (docs/rollback.md) if the
+ * live step-ca then does not come back on it.
  */
 function caConfig(v: V, address: string): Action<V> {
+  // A scratch instance proves the binary, the keys, the password and the config together.
+  // No `date +%s` in here: validate replaces every %s with the new file's path.
+  const trial = [
+    `d=$(mktemp -d /tmp/step-ca-trial.XXXXXX) || exit 1`,
+    `pid=; trap 'if [ -n "$pid" ]; then kill $pid 2>/dev/null; wait $pid 2>/dev/null; fi; rm -rf "$d"' EXIT`,
+    `sed -e 's#"address": "[^"]*"#"address": "127.0.0.1:0"#' -e "s#\\"dataSource\\": \\"[^\\"]*\\"#\\"dataSource\\": \\"$d/db\\"#" %s > "$d/ca.json" && chown -R step:step "$d" || { echo "step-ca refused the new ca.json: cannot prepare the trial in $d" >&2; exit 1; }`,
+    `setpriv --reuid=step --regid=step --init-groups env STEPPATH=${STEP_DIR} ${BIN} --password-file ${PW} "$d/ca.json" > "$d/log" 2>&1 & pid=$!`,
+    `ok=; n=0; while [ $n -lt 300 ]; do n=$((n + 1)); if grep -q 'Serving HTTPS' "$d/log"; then ok=1; break; fi; kill -0 $pid 2>/dev/null || break; sleep 0.1; done`,
+    `if [ -z "$ok" ]; then echo "step-ca refused the new ca.json: $(grep -v -e '^[[:space:]]*$' -e '^badger ' "$d/log" | tail -n 2 | tr '\\n' ' ')" >&2; exit 1; fi`,
+  ].join('\n');
+  const errs = checkStepCaVars(v.stepCa);
+  const file = replace({
+    name: 'step-ca',
+    files: [{ dest: PATHS.config, content: caJson({ vars: v.stepCa, dnsNames: caNames(v, address) }), mode: '0600', owner: 'step', group: 'step', validate: trial }],
+    // The port the live file says: the new one, then after a rollback the previous one.
+    service: { unit: 'step-ca', ready: (json) => health(portIn(json) ?? v.stepCa.port), timeout: 30 },
+  });
   return {
-    module: 'step_ca_config',
-    summary: `ca.json -> ${PATHS.config}`,
+    ...file,
     async run(ctx): Promise<ActionResult> {
-      const errs = checkStepCaVars(v.stepCa);
       if (errs.length) throw new TaskError(`invalid step-ca vars for ${ctx.host.name}:\n  ${errs.join('\n  ')}`);
-      const text = caJson({ vars: v.stepCa, dnsNames: caNames(v, address) });
-      const st = await fileState(ctx, PATHS.config);
-      const before = st.exists && st.type === 'file' ? (await readFile(ctx, PATHS.config)).toString('utf8') : '';
-      if (before === text && st.mode === '0600' && st.owner === 'step') return { changed: false };
-      // A scratch instance proves the binary, the keys, the password and the config together.
-      // No `date +%s` in here: copy's validate replaces every %s with the new file's path.
-      const trial = [
-        `d=$(mktemp -d /tmp/step-ca-trial.XXXXXX) || exit 1`,
-        `pid=; trap 'if [ -n "$pid" ]; then kill $pid 2>/dev/null; wait $pid 2>/dev/null; fi; rm -rf "$d"' EXIT`,
-        `sed -e 's#"address": "[^"]*"#"address": "127.0.0.1:0"#' -e "s#\\"dataSource\\": \\"[^\\"]*\\"#\\"dataSource\\": \\"$d/db\\"#" %s > "$d/ca.json" && chown -R step:step "$d" || { echo "step-ca refused the new ca.json: cannot prepare the trial in $d" >&2; exit 1; }`,
-        `setpriv --reuid=step --regid=step --init-groups env STEPPATH=${STEP_DIR} ${BIN} --password-file ${PW} "$d/ca.json" > "$d/log" 2>&1 & pid=$!`,
-        `ok=; n=0; while [ $n -lt 300 ]; do n=$((n + 1)); if grep -q 'Serving HTTPS' "$d/log"; then ok=1; break; fi; kill -0 $pid 2>/dev/null || break; sleep 0.1; done`,
-        `if [ -z "$ok" ]; then echo "step-ca refused the new ca.json: $(grep -v -e '^[[:space:]]*$' -e '^badger ' "$d/log" | tail -n 2 | tr '\\n' ' ')" >&2; exit 1; fi`,
-      ].join('\n');
-      const plan: ActionResult = { changed: true, msg: st.exists ? 'ca.json changed' : 'ca.json created', diff: ctx.diff ? [fileDiff(PATHS.config, before, text)] : undefined };
-      return ctx.change(plan, async () => {
-        const live = (await ctx.probe('systemctl is-active step-ca')).stdout.trim() === 'active';
-        await ctx.run(`[ -f ${PATHS.config} ] && cp -p ${PATHS.config} ${PATHS.config}.phx-prev; true`);
-        let r: ActionResult;
-        try {
-          r = await putFile(ctx, { dest: PATHS.config, mode: '0600', owner: 'step', group: 'step', validate: trial }, Buffer.from(text), false);
-        } catch (e) {
-          const err = e as TaskError;
-          const words = (err.detail?.stderr ?? '').split('\n').find((l) => l.includes('step-ca refused')) ?? err.message;
-          throw new TaskError(`step-ca on ${ctx.host.name}: ${words.replace(/^validation failed: /, '')}; the live ca.json is unchanged`, err.detail);
-        }
-        if (live) {
-          const since = (await ctx.probe('date "+%Y-%m-%d %H:%M:%S"')).stdout.trim();
-          const up = await ctx.run(`systemctl restart step-ca && ${healthLoop(v.stepCa.port, 30)}`, { timeout: 60 });
-          if (up.code !== 0) {
-            const why = await stepCaError(ctx, since);
-            await ctx.run(`mv -f ${PATHS.config}.phx-prev ${PATHS.config} && systemctl restart step-ca && ${healthLoop(v.stepCa.port, 30)}`, { timeout: 60 });
-            throw new TaskError(`step-ca on ${ctx.host.name} failed to start on the new ca.json: ${why}; the previous ca.json is restored`);
-          }
-        }
-        await ctx.run(`rm -f ${PATHS.config}.phx-prev`);
-        return { ...r, msg: `${r.msg ?? 'changed'}${live ? ', step-ca restarted' : ''}` };
-      });
+      return file.run(ctx);
     },
   };
 }
@@ -172,16 +149,17 @@ function keyPassword(v: V, address: string): Action<V> {
       }
       const live = (await ctx.run('systemctl is-active step-ca')).stdout.trim() === 'active';
       if (live) {
-        const since = (await ctx.run('date "+%Y-%m-%d %H:%M:%S"')).stdout.trim();
-        const up = await ctx.run(`systemctl restart step-ca && ${healthLoop(v.stepCa.port, 30)}`, { timeout: 60 });
-        if (up.code !== 0) {
-          const why = await stepCaError(ctx, since);
+        // The restart and its verdict are the runner's (docs/rollback.md); the files are this
+        // scheme's own: three, re-encrypted on the host, moved by a crash-safe finisher.
+        const up = await restartAndWait(ctx, { unit: 'step-ca', timeout: 30 }, health(v.stepCa.port));
+        if (!up.ok) {
           const S = `${STEP_DIR}/secrets`;
-          await ctx.run(
-            `for f in root_ca_key intermediate_ca_key password; do mv -f ${S}/.rotate-prev/$f ${S}/$f; done; rmdir ${S}/.rotate-prev; systemctl restart step-ca && ${healthLoop(v.stepCa.port, 30)}`,
-            { timeout: 60 },
+          await ctx.run(`for f in root_ca_key intermediate_ca_key password; do mv -f ${S}/.rotate-prev/$f ${S}/$f; done; rmdir ${S}/.rotate-prev`);
+          const again = await restartAndWait(ctx, { unit: 'step-ca', timeout: 30 }, health(v.stepCa.port));
+          throw new TaskError(
+            `step-ca on ${ctx.host.name} did not come back after the key password rotation: ${up.error}; rolled back: the previous keys and password are restored${again.ok ? ' and step-ca answers again' : `, and step-ca does NOT come back on them either: ${again.error}`}`,
+            { stderr: up.log },
           );
-          throw new TaskError(`step-ca on ${ctx.host.name} did not come back after the key password rotation: ${why}; the previous keys and password are restored`);
         }
       }
       await ctx.run(`rm -rf ${STEP_DIR}/secrets/.rotate-prev`);

@@ -7,15 +7,13 @@
 //   dockerApi        on the manager: certificate, the client CA, daemon.json (merged: TLS keys,
 //                    tlscacert = the client CA, hosts fd:// + tcp://<advertise>:2376), a drop-in
 //                    so dockerd takes its hosts from daemon.json, a restart only when they
-//                    changed (rolled back to the previous files when dockerd does not come
-//                    back), and a self-test against the live daemon: a client certificate of the
+//                    changed (the runner's `replace`: rolled back to the previous files when
+//                    dockerd does not come back, docs/rollback.md), and a self-test against the live daemon: a client certificate of the
 //                    client CA is served; no certificate, the manager's own step-ca certificate
 //                    and the certificates named in swarm.tlsApi.refuse (the gateway's) are refused.
 //   dockerApiClient  on the Traefik host: a key made there, its CSR signed by the manager's
 //                    client CA (client auth only), at traefik.swarm.tls.{cert,key}.
-import { copy, file, output, shell, shQuote, task, role, TaskError, type Action, type ActionResult } from '../../runner/index.ts';
-import { fileState, readFile } from '../../runner/facts.ts';
-import { putFile } from '../../runner/modules/copy.ts';
+import { file, replace, shell, shQuote, task, role, TaskError, type Action, type ActionResult } from '../../runner/index.ts';
 import type { BaseVars } from '../base-vars.ts';
 import type { CertVars } from '../certs/vars.ts';
 import type { TraefikVars } from '../traefik/vars.ts';
@@ -35,7 +33,6 @@ export const DOCKER_API_CERT = 'docker-api';
 export const DOCKER_CLIENT_CERT = 'docker-client';
 const DAEMON_JSON = '/etc/docker/daemon.json';
 const DROP_IN = '/etc/systemd/system/docker.service.d/phoenix-hosts.conf';
-const BACKUP = '.phoenix-prev';
 /** certbot's deploy hook of the client certificate before it came from the client CA (removed). */
 const OLD_CLIENT_HOOK = '/usr/local/lib/phoenix/docker-client-cert-deploy';
 
@@ -56,63 +53,62 @@ export function daemonTlsKeys(v: V, address: string): Record<string, unknown> {
   };
 }
 
-/** daemon.json merged with the TLS keys, written atomically (the old file kept as a backup for rollback). */
-function daemonJson(v: V): Action<V> {
+/** daemon.json with the TLS keys merged in: the rest of the file (someone else's settings) is kept. */
+export function mergedDaemonJson(v: V, host: string, address: string, current: Buffer | undefined): string {
+  const before = current?.toString('utf8') ?? '';
+  let have: Record<string, unknown> = {};
+  if (before.trim()) {
+    try {
+      have = JSON.parse(before) as Record<string, unknown>;
+    } catch (e) {
+      throw new TaskError(`${host}: ${DAEMON_JSON} is not valid JSON (${(e as Error).message}); fix it by hand, phoenix merges into it`);
+    }
+  }
+  const want = { ...have, ...daemonTlsKeys(v, address) };
+  // Unchanged keys, unchanged file: the merge does not reformat a file that already says it all.
+  if (JSON.stringify(want) === JSON.stringify(have)) return before;
+  return `${JSON.stringify(want, null, 2)}\n`;
+}
+
+/** The TCP address a daemon.json's "hosts" lists, if any (the TLS API). */
+function tcpIn(json: string): { host: string; port: number } | Record<string, never> {
+  try {
+    const hosts = (JSON.parse(json) as { hosts?: unknown }).hosts;
+    const tcp = Array.isArray(hosts) ? hosts.map(String).map((h) => /^tcp:\/\/([^:]+):(\d+)$/.exec(h)).find(Boolean) : undefined;
+    return tcp ? { host: tcp[1]!, port: Number(tcp[2]) } : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * The drop-in and daemon.json through the runner's `replace` (docs/rollback.md): both files go
+ * live together, dockerd restarts once, and when it does not come back (dockerd up and the TLS
+ * port listening) both are put back (a drop-in this run created is removed) and dockerd
+ * restarted on them; the run fails with dockerd's own log lines.
+ */
+function tlsApiConfig(v: V): Action<V> {
   return {
-    module: 'docker_daemon_json',
-    summary: `${DAEMON_JSON}: tlsverify, hosts fd:// + tcp :${v.swarm.tlsApi.port}`,
+    module: 'replace',
+    summary: `${DROP_IN} and ${DAEMON_JSON} (tlsverify, hosts fd:// + tcp :${v.swarm.tlsApi.port}), dockerd restarted, rolled back if it does not come back`,
     async run(ctx): Promise<ActionResult> {
       const addr = v.swarm.advertise[ctx.host.name];
       if (!addr) throw new TaskError(`swarm.advertise has no address for ${ctx.host.name} (inventory field swarm.advertise.${ctx.host.name})`);
-      const st = await fileState(ctx, DAEMON_JSON);
-      let have: Record<string, unknown> = {};
-      const before = st.exists ? (await readFile(ctx, DAEMON_JSON)).toString('utf8') : '';
-      if (before.trim()) {
-        try {
-          have = JSON.parse(before) as Record<string, unknown>;
-        } catch (e) {
-          throw new TaskError(`${ctx.host.name}: ${DAEMON_JSON} is not valid JSON (${(e as Error).message}); fix it by hand, phoenix merges into it`);
-        }
-      }
-      const want = { ...have, ...daemonTlsKeys(v, addr) };
-      if (JSON.stringify(want) === JSON.stringify(have)) return { changed: false };
-      // The backup is part of the change: made in a real run only.
-      if (st.exists)
-        await ctx.change({ changed: true }, async () => {
-          const r = await ctx.run(`cp -p ${DAEMON_JSON} ${DAEMON_JSON}${BACKUP}`);
-          if (r.code !== 0) throw new TaskError(`cannot back up ${DAEMON_JSON}`, { stderr: r.stderr });
-        });
-      return putFile(ctx, { dest: DAEMON_JSON, mode: '0644' }, Buffer.from(`${JSON.stringify(want, null, 2)}\n`), false);
-    },
-  };
-}
-
-/** Restart dockerd (only when its files changed); when it does not come back, the previous files are restored. */
-function restartDocker(v: V, dropInCreated: boolean): Action<V> {
-  return {
-    module: 'docker_restart',
-    summary: 'restart docker (TLS API config changed)',
-    async run(ctx): Promise<ActionResult> {
-      return ctx.change({ changed: true, msg: 'would restart docker' }, async () => {
-        const port = v.swarm.tlsApi.port;
-        const addr = v.swarm.advertise[ctx.host.name];
-        const up = `end=$(( $(date +%s) + 60 )); until docker info >/dev/null 2>&1 && timeout 2 bash -c ${shQuote(`exec 3<>/dev/tcp/${addr}/${port}`)} 2>/dev/null; do [ "$(date +%s)" -ge "$end" ] && exit 1; sleep 0.3; done`;
-        const r = await ctx.run(`systemctl daemon-reload && systemctl restart docker && ${up}`, { timeout: 120 });
-        if (r.code === 0) {
-          await ctx.run(`rm -f ${DAEMON_JSON}${BACKUP}`);
-          return { changed: true, msg: `dockerd serves the TLS API on ${addr}:${port}` };
-        }
-        const log = (await ctx.probe('journalctl -u docker --no-pager -n 15 -o cat 2>/dev/null')).stdout.trim();
-        const rollback = await ctx.run(
-          // The drop-in goes only if this run made it: an older daemon.json may already name hosts.
-          `if [ -f ${DAEMON_JSON}${BACKUP} ]; then mv -f ${DAEMON_JSON}${BACKUP} ${DAEMON_JSON}; else rm -f ${DAEMON_JSON}; fi; ${dropInCreated ? `rm -f ${DROP_IN}; ` : ''}systemctl daemon-reload; systemctl restart docker && docker info >/dev/null`,
-          { timeout: 120 },
-        );
-        throw new TaskError(
-          `${ctx.host.name}: dockerd did not come back with the TLS API config; ${rollback.code === 0 ? 'the previous config was restored and dockerd runs again' : 'restoring the previous config FAILED too'}`,
-          { stderr: log, code: r.code },
-        );
-      });
+      return replace({
+        name: 'dockerd',
+        files: [
+          { dest: DAEMON_JSON, mode: '0644', content: (current) => mergedDaemonJson(v, ctx.host.name, addr, current) },
+          {
+            dest: DROP_IN,
+            mode: '0644',
+            content: `# managed by phoenix (roles/swarm/api.ts): listen addresses are in ${DAEMON_JSON} ("hosts")\n[Service]\nExecStart=\nExecStart=${dockerd(v)} --containerd=/run/containerd/containerd.sock $DOCKER_OPTS\n`,
+          },
+        ],
+        // Up: dockerd answers on its socket, and on the TLS port when the live daemon.json (the new
+        // one, or after a rollback the previous one) says it listens there.
+        // dockerd must run for the swarm: a stopped or failed one is started on the new files.
+        service: { unit: 'docker', daemonReload: true, ready: (json) => ({ command: 'docker info >/dev/null', ...tcpIn(json) }), timeout: 60, whenStopped: 'start' },
+      }).run(ctx);
     },
   };
 }
@@ -182,9 +178,6 @@ function selfTest(v: V): Action<V> {
   };
 }
 
-// The two files dockerd's TLS API config lives in: a change restarts docker.
-const dropIn = output('docker.service drop-in');
-const daemonJsonFile = output('daemon.json');
 
 export const dockerApi = role<V>({
   name: 'swarm',
@@ -199,23 +192,8 @@ export const dockerApi = role<V>({
     }),
     task<V>({ name: 'Docker API client CA', do: shell(CLIENT_CA_SCRIPT, { creates: CLIENT_CA_CERT }) }),
     task<V>({ name: 'docker.service drop-in directory', do: file({ path: '/etc/systemd/system/docker.service.d', state: 'directory', mode: '0755' }) }),
-    task<V>({
-      name: 'dockerd takes its hosts from daemon.json',
-      register: dropIn,
-      do: ({ vars }) =>
-        copy({
-          dest: DROP_IN,
-          mode: '0644',
-          content: `# managed by phoenix (roles/swarm/api.ts): listen addresses are in ${DAEMON_JSON} ("hosts")\n[Service]\nExecStart=\nExecStart=${dockerd(vars)} --containerd=/run/containerd/containerd.sock $DOCKER_OPTS\n`,
-        }),
-    }),
-    task<V>({ name: 'daemon.json: TLS API with client verification', register: daemonJsonFile, do: ({ vars }) => daemonJson(vars) }),
-    task<V>({
-      name: 'docker restarted for the TLS API',
-      uses: [dropIn, daemonJsonFile],
-      when: ({ result }) => [result(dropIn), result(daemonJsonFile)].some((r) => r.changed !== false),
-      do: ({ vars, result }) => restartDocker(vars, result(dropIn).msg === 'created'),
-    }),
+    // dockerd takes its hosts from daemon.json (the drop-in); one restart, rolled back together.
+    task<V>({ name: 'daemon.json: TLS API with client verification', do: ({ vars }) => tlsApiConfig(vars) }),
     task<V>({ name: 'docker API serves only its client CA', do: ({ vars }) => selfTest(vars) }),
   ],
 });

@@ -3,13 +3,15 @@
 // lab/standins/traefik/), runs it as its own system user under a hardened unit, and renders the
 // static and dynamic config from the inventory (roles/traefik/config.ts), checked against
 // Traefik's schemas and by semantic checks before anything reaches the host.
-// A static config, unit or binary change restarts Traefik (a handler, then /ping; a static
-// config it does not come back on is rolled back); a dynamic change needs nothing: Traefik
+// A static config change restarts Traefik in its task and waits for /ping; a static config it
+// does not come back on is rolled back (the runner's `replace`, docs/rollback.md). A unit or
+// binary change restarts it (a handler, then /ping); a dynamic change needs nothing: Traefik
 // watches the directory.
 // Its certificate comes from step-ca through roles/certs: certbot answers http-01 on
 // 127.0.0.1:ACME_CHALLENGE_PORT, which Traefik's ACME challenge router forwards to; certbot's deploy
 // hook copies the certificate for the traefik user and touches the TLS file so Traefik reloads.
-import { command, compute, copy, shell, file, handler, output, installBinary, role, shQuote, systemd, task, TaskError, template, waitFor, type Action, type ActionResult } from '../../runner/index.ts';
+import { command, compute, copy, shell, file, handler, output, installBinary, replace, restartAndWait, role, shQuote, systemd, task, TaskError, template, waitFor, type Action, type ActionResult, type Readiness } from '../../runner/index.ts';
+import { serviceState } from '../../runner/facts.ts';
 import type { BaseVars } from '../base-vars.ts';
 import type { CertVars } from '../certs/vars.ts';
 import { servedCertificate, certificateTasks, liveDir } from '../certs/index.ts';
@@ -24,8 +26,6 @@ const UNIT = '/etc/systemd/system/traefik.service';
 
 /** The rendered, checked config: the first task makes it, the config-writing tasks read it. */
 const config = output<Awaited<ReturnType<typeof renderTraefik>>>('traefik config');
-/** The static config file's content before this run changed it (base64), for the restart handler's rollback. */
-const previousStatic = output<{ previous?: string }>('previous static config');
 const DEPLOY_HOOK = '/usr/local/lib/phoenix/traefik-cert-deploy';
 
 /** certbot's deploy hook: copy the live certificate and key for Traefik, atomically, then touch the TLS file. */
@@ -63,72 +63,53 @@ function pingWait(vars: V, timeout = 60): Action {
 
 const pingAt = (address: string, timeout: number) => waitFor({ url: `http://127.0.0.1:${address.slice(address.lastIndexOf(':') + 1)}/ping`, status: 200, timeout });
 
-/** The ping entrypoint's address in a static config phoenix wrote earlier. */
-async function pingAddressIn(staticYaml: string): Promise<string | undefined> {
-  const { parse } = await import('yaml');
+/** /ping on the port of the ping entrypoint a static config names (the one live at the time). */
+function pingIn(parse: (text: string) => unknown, staticYaml: string): Readiness | undefined {
   try {
     const s = parse(staticYaml) as { ping?: { entryPoint?: string }; entryPoints?: Record<string, { address?: string }> };
-    return s.entryPoints?.[s.ping?.entryPoint ?? 'traefik']?.address;
+    const address = s.entryPoints?.[s.ping?.entryPoint ?? 'traefik']?.address;
+    return address ? { url: `http://127.0.0.1:${address.slice(address.lastIndexOf(':') + 1)}/ping`, status: 200 } : undefined;
   } catch {
     return undefined;
   }
 }
 
 /**
- * Restart, then wait for /ping. When Traefik does not come back on a new static config (what
- * the checks cannot see, e.g. a port another service holds), the previous static config is
- * put back and Traefik restarted on it, and the run fails with Traefik's own log lines.
+ * The static config through the runner's `replace` (docs/rollback.md): when Traefik does not
+ * come back on it (what the checks cannot see, e.g. a port another service holds), the previous
+ * file is put back and Traefik restarted on it, and the run fails with Traefik's own log lines.
  */
-function restartOrRollBack(vars: V, previous: string | undefined): Action {
-  const t = vars.traefik;
+async function staticConfig(vars: V, staticYaml: string): Promise<Action> {
+  const { parse } = await import('yaml');
+  return replace({
+    name: 'traefik',
+    files: [{ dest: vars.traefik.configFile, content: staticYaml, mode: '0644', owner: 'root', group: 'root' }],
+    service: { unit: 'traefik', ready: (yaml) => pingIn(parse, yaml), timeout: 30 },
+  });
+}
+
+/** A unit or binary change: restart, then wait (bounded) for /ping; Traefik's own error when it does not answer. */
+export const restartTraefik = handler<V>('restart traefik', ({ vars }) => {
   const restart = systemd({ name: 'traefik', state: 'restarted', daemonReload: true });
   return {
-    module: 'systemd',
-    summary: 'restart traefik, then /ping (the previous static config back if it does not answer)',
+    ...restart,
+    summary: 'restart traefik, then /ping',
     async run(ctx): Promise<ActionResult> {
-      const r = await restart.run(ctx);
-      // The wait and the rollback belong to the restart: a real run only.
+      // A unit not installed yet fails as the systemd module says (unknown in check mode then).
+      if ((await serviceState(ctx, 'traefik')).load === 'not-found') return restart.run(ctx);
+      const r: ActionResult = { changed: true, msg: 'restarted' };
+      // The restart and the wait: a real run only.
       return ctx.change(r, async () => {
-        try {
-          await pingWait(vars, 30).run(ctx);
-          return { ...r, msg: `${r.msg ?? 'restarted'}, answers /ping` };
-        } catch {
-          const journal = (await ctx.probe('journalctl -u traefik -n 6 --no-pager -o cat 2>&1; true')).stdout;
-          if (previous === undefined) throw new TaskError('traefik: no answer on /ping after the restart', { command: 'systemctl restart traefik', stderr: journal });
-          const old = Buffer.from(previous, 'base64');
-          await copy({ dest: t.configFile, content: old, mode: '0644', owner: 'root', group: 'root' }).run(ctx);
-          await ctx.run('systemctl restart traefik');
-          const oldPing = await pingAddressIn(old.toString('utf8'));
-          const back = oldPing
-            ? await pingAt(oldPing, 30)
-                .run(ctx)
-                .then(() => true, () => false)
-            : false;
-          throw new TaskError(
-            `traefik: no answer on /ping with the new static config; ${t.configFile} is back to the previous one and Traefik ${back ? 'serves again on it' : 'does not answer on it either'}`,
-            { command: 'systemctl restart traefik', stderr: journal },
-          );
-        }
+        const ep = vars.traefik.entryPoints[vars.traefik.pingEntryPoint]!;
+        const port = ep.address.slice(ep.address.lastIndexOf(':') + 1);
+        const up = await restartAndWait(ctx, { unit: 'traefik', daemonReload: true, timeout: 30 }, { url: `http://127.0.0.1:${port}/ping`, status: 200 });
+        if (!up.ok) throw new TaskError(`traefik on ${ctx.host.name}: no answer on /ping after the restart: ${up.error}`, { command: 'systemctl restart traefik', stderr: up.log });
+        return { ...r, msg: `${r.msg ?? 'restarted'}, answers /ping` };
       });
     },
   };
-}
-
-export const restartTraefik = handler<V>('restart traefik', ({ vars, ran, result }) => restartOrRollBack(vars, ran(previousStatic) ? result(previousStatic).data?.previous : undefined));
+});
 const restart = [restartTraefik];
-
-/** copy, remembering the file's previous content (base64) for the restart handler's rollback. */
-function keepingPrevious(path: string, action: Action): Action {
-  return {
-    ...action,
-    async run(ctx): Promise<ActionResult> {
-      const before = await ctx.probe(`if [ -f ${shQuote(path)} ]; then base64 -w0 ${shQuote(path)}; else echo ABSENT; fi`);
-      const r = await action.run(ctx);
-      const prev = before.code === 0 && before.stdout.trim() !== 'ABSENT' ? before.stdout.trim() : undefined;
-      return { ...r, data: { previous: r.changed === true ? prev : undefined } };
-    },
-  };
-}
 
 export default role<V>({
   name: 'traefik',
@@ -146,14 +127,8 @@ export default role<V>({
     task({ name: 'install traefik', notify: restart, do: ({ vars }) => installBinary({ dest: vars.traefik.binary, source: vars.traefik.source }) }),
     task({ name: 'config directory', do: ({ vars }) => file({ path: dirOf(vars.traefik.configFile), state: 'directory', mode: '0755', owner: 'root', group: 'root' }) }),
     task({ name: 'dynamic config directory', do: ({ vars }) => file({ path: vars.traefik.dynamicDir, state: 'directory', mode: '0755', owner: 'root', group: 'root' }) }),
-    task({
-      name: 'static config',
-      notify: restart,
-      register: previousStatic,
-      uses: [config],
-      do: ({ vars, get }) =>
-        keepingPrevious(vars.traefik.configFile, copy({ dest: vars.traefik.configFile, content: get(config).staticYaml, mode: '0644', owner: 'root', group: 'root' })),
-    }),
+    // Replaced, Traefik restarted in the task, rolled back when it does not come back.
+    task({ name: 'static config', uses: [config], do: ({ vars, get }) => staticConfig(vars, get(config).staticYaml) }),
     // Watched by Traefik: no restart, no reload.
     task({
       name: 'dynamic config',

@@ -147,8 +147,8 @@ E('a config step-ca accepts but cannot serve on is rolled back, and step-ca serv
   const r = await run(site, { inventory: labWith((v) => void (v.stepCa.port = 22)), tags: ['step-ca'], out: o.out });
   assert.is(r.exitCode, 2, o.text());
   const failed = r.plays[0]!.hosts.lxc103!.tasks.find((t) => t.status === 'failed')!;
-  assert.match(failed.error!.message, /lxc103 failed to start on the new ca\.json: .*address already in use/i);
-  assert.match(failed.error!.message, /previous ca\.json is restored/);
+  assert.match(failed.error!.message, /step-ca on lxc103 did not come back after \/etc\/step-ca\/config\/ca\.json changed: .*address already in use/i);
+  assert.match(failed.error!.message, /rolled back: the previous \/etc\/step-ca\/config\/ca\.json is back; step-ca answers .* again/);
   assert.is(await sum(), before);
   assert.is(curl(`https://ca.${DOMAIN}:9000/health`, 'lxc103').status, 200);
   const again = await run(site, { inventory: labInventory(), tags: ['step-ca'], out: quiet().out });
