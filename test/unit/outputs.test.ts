@@ -256,7 +256,6 @@ test('site: --start-at-task past traefik\'s render is a planning error naming th
     e.message.includes('play "traefik": task "static config" (role traefik) reads the output "traefik config" of task "render and check config" (role traefik), which --start-at-task "traefik : static config" skips'),
   );
   assert.throws(() => startAt(plan, 'portainer : portainer stack', site.name), /task "portainer stack" \(role portainer\) reads the output "portainer API" of task "portainer API \(a one-off Portainer on a fresh swarm\)"/);
-  assert.throws(() => startAt(plan, 'swarm : docker restarted for the TLS API', site.name), /reads the output "docker.service drop-in" of task "dockerd takes its hosts from daemon.json"/);
   assert.throws(() => startAt(plan, 'nginx : apply http site now', site.name), /task "apply http site now" \(role nginx\) reads the output "http site" of task "http site"/);
   // Whole roles (the tags a user gives) keep producers and readers together.
   for (const tags of [['traefik'], ['qdrant'], ['portainer'], ['nginx'], ['swarm'], ['docker'], ['docker-api'], ['traefik-cert']]) resolvePlan(site, prod, { tags });
