@@ -1,7 +1,7 @@
 // The lab as an inventory: the Phoenix topology of ../inventory.ts with the lab's addresses,
 // key and known_hosts, read from .lab/lab.json (written by `npm run lab:up`). Only sources,
 // addresses and lab-only secrets differ here; the roles are the same as in production.
-// Used as `npx zx playbooks/site.ts --inventory lab`.
+// Used as `npx phoenix site --inventory lab`.
 import { readFileSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';

@@ -1,5 +1,5 @@
 // `phoenix sync [all|portainer|qdrant]`: the swarm stacks through the Portainer API.
-//   npx zx playbooks/sync.ts all --inventory lab [--check] [--diff] [--json FILE] [--plain] ...
+//   npx phoenix sync all --inventory lab [--check] [--diff] [--json FILE] [--plain] ...
 //   npx phoenix sync qdrant --inventory lab
 // One play on the Portainer host (VM 1001, the swarm manager): each stack is one task whose
 // requests go from this machine to the Portainer API (axios, TLS verified against the step-ca
@@ -59,7 +59,7 @@ export function splitTarget(args: string[]): { target: Target; rest: string[] } 
   return { target: t as Target, rest };
 }
 
-export const SYNC_HELP = `usage: phoenix sync [all|portainer|qdrant] [options]     (npx zx playbooks/sync.ts ...)
+export const SYNC_HELP = `usage: phoenix sync [all|portainer|qdrant] [options]     (node --import=phoenix/boot playbooks/sync.ts ...)
 
 Deploys or updates the swarm stacks through the Portainer API: finds the stack by name, updates
 it only when its stack file or Env differs, creates it when absent, waits until every task runs

@@ -1,4 +1,4 @@
-// Flags -> options, shared by every playbook: `npx zx playbooks/site.ts --tags nginx --check`.
+// Flags -> options, shared by every playbook: `npx phoenix site --tags nginx --check`.
 import { parseArgs } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -74,7 +74,7 @@ export interface RunResult {
   recap: ReturnType<typeof recap>;
 }
 
-const HELP = `usage: npx zx playbooks/<playbook>.ts [options]
+const HELP = `usage: node --import=phoenix/boot <playbook>.ts [options]   (or npx phoenix site ..., npx zx <playbook>.ts on Node >= 22.18)
 
   -i, --inventory PATH       inventory file (.ts/.yaml/.yml/.json), a folder holding inventory.*, or a
                              name: ./inventories/NAME.*. Default: ./inventory.ts (.yaml, .yml, .json)

@@ -37,7 +37,7 @@ export default role<V>({
         if (!existsSync(src)) {
           // check-mode exception: on a fresh lab the step-ca play did not really run, so there is no root yet: unknown.
           if (check) return unknownYet(`${src} does not exist yet (step-ca has not run)`);
-          throw new Error(`the step-ca root ${src} is missing on this machine: run the step-ca play first (npx zx playbooks/site.ts --tags step-ca)`);
+          throw new Error(`the step-ca root ${src} is missing on this machine: run the step-ca play first (npx phoenix site --tags step-ca)`);
         }
         return copy({ src, dest: `${STORE}/${vars.trust.rootName}`, mode: '0644', owner: 'root', group: 'root' });
       },

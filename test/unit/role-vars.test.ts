@@ -79,7 +79,7 @@ test('the nginx role runs from an inventory of its own vars: its vars schema pas
   let rendered = 0;
   for (const { role, task: t } of plan[0]!.tasks) {
     const probe = async (cmd: string) => (cmd.includes('echo absent') ? { code: 0, stdout: 'absent\nparent\n', stderr: '', stdoutBuffer: Buffer.from('') } : { code: 1, stdout: '', stderr: '', stdoutBuffer: Buffer.from('') });
-    const action: Action<any> = typeof t.do === 'function' ? await t.do({ host, vars: host.vars, check: true, registered: {}, probe } as never) : t.do;
+    const action: Action<any> = typeof t.do === 'function' ? await t.do({ host, vars: host.vars, check: true, probe } as never) : t.do;
     if (action.module !== 'template') continue;
     const ctx = { host, check: true, diff: true, pendingChanges: false, probe, run: probe, change: async (p: ActionResult) => p, roleDir: role.dir } as unknown as ActionContext<any>;
     const r = await action.run(ctx);

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveInventory, resolvePlan, type Action, type ActionContext, type ActionResult, type Host, type Inventory } from '../../runner/index.ts';
+import { HostOutputs } from '../../runner/outputs.ts';
 
 // The lab's own secrets go to a scratch directory (never the lab's /var/lib/phoenix-lab).
 const tmp = mkdtempSync(join(tmpdir(), 'phx-vars-'));
@@ -57,6 +58,8 @@ async function planTexts(inv: ReturnType<typeof resolveInventory<any>>) {
   let files = 0;
   for (const pp of resolvePlan(site, inv)) {
     for (const host of pp.hosts) {
+      // The typed outputs, as the engine keeps them: a reader gets what its producer returned.
+      const outputs = new HostOutputs(host.name, true);
       for (const { role, task } of pp.tasks) {
         const where = `${host.name} | ${role.name} | ${task.name}`;
         const probe = async (cmd: string) => {
@@ -77,10 +80,11 @@ async function planTexts(inv: ReturnType<typeof resolveInventory<any>>) {
           conn: {},
         } as unknown as ActionContext<any>;
         try {
-          const action: Action<any> = typeof task.do === 'function' ? await task.do({ host, vars: host.vars, check: true, registered: {}, probe } as never) : task.do;
+          const action: Action<any> = typeof task.do === 'function' ? await task.do({ host, vars: host.vars, check: true, probe, ...outputs.reader({ task: task.name, uses: task.uses }) } as never) : task.do;
           actions++;
           seen.push(`${where}: ${action.module} ${action.summary}`);
           const r = await action.run(ctx);
+          outputs.set(task.register, task.name, r);
           for (const d of r.diff ?? []) (files++, seen.push(`${where}: diff ${JSON.stringify(d)}`));
           if (r.msg) seen.push(`${where}: ${r.msg}`);
         } catch (e) {
@@ -142,6 +146,8 @@ for (const [name, build] of inventories) {
     assert.ok(files >= 8, `${files} rendered files`);
     assert.ok(seen.some((s) => s.includes(`traefik.${NEW}`)), 'rendered names use the new domain');
     assert.equal(seen.filter((s) => s.includes(DOMAIN)), []);
+    // Every task was really driven (a reader got its producer's output; no harness gap hid a task).
+    assert.equal(seen.filter((s) => /is not a function|reads the output/.test(s)), []);
   });
 }
 
