@@ -390,7 +390,8 @@ load_standins_into_vms() {
 # the swarm manager, so the lab serves what the repo says; their volumes keep their state.
 refresh_standin_services() {
   local g name ip image mgr="" svc img reloaded
-  reloaded="$(cat "$LAB_VAR"/standins-reloaded.* 2>/dev/null | sort -u)"
+  # (no file: nothing was reloaded; under set -e/pipefail a failing cat must not end lab:up)
+  reloaded="$(cat "$LAB_VAR"/standins-reloaded.* 2>/dev/null | sort -u || true)"
   rm -f "$LAB_VAR"/standins-reloaded.*
   [[ -n "$reloaded" ]] || return 0
   for g in "${GUESTS[@]}"; do
