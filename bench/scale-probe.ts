@@ -7,6 +7,8 @@
 // With `ab-native`, each round runs twice, with ssh2's native addons (sshcrypto.node, built by
 // its install script, and cpu-features) and without them (their build folders renamed for that
 // run, restored at the end): what npm 11's allowScripts for ssh2 and cpu-features is worth.
+// With `ab-jobs`, each round runs twice, with each command a job of the long-lived bash and with
+// PHOENIX_SHELL_JOBS=0 (a setsid exec per command): issue 18, item 4.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -19,6 +21,7 @@ const n = Number(process.argv[2] ?? 200);
 const runs = Number(process.argv[3] ?? 3);
 const launcher = process.argv[4] ?? 'boot';
 const abNative = process.argv[5] === 'ab-native';
+const abJobs = process.argv[5] === 'ab-jobs';
 const NATIVE = ['node_modules/ssh2/lib/protocol/crypto/build', 'node_modules/cpu-features/build'].map((d) => join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), d));
 const native = (on: boolean) => {
   for (const d of NATIVE) {
@@ -47,14 +50,14 @@ writeFileSync(
 const timeOut = join(work, 'scale-probe.time');
 try {
   const rows: string[] = [];
-  for (let r = -1; r < runs; r++) for (const mode of abNative ? ['native', 'no native'] : ['']) {
+  for (let r = -1; r < runs; r++) for (const mode of abNative ? ['native', 'no native'] : abJobs ? ['jobs', 'setsid'] : ['']) {
     if (abNative) native(mode === 'native');
     const before = lab.hosts.reduce((a, h) => a + childCpu(h.pid), 0);
     const t0 = performance.now();
     const p = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', '-o', timeOut, 'node', `--import=${launcher === 'tsx' ? 'tsx' : 'phoenix/boot'}`, 'bench/noop.ts', '--inventory', inv, '--forks', String(n), '--plain'], {
       cwd: ROOT,
       encoding: 'utf8',
-      env: { ...process.env, NODE_OPTIONS: '' },
+      env: { ...process.env, NODE_OPTIONS: '', ...(abJobs ? { PHOENIX_SHELL_JOBS: mode === 'jobs' ? '1' : '0' } : {}) },
     });
     const wall = (performance.now() - t0) / 1000;
     const server = lab.hosts.reduce((a, h) => a + childCpu(h.pid), 0) - before;
