@@ -25,11 +25,20 @@ export function parentOf(path: string): string {
   return i <= 0 ? '/' : path.slice(0, i);
 }
 
+/**
+ * Shell: the SHA-256 (64 hex digits) of the regular file "$p". A file over 1 MiB is hashed by
+ * `openssl dgst` where there is one (it uses the CPU's SHA instructions: 25 MB in ~35 ms
+ * against sha256sum's ~130 ms on the lab's guests, e.g. step-ca's binary on every run); a
+ * small one by sha256sum, which starts faster.
+ */
+export const SHA256_OF_P =
+  `{ if [ "$(stat -c %s -- "$p")" -gt 1048576 ] && command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r < "$p"; else sha256sum < "$p"; fi; } | cut -c1-64`;
+
 export async function fileState(ctx: ActionContext, path: string): Promise<FileState> {
   const p = shQuote(path);
   const r = await ctx.probe(
     `if [ -L ${p} ] || [ -e ${p} ]; then stat -c '%F|%a|%U|%G|%s' -- ${p}; ` +
-      `if [ -L ${p} ]; then echo "link:$(readlink -- ${p})"; elif [ -f ${p} ]; then echo "sha:$(sha256sum < ${p} | cut -d' ' -f1)"; fi; ` +
+      `if [ -L ${p} ]; then echo "link:$(readlink -- ${p})"; elif [ -f ${p} ]; then echo "sha:$(p=${p}; ${SHA256_OF_P})"; fi; ` +
       `else echo absent; fi; [ -d ${shQuote(parentOf(path))} ] && echo parent || echo noparent`,
   );
   if (r.code !== 0) throw new TaskError(`cannot inspect ${path}`, { command: `stat ${path}`, stderr: r.stderr, code: r.code });

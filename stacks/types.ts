@@ -16,7 +16,7 @@
 //   secretName(stack, key, value): string    `<stack>_<key>_<fingerprint>`
 //   stackSecret(stack, key, ref, field)      {name, value} for StackDefinition.secrets
 import { readFileSync } from 'node:fs';
-import { scryptSync } from 'node:crypto';
+import { createHash, scryptSync } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Secret } from '../runner/secret.ts';
 import type { ComposeFile } from './compose.ts';
@@ -77,9 +77,15 @@ export interface StackDefinition {
  * enough to be of no use for guessing a high-entropy value. Keep secrets random and long.
  */
 export function secretName(stack: string, key: string, value: Secret): string {
-  const fp = scryptSync(value.reveal(), `phoenix-stack-secret:${stack}:${key}`, 5, { N: 1 << 14, r: 8, p: 1 }).toString('hex');
+  // Computed once per process (~70 ms of CPU each: site's portainer play asks for the same one in
+  // its bootstrap and stack tasks). Keyed by a SHA-256 of salt and value, so the map holds no value.
+  const salt = `phoenix-stack-secret:${stack}:${key}`;
+  const id = createHash('sha256').update(salt).update('\0').update(value.reveal()).digest('hex');
+  let fp = fingerprints.get(id);
+  if (fp === undefined) fingerprints.set(id, (fp = scryptSync(value.reveal(), salt, 5, { N: 1 << 14, r: 8, p: 1 }).toString('hex')));
   return `${stack}_${key}_${fp}`;
 }
+const fingerprints = new Map<string, string>();
 
 export function stackSecret(stack: string, key: string, ref: SecretRef, field: string): StackSecret {
   const value = resolveSecret(ref, field);

@@ -2,7 +2,7 @@
 // site's portainer and qdrant roles unless the inventory says `swarm.deployStacksWith: 'docker'`
 // (one owner per stack: Portainer cannot adopt a stack deployed outside it, so site and sync use
 // the same tasks and agree). Each stack is one task whose requests go from this machine to the
-// Portainer API (axios, TLS verified against the step-ca root); health checks run on the manager.
+// Portainer API (node:https, TLS verified against the step-ca root); health checks run on the manager.
 import { handler, output, task, type Task, type TaskEnv } from '../../runner/index.ts';
 import { syncStack, type SyncApiOptions, type SyncStackSpec } from './sync.ts';
 import { portainerBootstrap, portainerHandover, type BootstrapData, type OneOffContainer } from './bootstrap.ts';

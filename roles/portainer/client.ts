@@ -1,6 +1,6 @@
 // A Portainer CE API client: exactly the requests `phoenix sync` makes, with the shapes of
 // docs/reference/portainer-api-notes.md (copied as test/contract/portainer-shapes.json for the
-// contract tests). axios from the control machine; TLS is always verified, against a private CA
+// contract tests). node:https from the control machine (runner/modules/https-request.ts); TLS is always verified, against a private CA
 // (the step-ca root) when `ca` is given; never turned off.
 //
 // The admin password is a Secret sent only as a value in the JSON body of POST /api/auth; the
@@ -8,7 +8,9 @@
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import type { AxiosInstance, Method } from 'axios';
+import { httpsRequest } from '../../runner/modules/https-request.ts';
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 import { redact, revealDeep, Secret } from '../../runner/secret.ts';
 
 export interface PortainerApiOptions {
@@ -119,7 +121,7 @@ function messageOf(data: unknown): { message: string; details?: string } {
 export class PortainerClient {
   readonly base: string;
   #token: Secret | undefined;
-  #http: AxiosInstance | undefined;
+  #http: Agent | undefined;
   /** Every request sent, in order (bodies with secrets masked). */
   readonly sent: SentRequest[] = [];
 
@@ -131,10 +133,8 @@ export class PortainerClient {
     this.base = `${u.protocol}//${u.host}`;
   }
 
-  async #client(): Promise<AxiosInstance> {
+  #agent(): Agent {
     if (this.#http) return this.#http;
-    // Loaded on first use: axios alone costs ~0.4 s of start-up.
-    const { default: axios } = await import('axios');
     const map = this.opts.resolve ?? {};
     const lookup = (host: string, o: { all?: boolean }, cb: (e: NodeJS.ErrnoException | null, a: string | LookupAddress[], f?: number) => void) => {
       const addr = map[host];
@@ -143,21 +143,13 @@ export class PortainerClient {
       if (o?.all) return cb(null, [{ address: addr, family }]);
       return cb(null, addr, family);
     };
-    const httpsAgent = new Agent({
+    // No proxies from the environment and no redirects followed: the API is reached directly
+    // (runner/modules/https-request.ts: node's https, so no axios to load).
+    this.#http = new Agent({
       ca: this.opts.ca ? readFileSync(this.opts.ca) : undefined,
       rejectUnauthorized: true,
       lookup: lookup as never,
       keepAlive: true,
-    });
-    this.#http = axios.create({
-      baseURL: this.base,
-      timeout: (this.opts.timeout ?? 30) * 1000,
-      httpsAgent,
-      // Statuses are judged here, so errors can carry Portainer's message.
-      validateStatus: () => true,
-      // No proxies from the environment: the API is reached directly.
-      proxy: false,
-      maxRedirects: 0,
     });
     return this.#http;
   }
@@ -179,19 +171,19 @@ export class PortainerClient {
     }
     if (o.body !== undefined) headers['Content-Type'] = 'application/json';
     this.sent.push({ method, path, query, ...(o.body !== undefined ? { body: maskDeep(o.body) } : {}) });
-    const http = await this.#client();
+    const agent = this.#agent();
     let r;
     try {
-      r = await http.request({
+      const res = await httpsRequest({
+        url: `${this.base}${path}${qs ? `?${qs}` : ''}`,
         method,
-        url: path,
-        params: o.query,
         headers,
-        data: o.body === undefined ? undefined : JSON.stringify(revealDeep(o.body)),
-        // Keep the body as text: a non-JSON error page must still be reportable.
-        transformResponse: [(d: unknown) => d],
-        responseType: 'text',
+        body: o.body === undefined ? undefined : JSON.stringify(revealDeep(o.body)),
+        agent,
+        timeoutMs: (this.opts.timeout ?? 30) * 1000,
       });
+      // Keep the body as text: a non-JSON error page must still be reportable.
+      r = { status: res.status, data: res.body, headers: res.headers };
     } catch (e) {
       const err = e as Error & { code?: string };
       throw new PortainerError(method, `${this.base}${shown}`, undefined, `${err.code ? `${err.code}: ` : ''}${err.message}`);

@@ -4,6 +4,7 @@
 // inventory's CA file, and every UPID is waited on with a bound.
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
+import { httpsRequest } from '../../runner/modules/https-request.ts';
 import type { Secret } from '../../runner/secret.ts';
 import { redact } from '../../runner/secret.ts';
 import { TaskError } from '../../runner/types.ts';
@@ -85,7 +86,7 @@ export class PveClient {
       throw new TaskError(`proxmox: CA file ${o.caFile} (field "proxmox.caFile") cannot be read: ${(e as Error).message}`);
     }
     // Verified against the inventory's CA only; never rejectUnauthorized: false.
-    this.#agent = new Agent({ ca, rejectUnauthorized: true, keepAlive: true });
+    this.#agent = new Agent({ ca, rejectUnauthorized: true, keepAlive: true, maxSockets: 4 });
     this.#auth = o.tokenSecret;
     this.#tokenId = o.tokenId;
   }
@@ -96,32 +97,36 @@ export class PveClient {
 
   async send<T = unknown>(q: PveRequest): Promise<T> {
     this.o.onRequest?.(q);
-    const { default: axios } = await import('axios');
     const path = fillPath(q);
     const where = `${q.method} ${path}`;
     const form = new URLSearchParams(Object.entries(q.params).map(([k, v]) => [k, String(v)]));
-    let res;
+    const qs = q.method === 'GET' && [...form].length ? `?${form}` : '';
+    let raw;
     try {
-      res = await axios.request({
-        baseURL: `${this.o.url.replace(/\/+$/, '')}/api2/json`,
-        url: path,
+      raw = await httpsRequest({
+        url: `${this.o.url.replace(/\/+$/, '')}/api2/json${path}${qs}`,
         method: q.method,
         headers: {
+          Accept: 'application/json',
           Authorization: `PVEAPIToken=${this.#tokenId}=${this.#auth.reveal()}`,
           ...(q.method === 'GET' ? {} : { 'Content-Type': 'application/x-www-form-urlencoded' }),
         },
-        params: q.method === 'GET' ? Object.fromEntries(form) : undefined,
-        data: q.method === 'GET' ? undefined : form.toString(),
-        httpsAgent: this.#agent,
-        timeout: (this.o.timeout ?? 30) * 1000,
-        validateStatus: () => true,
-        proxy: false,
+        body: q.method === 'GET' ? undefined : form.toString(),
+        agent: this.#agent,
+        timeoutMs: (this.o.timeout ?? 30) * 1000,
       });
     } catch (e) {
       const err = e as Error & { code?: string };
       const hint = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|altnames/i.test(`${err.code} ${err.message}`) ? ` (TLS verification against ${this.o.caFile} failed: is it the CA that signs the API certificate?)` : '';
       throw new TaskError(`proxmox API ${where}: ${redact(err.message)}${hint}`);
     }
+    let data: unknown = raw.body;
+    try {
+      data = JSON.parse(raw.body);
+    } catch {
+      /* left as text */
+    }
+    const res = { status: raw.status, statusText: raw.statusText, data };
     if (res.status >= 400 || (res.status !== 200 && res.status !== 201)) {
       const body = res.data as { errors?: Record<string, string>; message?: string } | string;
       const errs = typeof body === 'object' && body?.errors ? `: ${Object.entries(body.errors).map(([k, v]) => `${k}: ${String(v).trim()}`).join('; ')}` : '';

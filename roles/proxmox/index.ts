@@ -1,6 +1,6 @@
 // The proxmox role: on the `proxmox` host, the guests the inventory declares (each guest host's
 // `guest` var, vmid = its guestId) are created and kept in shape through the Proxmox VE API,
-// from the control machine (axios), with the API token as a Secret and TLS verified against the
+// from the control machine (node:https), with the API token as a Secret and TLS verified against the
 // inventory's CA file.
 //
 // Per guest: GET config (+ digest) → the per-key plan (roles/proxmox/config.ts) → PUT only the
@@ -150,17 +150,28 @@ export function proxmoxGuests(): Action {
         const kinds = new Map<number, { kind: Kind; status?: string }>();
         for (const r of resources) if (r.type === 'lxc' || r.type === 'qemu') kinds.set(Number(r.vmid), { kind: r.type, status: r.status });
         const plans: { d: Declared; plan: GuestPlan; digest?: string; waiting: string[] }[] = [];
-        for (const d of guests) {
+        // Every guest's config and pending changes at once (GETs only; the client's agent caps the connections).
+        const reads = await Promise.all(
+          guests.map(async (d) => {
+            const k = kinds.get(d.vmid);
+            if (!k || k.kind !== kindOf(d.guest)) return undefined;
+            const [cur, pend] = await Promise.all([
+              client.send<Record<string, unknown>>(req.config(node, k.kind, d.vmid)),
+              client.send<PendingEntry[]>(req.pending(node, k.kind, d.vmid)),
+            ]);
+            return { cur, pend };
+          }),
+        );
+        for (const [i, d] of guests.entries()) {
           const k = kinds.get(d.vmid);
           let cur: Record<string, unknown> | undefined;
           let waiting: string[] = [];
-          if (k && k.kind === kindOf(d.guest)) {
-            cur = await client.send<Record<string, unknown>>(req.config(node, k.kind, d.vmid));
+          const read = reads[i];
+          if (read) {
             // Compared with what the guest will have after its next start: a change already
             // pending is not made again (and not reported as a change on every run).
-            const pend = await client.send<PendingEntry[]>(req.pending(node, k.kind, d.vmid));
-            cur = withPending(cur, pend);
-            waiting = waitingKeys(pend);
+            cur = withPending(read.cur, read.pend);
+            waiting = waitingKeys(read.pend);
           }
           const plan = planGuest(d.host.name, d.vmid, d.guest, k?.kind, cur);
           if (plan.create && !(d.guest.kind === 'lxc' ? d.guest.sshPublicKeys : d.guest.sshkeys).length)

@@ -144,6 +144,31 @@ function swarmJoin(v: V): Action<V> {
   };
 }
 
+const NODES_SEP = '--phoenix-swarm-nodes--';
+
+/**
+ * The node's swarm state and, in the same round trip, the swarm's node list (read on a manager;
+ * elsewhere it fails, and `nodes()` throws what listNodes would have).
+ */
+async function swarmAndNodes(ctx: ActionContext): Promise<{ s: SwarmState | undefined; nodes: () => NodeInfo[] }> {
+  const cmd = `( ${SWARM_PROBE}\n ); rc=$?; echo ${shQuote(NODES_SEP)}; n=$(${NODES_PROBE} 2>&1); echo "$?"; printf '%s\\n' "$n"; exit $rc`;
+  const r = await ctx.probe(cmd);
+  const i = r.stdout.lastIndexOf(`${NODES_SEP}\n`);
+  const head = i >= 0 ? r.stdout.slice(0, i) : r.stdout;
+  const tail = i >= 0 ? r.stdout.slice(i + NODES_SEP.length + 1) : '';
+  const s = await swarmState(async () => ({ ...r, stdout: head }), ctx.host.name);
+  const nl = tail.indexOf('\n');
+  const code = Number(tail.slice(0, nl));
+  const out = tail.slice(nl + 1);
+  return {
+    s,
+    nodes: () => {
+      if (code !== 0) throw new TaskError(`${ctx.host.name}: cannot list the swarm's nodes`, { command: NODES_PROBE, stderr: out, code });
+      return parseNodes(out, ctx.host.name);
+    },
+  };
+}
+
 async function listNodes(ctx: ActionContext): Promise<NodeInfo[]> {
   const cmd = NODES_PROBE;
   const r = await ctx.probe(cmd);
@@ -157,13 +182,13 @@ function nodeLabels(v: V): Action<V> {
     module: 'docker_node',
     summary: `node labels (${Object.keys(v.swarm.nodeLabels).join(', ')})`,
     async run(ctx): Promise<ActionResult> {
-      const s = await swarmState(ctx.probe, ctx.host.name);
+      const { s, nodes: listed } = await swarmAndNodes(ctx);
       if (!s || s.state !== 'active') {
         // check-mode exception: an earlier play's init was not applied (plays do not share pendingChanges).
         if (ctx.check) return { changed: true, msg: 'would label the nodes once the swarm exists' };
         throw new TaskError(`${ctx.host.name}: not a swarm manager (LocalNodeState ${s?.state ?? 'no docker'})`);
       }
-      const nodes = await listNodes(ctx);
+      const nodes = listed();
       const todo: { host: string; id: string; adds: string[] }[] = [];
       const missing: string[] = [];
       for (const [host, want] of Object.entries(v.swarm.nodeLabels)) {
@@ -238,13 +263,13 @@ function nodesReady(v: V, timeout = 60): Action<V> {
     async run(ctx): Promise<ActionResult> {
       const deadline = Date.now() + timeout * 1000;
       for (;;) {
-        const s = await swarmState(ctx.probe, ctx.host.name);
+        const { s, nodes: listed } = await swarmAndNodes(ctx);
         if (!s || s.state !== 'active') {
           // check-mode exception: an earlier play's init was not applied: not a failure.
           if (ctx.check) return { changed: false, msg: 'swarm not formed yet (check mode)' };
           throw new TaskError(`${ctx.host.name}: not in a swarm`);
         }
-        const nodes = await listNodes(ctx);
+        const nodes = listed();
         const bad: string[] = [];
         for (const [host, addr] of Object.entries(v.swarm.advertise)) {
           const n = nodeByAddress(nodes, addr);
@@ -273,15 +298,18 @@ function staleNodes(timeout = 30): Action<V> {
     module: 'docker_node',
     summary: 'stale node entries (same hostname as a Ready node, Down) removed',
     async run(ctx): Promise<ActionResult> {
-      const s = await swarmState(ctx.probe, ctx.host.name);
+      const first = await swarmAndNodes(ctx);
+      const s = first.s;
       if (!s || s.state !== 'active' || !s.controlAvailable) {
         // check-mode exception: the swarm is formed by an earlier play that did not really run.
         if (ctx.check) return { changed: false, msg: 'swarm not formed yet (check mode)' };
         throw new TaskError(`${ctx.host.name}: not a swarm manager (LocalNodeState ${s?.state ?? 'no docker'})`);
       }
       const deadline = Date.now() + timeout * 1000;
+      let listed: (() => Promise<NodeInfo[]>) | undefined = async () => first.nodes();
       for (;;) {
-        const { stale, leaving } = staleEntries(await listNodes(ctx));
+        const { stale, leaving } = staleEntries(await (listed ?? (() => listNodes(ctx)))());
+        listed = undefined;
         // check-mode exception: one look, no waiting for a node that is leaving.
         if (leaving.length && !ctx.check && Date.now() < deadline) {
           await ctx.probe('sleep 1');

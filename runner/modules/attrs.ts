@@ -4,7 +4,7 @@
 // that the result is exactly that mode (GNU chmod keeps a directory's setuid/setgid bits
 // when given four digits).
 import { shQuote } from '../connection/shell.ts';
-import { parentOf, type FileState, type FileType } from '../facts.ts';
+import { parentOf, SHA256_OF_P, type FileState, type FileType } from '../facts.ts';
 import type { ActionContext } from '../types.ts';
 import { TaskError } from '../types.ts';
 
@@ -32,7 +32,7 @@ export async function pathState(ctx: ActionContext, path: string): Promise<PathS
   const sh =
     `p=${p}; if [ -L "$p" ] || [ -e "$p" ]; then echo "st:$(${STAT} "$p")"; ` +
     `if [ -L "$p" ]; then echo "link:$(readlink -- "$p")"; r=$(readlink -f -- "$p") && echo "real:$r" && if [ -e "$r" ]; then echo "rst:$(${STAT} "$r")"; fi; ` +
-    `elif [ -f "$p" ]; then echo "sha:$(sha256sum < "$p" | cut -d' ' -f1)"; fi; ` +
+    `elif [ -f "$p" ]; then echo "sha:$(${SHA256_OF_P})"; fi; ` +
     `else echo absent; fi; [ -d ${shQuote(parentOf(path))} ] && echo parent || echo noparent`;
   const r = await ctx.probe(sh);
   if (r.code !== 0) throw new TaskError(`cannot inspect ${path}`, { command: `stat ${path}`, stderr: r.stderr, code: r.code });

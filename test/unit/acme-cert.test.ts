@@ -1,5 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { needsIssue, parseCertProbe } from '../../runner/modules/acme_cert.ts';
 import { checksumFor } from '../../runner/modules/get_url.ts';
 import { withBlock } from '../../runner/modules/blockinfile.ts';
@@ -19,6 +23,23 @@ test('parseCertProbe reads serial, dates, DNS names and the chain check', () => 
   assert.is(st.trusted, true);
   assert.is(st.notBefore, Date.parse('2026-11-26T04:49:40Z'));
   assert.equal(parseCertProbe('absent\n'), { exists: false });
+});
+
+test('parseCertProbe reads cert.pem itself (the probe sends the PEM; no openssl x509 on the host) as openssl x509 does', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'phx-acme-'));
+  try {
+    const o = (...a: string[]) => execFileSync('openssl', a, { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
+    o('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30', '-keyout', 'k', '-out', 'c', '-subj', '/CN=portainer.internal.thinkheads.ai',
+      '-addext', 'subjectAltName=DNS:portainer.internal.thinkheads.ai,DNS:internal.thinkheads.ai,IP:10.0.0.1', '-set_serial', '0x0A1B2C');
+    const pem = readFileSync(join(dir, 'c'), 'utf8');
+    const fromPem = parseCertProbe(`${pem}verify:ok\n`);
+    const fromOpenssl = parseCertProbe(`${o('x509', '-in', 'c', '-noout', '-serial', '-startdate', '-enddate', '-ext', 'subjectAltName')}verify:ok\n`);
+    assert.equal(fromPem, fromOpenssl);
+    assert.equal(fromPem.names, ['portainer.internal.thinkheads.ai', 'internal.thinkheads.ai']);
+    assert.is(parseCertProbe(`${pem}verify:fail\n`).trusted, false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('needsIssue: a third of the lifetime is the line; names, chain and expiry force it', () => {

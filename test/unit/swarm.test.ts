@@ -1,5 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { labelChanges, NO_DOCKER, NODES_PROBE, nodeByAddress, parseNodes, parseSwarmProbe, SWARM_PROBE } from '../../roles/swarm/state.ts';
 
 const SEP = '--phoenix-swarm-cert--';
@@ -18,6 +22,22 @@ test('a worker: active, no control, its swarm ID from the node certificate (dock
   assert.is(s.clusterId, 'jgdve8559d51kf7r2d7ivustz');
   assert.is(s.nodeId, 'j7o0z2tewc8w8yevh0w5a5mug');
   assert.equal(s.remoteManagers, [{ nodeId: 'seqpdk3pkbel1wwx1v4vhge2g', addr: '192.168.201.111:2377' }]);
+});
+
+test("a worker's swarm ID from its node certificate's PEM (the probe reads the file; no openssl x509 on the host)", () => {
+  // A certificate shaped like swarmkit's node certificate: CN node ID, OU role, O cluster ID.
+  const dir = mkdtempSync(join(tmpdir(), 'phx-swarm-cert-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-keyout', join(dir, 'k'), '-out', join(dir, 'c'), '-subj', '/O=jgdve8559d51kf7r2d7ivustz/OU=swarm-worker/CN=j7o0z2tewc8w8yevh0w5a5mug'], { stdio: 'pipe' });
+    const pem = readFileSync(join(dir, 'c'), 'utf8');
+    const s = parseSwarmProbe(`${worker.split(SEP)[0]}${SEP}\n${pem}`, 'vm1002');
+    assert.is(s.clusterId, 'jgdve8559d51kf7r2d7ivustz');
+    assert.is(parseSwarmProbe(`${worker.split(SEP)[0]}${SEP}\n-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n`, 'vm1002').clusterId, undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.match(SWARM_PROBE, /cat \/var\/lib\/docker\/swarm\/certificates\/swarm-node\.crt/);
+  assert.not.match(SWARM_PROBE, /openssl/);
 });
 
 test('a manager: Cluster.ID is the swarm ID', () => {
