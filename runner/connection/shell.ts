@@ -50,6 +50,114 @@ export function killGroupScript(pgid: number): string {
   return `kill -TERM ${g} 2>/dev/null || exit 0; i=0; while [ $i -lt 20 ] && kill -0 ${g} 2>/dev/null; do sleep 0.1; i=$((i+1)); done; kill -KILL ${g} 2>/dev/null; exit 0`;
 }
 
+/** Seconds a new shell has to say it is ready (commands' own timeouts start when they are sent). */
+const START_TIMEOUT_S = 60;
+
+function checkEnv(opts: ExecOptions): void {
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid environment variable name ${k}`);
+    if ((isSecret(v) ? v.reveal() : v).includes('\0')) throw new Error(`environment variable ${k}: a value cannot contain a NUL byte`);
+  }
+}
+
+/** Commands longer than this come on fd 3, not in an environment string (Linux caps one at 128 KiB). */
+const BIG = 64 * 1024;
+
+function stdinBytes(stdin: NonNullable<ExecOptions['stdin']>): Buffer {
+  return isSecret(stdin) ? Buffer.from(stdin.reveal()) : Buffer.isBuffer(stdin) ? stdin : Buffer.from(stdin);
+}
+
+/**
+ * One command for a /bin/sh (no job control): a subshell, its process group from util-linux
+ * `setsid`, whose shell says its pid (= its group) on stderr. Layout, one statement per line, so
+ * heredoc bodies never interleave:
+ *   (
+ *   NAME=$(cat <<'D' ... D
+ *   ); export NAME          <- Secret env: a heredoc body, never an argument
+ *   cd DIR || exit 1
+ *   base64 -d <<'D' | PHX_CMD='CMD' setsid /bin/sh -c '<say pgid>; c=$PHX_CMD; unset PHX_CMD; eval "$c"'
+ *   ...base64 stdin... D                 (or the same with </dev/null, without stdin)
+ *   )
+ *   printf marker+status on stdout, marker on stderr
+ * The command reaches its own shell in a variable of that shell's environment (never on a
+ * command line, and unset before it runs, so its children do not inherit it). A command too
+ * long for one environment string comes on fd 3 instead, a heredoc read by cat.
+ */
+function setsidScript(cmd: string, opts: ExecOptions, marker: string): string {
+  checkEnv(opts);
+  let script = '(\n';
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    if (isSecret(v)) {
+      const d = `PHXENV_${randomBytes(6).toString('hex')}`;
+      if (v.reveal().split('\n').includes(d)) throw new Error('secret collides with heredoc delimiter');
+      script += `${k}=$(cat <<'${d}'\n${v.reveal()}\n${d}\n)\nexport ${k}\n`;
+    } else {
+      script += `export ${k}=${shQuote(v)}\n`;
+    }
+  }
+  if (opts.cwd) script += `cd ${shQuote(opts.cwd)} || exit 1\n`;
+  const big = Buffer.byteLength(cmd) > BIG;
+  if (big && cmd.includes('\0')) throw new Error('a command cannot contain a NUL byte');
+  const cd = `PHXCMD_${randomBytes(6).toString('hex')}`;
+  if (big && cmd.split('\n').includes(cd)) throw new Error('command collides with heredoc delimiter');
+  const read = big ? 'c=$(cat <&3); exec 3<&-' : 'c=$PHX_CMD; unset PHX_CMD';
+  const inner = `${big ? '' : `PHX_CMD=${shQuote(cmd)} `}$PHX_SETSID /bin/sh -c ${shQuote(`printf '%s:%d\\n' ${marker}-pg $$ >&2; ${read}; eval "$c"`)}`;
+  const fd3 = big ? ` 3<<'${cd}'` : '';
+  const fd3Body = big ? `${cmd}\n${cd}\n` : '';
+  if (opts.stdin !== undefined) {
+    const d = `PHXIN_${randomBytes(6).toString('hex')}`;
+    const b64 = stdinBytes(opts.stdin).toString('base64').replace(/.{1,76}/g, '$&\n');
+    script += `base64 -d <<'${d}' | ${inner}${fd3}\n${b64}${d}\n${fd3Body}`;
+  } else {
+    script += `${inner} </dev/null${fd3}\n${fd3Body}`;
+  }
+  script += ')\n';
+  return `${script}printf '\\n%s:%d\\n' ${marker} $?; printf '\\n%s\\n' ${marker} >&2\n`;
+}
+
+/**
+ * One command for the long-lived bash with job control: one block of known length (10 digits
+ * and a newline, then the script), then the base64 of its data (stdin, Secret env values, a
+ * command too long for an environment string), each read whole into a variable of the main
+ * shell (`phx_r`, i.e. `read -N`) before the job starts: data never goes through bash's parser
+ * (which is slow on large heredocs, writes them to temp files past 64 KiB, and drops the byte
+ * 0x01), and none of it can ever be read as a command, whatever the command does with its stdin.
+ *   phx_r LEN PHX_T0 ...                     <- the data, from after the block
+ *   {
+ *   export NAME='v' | NAME=$(printf %s "$PHX_T0" | base64 -d); export NAME
+ *   cd DIR || exit 1
+ *   printf %s "$PHX_T1" | base64 -d | PHX_CMD='CMD' exec /bin/sh -c 'c=$PHX_CMD; unset PHX_CMD; eval "$c"'
+ *   } & <say $!, the job's group>; unset PHX_T0 ...; wait $!
+ *   <a job that stopped itself (SIGSTOP/TSTP/TTIN/TTOU) is killed, not left stopped>
+ *   printf marker+status on stdout, marker on stderr
+ * A job is a subshell already (`{`, where `(` would fork once more) and a process group of its
+ * own; the command still runs under /bin/sh.
+ */
+function jobBlock(cmd: string, opts: ExecOptions, marker: string): string {
+  checkEnv(opts);
+  const data: string[] = [];
+  const take = (b: Buffer) => `"$PHX_T${data.push(b.toString('base64')) - 1}"`;
+  let body = '{\n';
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    // As before (and as with a heredoc in $(...)), trailing newlines of a Secret value are dropped.
+    body += isSecret(v) ? `${k}=$(printf %s ${take(Buffer.from(v.reveal()))} | base64 -d)\nexport ${k}\n` : `export ${k}=${shQuote(v)}\n`;
+  }
+  if (opts.cwd) body += `cd ${shQuote(opts.cwd)} || exit 1\n`;
+  const big = Buffer.byteLength(cmd) > BIG;
+  if (big && cmd.includes('\0')) throw new Error('a command cannot contain a NUL byte');
+  const read = big ? 'c=$(cat <&3); exec 3<&-' : 'c=$PHX_CMD; unset PHX_CMD';
+  const fd3 = big ? ` 3< <(printf %s ${take(Buffer.from(cmd))} | base64 -d)` : '';
+  const inner = `${big ? '' : `PHX_CMD=${shQuote(cmd)} `}exec /bin/sh -c ${shQuote(`${read}; eval "$c"`)}${fd3}`;
+  body += opts.stdin !== undefined ? `printf %s ${take(stdinBytes(opts.stdin))} | base64 -d | ${inner}\n` : `${inner} </dev/null\n`;
+  const vars = data.map((_, i) => `PHX_T${i}`);
+  const reads = data.map((d, i) => (d.length ? `phx_r ${d.length} PHX_T${i}\n` : `PHX_T${i}=\n`)).join('');
+  // `wait`'s stderr is bash's own: it says "Terminated" there for a job killed by a signal.
+  let script = `${reads}${body}} & printf '%s-pg:%d\\n' ${marker} $! >&2; ${vars.length ? `unset ${vars.join(' ')}; ` : ''}wait $! 2>/dev/null\n`;
+  script += `PHX_X=$?; if [ $PHX_X -gt 128 ] && [ -n "$(jobs -ps)" ]; then kill -KILL -$! 2>/dev/null; wait $! 2>/dev/null; fi\n`;
+  script += `printf '\\n%s:%d\\n' ${marker} $PHX_X; printf '\\n%s\\n' ${marker} >&2\n`;
+  return `${String(Buffer.byteLength(script)).padStart(10, '0')}\n${script}${data.join('')}`;
+}
+
 /** A command abandoned by a second Ctrl-C: its process group on the host was killed. */
 export class AbortedError extends Error {
   constructor(message: string) {
@@ -112,13 +220,24 @@ export class ShellSession {
       `printf '\\n%s:%d\\n' ${marker} $PHX_J; printf '\\n%s\\n' ${marker} >&2; ` +
       '[ $PHX_J = 1 ] && unset BASH_ENV ENV && exec "$PHX_BASH" --noprofile --norc\n';
     const r = await new Promise<ExecResult>((resolve, reject) => {
-      this.#pending = { marker, out: [], err: [], errDone: false, resolve, reject };
+      const p: Pending = { marker, out: [], err: [], errDone: false, resolve, reject };
+      this.#pending = p;
+      // Each command's own timeout starts when it is sent; this one covers the wait before.
+      p.timer = setTimeout(() => {
+        this.#die(new Error(`${this.label}: the remote shell did not start within ${START_TIMEOUT_S}s`));
+        this.streams.kill();
+      }, START_TIMEOUT_S * 1000);
       this.streams.stdin.write(script);
     });
     this.#jobs = r.code === 1;
     // A block: 10 digits of length and a newline, then the script. `set -m` turns job control
     // on (bash leaves it off when stdin is not a terminal). LC_ALL=C makes -N count bytes.
-    if (this.#jobs) this.streams.stdin.write(`set -m; while IFS= read -r -N 11 PHX_N && IFS= read -r -N "$((10#\${PHX_N%?}))" PHX_S; do eval "$PHX_S"; done; exit 0\n`);
+    // bash before 4.1 (macOS's 3.2) has no `read -N`: `-d '' -n` reads the same, a byte at a time.
+    if (this.#jobs)
+      this.streams.stdin.write(
+        `if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 401)); then phx_r() { IFS= read -r -N "$1" "$2"; }; else phx_r() { IFS= read -r -d '' -n "$1" "$2"; }; fi; ` +
+          `set -m; while phx_r 11 PHX_N && phx_r "$((10#\${PHX_N%?}))" PHX_S; do eval "$PHX_S"; done; exit 0\n`,
+      );
   }
 
   /** Whether commands run as jobs of bash (else through setsid); known once the shell is set up. */
@@ -143,7 +262,7 @@ export class ShellSession {
 
   #onOut(d: Buffer) {
     const p = this.#pending;
-    if (!p) return; // output between commands: the startup line, nothing else
+    if (!p) return; // nothing is sent between commands
     this.#outBuf = Buffer.concat([this.#outBuf, d]);
     const tag = Buffer.from(`\n${p.marker}:`);
     const i = this.#outBuf.indexOf(tag);
@@ -202,67 +321,12 @@ export class ShellSession {
   #run(cmd: string, opts: ExecOptions): Promise<ExecResult> {
     if (this.#dead) return Promise.reject(this.#dead);
     const marker = `__PHX_${randomBytes(9).toString('hex')}`;
-    // Layout, one statement per line, so heredoc bodies never interleave:
-    //   (
-    //   NAME=$(cat <<'D' ... D
-    //   ); export NAME          <- Secret env: a heredoc body, never an argument
-    //   cd DIR || exit 1
-    //   base64 -d <<'D' | PHX_CMD='CMD' setsid /bin/sh -c '<say pgid>; eval "$PHX_CMD"'
-    //   ...base64 stdin... D                 (or the same with </dev/null, without stdin)
-    //   )
-    //   printf marker+status on stdout, marker on stderr
-    // or, as a job of bash: `exec /bin/sh -c 'eval ...'` in place of setsid, and the last line
-    // `} & <say $!, the job's group>; wait $!` (a job is a subshell already: `{` where `(` would
-    // fork once more), all of it sent as one length-prefixed block.
-    const jobs = this.#jobs === true;
-    let script = jobs ? '{\n' : '(\n';
-    for (const [k, v] of Object.entries(opts.env ?? {})) {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) return Promise.reject(new Error(`invalid environment variable name ${k}`));
-      if (isSecret(v)) {
-        const d = `PHXENV_${randomBytes(6).toString('hex')}`;
-        if (v.reveal().split('\n').includes(d)) return Promise.reject(new Error('secret collides with heredoc delimiter'));
-        script += `${k}=$(cat <<'${d}'\n${v.reveal()}\n${d}\n)\nexport ${k}\n`;
-      } else {
-        script += `export ${k}=${shQuote(v)}\n`;
-      }
+    let script: string;
+    try {
+      script = this.#jobs ? jobBlock(cmd, opts, marker) : setsidScript(cmd, opts, marker);
+    } catch (e) {
+      return Promise.reject(e as Error);
     }
-    if (opts.cwd) script += `cd ${shQuote(opts.cwd)} || exit 1\n`;
-    // The command reaches its own shell in a variable of that shell's environment (never on a
-    // command line, and unset before it runs, so its children do not inherit it); that shell
-    // says its pid (= its process group, thanks to setsid) on stderr, then runs it.
-    // A command too long for one environment string (Linux: 128 KiB) comes on fd 3 instead,
-    // a heredoc read by cat: slower (one more process), but without a limit.
-    const big = Buffer.byteLength(cmd) > 64 * 1024;
-    const cd = `PHXCMD_${randomBytes(6).toString('hex')}`;
-    if (big && cmd.split('\n').includes(cd)) return Promise.reject(new Error('command collides with heredoc delimiter'));
-    const read = big ? 'c=$(cat <&3); exec 3<&-' : 'c=$PHX_CMD; unset PHX_CMD';
-    // As a job of bash, the job's pid ($! in bash) is its group and bash says it; through
-    // setsid, the command's shell says its own pid.
-    const sayPg = jobs ? '' : `printf '%s:%d\\n' ${marker}-pg $$ >&2; `;
-    const inner = `${big ? '' : `PHX_CMD=${shQuote(cmd)} `}${jobs ? 'exec' : '$PHX_SETSID'} /bin/sh -c ${shQuote(`${sayPg}${read}; eval "$c"`)}`;
-    const fd3 = big ? ` 3<<'${cd}'` : '';
-    const fd3Body = big ? `${cmd}\n${cd}\n` : '';
-    // stdin, as a job of bash: base64 after the block, read whole by the main shell (`read -N`,
-    // before the job starts) and piped to the command from the job. A heredoc inside the block
-    // would do, but bash parses one at a fraction of the speed (3 MiB: 260 ms against 120).
-    let tail = '';
-    if (opts.stdin !== undefined) {
-      const data = isSecret(opts.stdin) ? Buffer.from(opts.stdin.reveal()) : Buffer.isBuffer(opts.stdin) ? opts.stdin : Buffer.from(opts.stdin);
-      if (jobs) {
-        tail = data.toString('base64');
-        script = `IFS= read -r -N ${tail.length} PHX_IN\n${script}printf '%s' "$PHX_IN" | base64 -d | ${inner}${fd3}\n${fd3Body}`;
-      } else {
-        const d = `PHXIN_${randomBytes(6).toString('hex')}`;
-        const b64 = data.toString('base64').replace(/.{1,76}/g, '$&\n');
-        script += `base64 -d <<'${d}' | ${inner}${fd3}\n${b64}${d}\n${fd3Body}`;
-      }
-    } else {
-      script += `${inner} </dev/null${fd3}\n${fd3Body}`;
-    }
-    // `wait`'s stderr is bash's own: it says "Terminated" there for a job killed by a signal.
-    script += jobs ? `} & printf '%s-pg:%d\\n' ${marker} $! >&2; ${opts.stdin !== undefined ? 'unset PHX_IN; ' : ''}wait $! 2>/dev/null\n` : ')\n';
-    script += `printf '\\n%s:%d\\n' ${marker} $?; printf '\\n%s\\n' ${marker} >&2\n`;
-    if (jobs) script = `${String(Buffer.byteLength(script)).padStart(10, '0')}\n${script}${tail}`;
     return new Promise<ExecResult>((resolve, reject) => {
       const p: Pending = { marker, out: [], err: [], errDone: false, resolve, reject };
       this.#pending = p;
