@@ -151,7 +151,7 @@ const NODES_SEP = '--phoenix-swarm-nodes--';
  * elsewhere it fails, and `nodes()` throws what listNodes would have).
  */
 async function swarmAndNodes(ctx: ActionContext): Promise<{ s: SwarmState | undefined; nodes: () => NodeInfo[] }> {
-  const cmd = `( ${SWARM_PROBE}\n ); rc=$?; echo ${shQuote(NODES_SEP)}; n=$(${NODES_PROBE} 2>&1); echo "$?"; printf '%s\\n' "$n"; exit $rc`;
+  const cmd = `( ${SWARM_PROBE}\n ); rc=$?; echo ${shQuote(NODES_SEP)}; n=$(${NODES_PROBE}); echo "$?"; printf '%s\\n' "$n"; exit $rc`;
   const r = await ctx.probe(cmd);
   const i = r.stdout.lastIndexOf(`${NODES_SEP}\n`);
   const head = i >= 0 ? r.stdout.slice(0, i) : r.stdout;
@@ -163,7 +163,7 @@ async function swarmAndNodes(ctx: ActionContext): Promise<{ s: SwarmState | unde
   return {
     s,
     nodes: () => {
-      if (code !== 0) throw new TaskError(`${ctx.host.name}: cannot list the swarm's nodes`, { command: NODES_PROBE, stderr: out, code });
+      if (code !== 0) throw new TaskError(`${ctx.host.name}: cannot list the swarm's nodes`, { command: NODES_PROBE, stderr: r.stderr, code });
       return parseNodes(out, ctx.host.name);
     },
   };

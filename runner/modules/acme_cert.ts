@@ -98,7 +98,7 @@ export function needsIssue(st: CertState, names: string[], renewBefore: number, 
 const certProbe = (certName: string, caBundle: string) => {
   const live = liveDir(certName);
   return (
-    `if [ -f ${live}/cert.pem ]; then cat ${live}/cert.pem || exit 1; ` +
+    `if [ -f ${live}/cert.pem ]; then cat ${live}/cert.pem || exit 1; echo; ` +
     `if openssl verify -CAfile ${shQuote(caBundle)} -untrusted ${live}/chain.pem ${live}/cert.pem >/dev/null 2>&1; then echo verify:ok; else echo verify:fail; fi; ` +
     `else echo absent; fi`
   );

@@ -17,8 +17,26 @@ export interface SystemdOptions {
   daemonReload?: boolean;
 }
 
-/** Where systemd reads units and drop-ins from (systemd.unit(5), system manager; /lib is /usr/lib on merged-usr). */
-const UNIT_DIRS = ['/etc/systemd/system', '/run/systemd/system', '/usr/local/lib/systemd/system', '/usr/lib/systemd/system', '/lib/systemd/system'];
+/**
+ * Where systemd reads units and drop-ins from, highest precedence first (systemd.unit(5), "System
+ * Unit Search Path"; /lib is /usr/lib on merged-usr). Alias names (`sshd` for ssh.service) are not
+ * followed: name the unit itself.
+ */
+const UNIT_DIRS = [
+  '/etc/systemd/system.control',
+  '/run/systemd/system.control',
+  '/run/systemd/transient',
+  '/run/systemd/generator.early',
+  '/etc/systemd/system',
+  '/etc/systemd/system.attached',
+  '/run/systemd/system',
+  '/run/systemd/system.attached',
+  '/run/systemd/generator',
+  '/usr/local/lib/systemd/system',
+  '/usr/lib/systemd/system',
+  '/lib/systemd/system',
+  '/run/systemd/generator.late',
+];
 
 /** The unit's full name (`nginx` is `nginx.service`), the fragment names it may have, and the drop-in directories that apply to it. */
 export function unitFileNames(name: string): { unit: string; fragments: string[]; dropinDirs: string[] } {
@@ -55,9 +73,10 @@ export function unitProbe(name: string): string {
     `  DropInPaths=?*) for f in \${l#DropInPaths=}; do echo "ldropin:$(readlink -f -- "$f")"; done;;`,
     `esac; done`,
     `echo --phoenix-unit-files--`,
-    `for d in ${UNIT_DIRS.map(q).join(' ')}; do`,
+    `seen=; for d in ${UNIT_DIRS.map(q).join(' ')}; do`,
     `  for f in ${fragments.map((f) => `"$d"/${q(f)}`).join(' ')}; do [ -e "$f" ] && echo "unit:$(readlink -f -- "$f")"; done`,
-    `  for f in ${dropinDirs.map((x) => `"$d"/${q(x)}/*.conf`).join(' ')}; do [ -e "$f" ] && echo "dropin:$(readlink -f -- "$f")"; done`,
+    // One drop-in per file name, the first in precedence order (as systemd); a link to /dev/null masks it.
+    `  for f in ${dropinDirs.map((x) => `"$d"/${q(x)}/*.conf`).join(' ')}; do [ -e "$f" ] || continue; n=\${f##*/}; case " $seen " in *" $n "*) continue;; esac; seen="$seen $n"; r=$(readlink -f -- "$f"); [ "$r" = /dev/null ] || echo "dropin:$r"; done`,
     `done; true`,
   ].join('\n');
 }

@@ -1,7 +1,8 @@
 // systemd's daemonReload: reload only when systemd's loaded view of the unit's files is stale
 // (its NeedDaemonReload, or a unit file or drop-in on disk it has not loaded: systemd 252 does
 // not flag a drop-in directory created since its last reload). The probe outputs below are
-// the lab's (lxc102, systemd 252), taken with the probe of unitProbe().
+// built by show() and files() in the shape unitProbe() prints (checked against the lab's lxc102,
+// systemd 252, by hand); the probe's shell itself runs in the e2e suites (traefik, step-ca).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseUnitProbe, systemd, unitFileNames } from '../../runner/modules/systemd.ts';

@@ -150,7 +150,7 @@ function containerStates(): Promise<Map<string, 'running' | 'stopped'> | undefin
           if (res.statusCode !== 200) return resolve(undefined);
           const list = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { Names?: string[]; State?: string }[];
           const m = new Map<string, 'running' | 'stopped'>();
-          for (const c of list) for (const n of c.Names ?? []) m.set(n.replace(/^\//, ''), c.State === 'running' ? 'running' : 'stopped');
+          for (const c of list) for (const n of c.Names ?? []) m.set(n.replace(/^\//, ''), /^(running|paused|restarting)$/.test(c.State ?? '') ? 'running' : 'stopped');
           resolve(m);
         } catch {
           resolve(undefined);
