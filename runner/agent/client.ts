@@ -227,13 +227,15 @@ export class AgentClient {
       this.fellBack.add(host.name);
       return direct();
     });
+    let why = '';
     const reused = await conn.lease(req).catch((e: Error) => {
       sock.destroy();
       if (e instanceof ConnectionError) throw e;
+      why = ` (${e.message})`;
       return undefined;
     });
     if (reused === undefined) {
-      this.log(`agent: no lease for ${host.name}: connecting directly`);
+      this.log(`agent: no lease for ${host.name}${why}: connecting directly`);
       this.fellBack.add(host.name);
       return direct();
     }
@@ -285,12 +287,21 @@ export class AgentConnection implements Connection {
     });
   }
 
-  /** Resolves with whether the agent's connection was warm; rejects with the host's ConnectionError. */
-  lease(req: LeaseRequest): Promise<boolean> {
+  /**
+   * Resolves with whether the agent's connection was warm; rejects with the host's
+   * ConnectionError, or with another error when the agent does not answer in time (a stopped or
+   * stuck agent accepts connections but never answers): the host then connects directly. The
+   * time allowed covers the agent's own work: a probe, then connecting and starting sudo anew.
+   */
+  lease(req: LeaseRequest, timeoutMs = (3 * req.host.connectTimeout + 5) * 1000): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
     return new Promise<any>((resolve, reject) => {
       this.#leaseWaiter = { resolve, reject };
+      timer = setTimeout(() => reject(new Error(`the agent did not answer within ${Math.round(timeoutMs / 1000)}s`)), timeoutMs);
       send(this.sock, req);
-    }).then((m) => (this.reused = !!m.reused));
+    })
+      .finally(() => clearTimeout(timer))
+      .then((m) => (this.reused = !!m.reused));
   }
 
   #release(): Promise<void> {
