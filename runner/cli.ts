@@ -1,19 +1,36 @@
 // Flags -> options, shared by every playbook: `npx phoenix site --tags nginx --check`.
+//
+// What only a run needs (the engine, connections, the report, the agent's client, tsc for
+// --syntax-check) is imported when the run starts, not when the playbook loads: a playbook's
+// imports are loaded before any of its code runs, and through `npx zx` (Node strips the types of
+// every module it loads) each module costs its stripping and compiling. Loaded later, they come
+// from V8's compile cache (below) on every run but the first.
 import { parseArgs } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import * as nodeModule from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Playbook } from './dsl.ts';
-import { Engine, type PlayRecord } from './engine.ts';
+import type { PlayRecord } from './engine.ts';
 import { InventoryError, loadInventory, resolveInventory, type Inventory, type ResolvedInventory } from './inventory.ts';
-import { preflight } from './connection/preflight.ts';
-import { formatAgent, formatInterrupted, formatRecap, ListrRunner, PlainRunner, recap, writeJson, type JsonReport, type Out } from './report.ts';
+import type { JsonReport, Out } from './report.ts';
 import { redact } from './secret.ts';
 import { markStarted } from './load-errors.mjs';
 import { resolvePlan, SelectionError, startAt, type Selection } from './selection.ts';
-import { typeCheck } from './syntax-check.ts';
 import { parseDuration } from './agent/paths.mjs';
 import type { AgentClient } from './agent/client.ts';
+
+// Node >= 22.1: modules loaded from here on (the run's own, above, and the playbook's lazy
+// imports) are compiled (and, on Node >= 22.18, type-stripped) once and then read from this cache,
+// as runner/launch.mjs does for the whole bundle (there the cache is on already).
+const enableCompileCache = (nodeModule as { enableCompileCache?: (dir: string) => unknown }).enableCompileCache;
+if (typeof enableCompileCache === 'function' && process.env.PHOENIX_BUNDLE !== '0') {
+  try {
+    enableCompileCache(join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', '.cache', 'phoenix', 'v8'));
+  } catch {
+    /* best effort */
+  }
+}
 
 export const EXIT = {
   OK: 0,
@@ -71,7 +88,7 @@ export interface RunOptions extends Selection {
 export interface RunResult {
   exitCode: number;
   plays: PlayRecord[];
-  recap: ReturnType<typeof recap>;
+  recap: ReturnType<typeof import('./report.ts').recap>;
 }
 
 const HELP = `usage: node --import=phoenix/boot <playbook>.ts [options]   (or npx phoenix site ..., npx zx <playbook>.ts on Node >= 22.18)
@@ -334,7 +351,7 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
 
   if (o.syntaxCheck) {
     const file = o.playbookFile ?? scriptFile();
-    const problems = file ? typeCheck(file) : [];
+    const problems = file ? (await import('./syntax-check.ts')).typeCheck(file) : [];
     if (problems.length) throw new SelectionError(`--syntax-check: tsc found ${problems.length} error${problems.length > 1 ? 's' : ''}:\n  ${problems.join('\n  ')}`);
     out.write(`playbook: ${file ?? pb.name}\ninventory: ${inv.source}\n${plan.length} play${plan.length === 1 ? '' : 's'}, ${plan.reduce((n, pp) => n + pp.tasks.length, 0)} tasks: syntax ok\n`);
     return { exitCode: EXIT.OK, plays: [], recap: {} };
@@ -356,6 +373,11 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
     return { exitCode: EXIT.OK, plays: [], recap: {} };
   }
 
+  const [{ Engine }, { preflight }, { formatAgent, formatInterrupted, formatRecap, ListrRunner, PlainRunner, recap, writeJson }] = await Promise.all([
+    import('./engine.ts'),
+    import('./connection/preflight.ts'),
+    import('./report.ts'),
+  ]);
   // Keys and known_hosts of every selected host, before any host is contacted.
   const knownHosts = o.knownHosts ? resolve(o.knownHosts) : inv.knownHosts;
   const selected = [...new Map(plan.flatMap((pp) => pp.hosts).map((h) => [h.name, h])).values()];
@@ -411,6 +433,7 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
   } finally {
     process.removeListener('SIGINT', onSigint);
     await engine.close();
+    agent?.close();
   }
   const rc = recap(plays);
   const all = Object.values(rc);

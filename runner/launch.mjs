@@ -232,12 +232,74 @@ export async function runPlaybook(script, args) {
 export async function runBundle(out) {
   debug(`running ${relative(ROOT, out)}`);
   // Stack traces through the source map (to the .ts files), as under tsx.
-  process.setSourceMapsEnabled?.(true);
+  mapStacks(pathToFileURL(out).href, `${out}.map`);
   await import(pathToFileURL(out).href);
   debug('done');
   // The playbook has finished (its top-level await ended): do not let Node load the script
   // again (through tsx or zx).
   process.exit();
+}
+
+const errorToString = Error.prototype.toString;
+
+/**
+ * Stack traces through the bundle's source map, to the .ts files, in the form Node's own source
+ * maps give them (node: lib/internal/source_map/prepare_stack_trace.js), but the map is read only
+ * when a stack is formatted. Node's (`process.setSourceMapsEnabled(true)`) reads and indexes the
+ * map of every module as it loads it, whether or not a stack is ever shown: ~15 ms for the bundle
+ * on every start, and as much again for each package with maps (ajv's and handlebars' files).
+ * Frames outside the bundle are printed as Node prints them.
+ */
+function mapStacks(bundleUrl, mapFile) {
+  let map; // undefined: not read yet; null: unreadable (frames stay as they are)
+  const sourceMap = () => {
+    if (map === undefined) {
+      try {
+        const data = JSON.parse(readFileSync(mapFile, 'utf8'));
+        // As Node does: sources as absolute URLs, relative to the map.
+        const base = pathToFileURL(mapFile);
+        data.sources = data.sources.map((s) => new URL(`${data.sourceRoot ?? ''}${s}`, base).href);
+        map = new nodeModule.SourceMap(data);
+      } catch {
+        map = null;
+      }
+    }
+    return map;
+  };
+  const frame = (cs, caller) => {
+    if (cs.getFileName() !== bundleUrl) return `${cs}`;
+    const sm = sourceMap();
+    const e = sm?.findEntry(cs.getLineNumber() - 1, cs.getColumnNumber() - 1);
+    if (!e || e.originalSource === undefined || e.originalLine === undefined || e.originalColumn === undefined) return `${cs}`;
+    let name = typeof cs.getEnclosingLineNumber === 'function' ? sm.findEntry(cs.getEnclosingLineNumber() - 1, cs.getEnclosingColumnNumber() - 1).name : undefined;
+    if (!name && caller && caller.getFileName() === bundleUrl) name = sm.findEntry(caller.getLineNumber() - 1, caller.getColumnNumber() - 1).name;
+    const file = e.originalSource.startsWith('file://') ? fileURLToPath(e.originalSource) : e.originalSource;
+    const fn = cs.getFunctionName() ?? cs.getMethodName();
+    const prefix = cs.isAsync() ? 'async ' : cs.isConstructor() ? 'new ' : '';
+    const type = cs.getTypeName();
+    const own = `${type !== null && type !== 'global' ? `${type}.` : ''}${fn || '<anonymous>'}`;
+    return `${prefix}${name && name !== own ? name : own} (${file}:${e.originalLine + 1}:${e.originalColumn + 1})`;
+  };
+  Error.prepareStackTrace = (error, trace) => {
+    let head;
+    try {
+      head = errorToString.call(error);
+      // Node's own errors say their code: "TypeError [ERR_X]: message" (their toString does).
+      if (typeof error?.code === 'string' && error.toString !== errorToString) {
+        const own = String(error);
+        if (own === `${error.name} [${error.code}]: ${error.message}`) head = own;
+      }
+    } catch {
+      head = '<error>';
+    }
+    return head + trace.map((cs, i) => {
+      try {
+        return `\n    at ${frame(cs, trace[i + 1])}`;
+      } catch {
+        return `\n    at ${cs}`;
+      }
+    }).join('');
+  };
 }
 
 /**

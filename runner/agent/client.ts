@@ -114,17 +114,25 @@ export class AgentClient {
   readonly idleMs: number;
   readonly started: boolean;
   private readonly log: (s: string) => void;
-  constructor(socket: string, idleMs: number, started: boolean, log: (s: string) => void) {
+  /** The connection made while finding the agent, until a lease uses it; it does not keep the process alive. */
+  #spare?: Socket;
+  constructor(socket: string, idleMs: number, started: boolean, log: (s: string) => void, spare?: Socket) {
     this.socket = socket;
     this.idleMs = idleMs;
     this.started = started;
     this.log = log;
+    if (spare) {
+      spare.on('error', () => undefined);
+      spare.unref();
+      this.#spare = spare;
+    }
   }
 
   /**
-   * The agent for this run: the one answering on the socket, else a new one (spawned, waited
-   * for up to 15 s). Throws (an AgentDirError for an unsafe directory) when there is none to have;
-   * the caller then connects directly.
+   * The agent for this run: the one whose socket accepts a connection, else a new one (spawned,
+   * waited for up to 15 s). That first connection is kept for the first host's lease, so finding
+   * the agent costs no round trip of its own. Throws (an AgentDirError for an unsafe directory or
+   * socket) when there is none to have; the caller then connects directly.
    */
   static async start(o: AgentOptions = {}): Promise<AgentClient> {
     const dir = o.dir ?? agentDir();
@@ -132,27 +140,48 @@ export class AgentClient {
     const log = o.log ?? (() => undefined);
     checkDir(dir);
     const path = socketPath(dir);
-    const ping = async () => {
+    const attach = async (): Promise<Socket | undefined> => {
       try {
-        const r = await request(path, { op: 'status' }, 3000);
-        return r?.op === 'status';
+        checkSocket(path);
       } catch (e) {
         if (e instanceof AgentDirError) throw e;
-        return false;
+        return undefined; // no socket: no agent
       }
+      // A socket nobody listens on (a killed agent's) refuses the connection.
+      return connectSocket(path, 3000).catch(() => undefined);
     };
-    if (await ping()) return new AgentClient(path, idleMs, false, log);
+    let sock = await attach();
+    if (sock) return new AgentClient(path, idleMs, false, log, sock);
     if (o.spawn === false) throw new Error(`no agent answers on ${path}`);
     spawnDaemon(dir, idleMs);
     const until = Date.now() + 15_000;
     while (Date.now() < until) {
       await new Promise((r) => setTimeout(r, 50));
-      if (await ping()) {
+      sock = await attach();
+      if (sock) {
         log(`agent: started (socket ${path}, idle expiry ${Math.round(idleMs / 1000)}s)`);
-        return new AgentClient(path, idleMs, true, log);
+        return new AgentClient(path, idleMs, true, log, sock);
       }
     }
     throw new Error(`the agent did not start within 15s (see ${logPath(dir)})`);
+  }
+
+  /** A connection to the agent for the next lease, or a new one. */
+  #socket(): Promise<Socket> {
+    const s = this.#spare;
+    this.#spare = undefined;
+    if (s && !s.destroyed) {
+      s.removeAllListeners('error');
+      s.ref();
+      return Promise.resolve(s);
+    }
+    return connectSocket(this.socket);
+  }
+
+  /** The run is over: a connection to the agent that no lease used is closed. */
+  close(): void {
+    this.#spare?.destroy();
+    this.#spare = undefined;
   }
 
   /** Hosts the agent can hold: SSH without a jump host (those connect directly). */
@@ -168,7 +197,7 @@ export class AgentClient {
   async open(host: Host, o: { knownHosts: string; acceptNewHostKeys: boolean }, direct: () => Promise<Connection>): Promise<Connection> {
     let sock: Socket;
     try {
-      sock = await connectSocket(this.socket);
+      sock = await this.#socket();
     } catch (e) {
       this.log(`agent: not reachable at ${this.socket} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): ${host.name} connects directly`);
       this.fellBack.add(host.name);
@@ -198,13 +227,15 @@ export class AgentClient {
       this.fellBack.add(host.name);
       return direct();
     });
+    let why = '';
     const reused = await conn.lease(req).catch((e: Error) => {
       sock.destroy();
       if (e instanceof ConnectionError) throw e;
+      why = ` (${e.message})`;
       return undefined;
     });
     if (reused === undefined) {
-      this.log(`agent: no lease for ${host.name}: connecting directly`);
+      this.log(`agent: no lease for ${host.name}${why}: connecting directly`);
       this.fellBack.add(host.name);
       return direct();
     }
@@ -256,12 +287,21 @@ export class AgentConnection implements Connection {
     });
   }
 
-  /** Resolves with whether the agent's connection was warm; rejects with the host's ConnectionError. */
-  lease(req: LeaseRequest): Promise<boolean> {
+  /**
+   * Resolves with whether the agent's connection was warm; rejects with the host's
+   * ConnectionError, or with another error when the agent does not answer in time (a stopped or
+   * stuck agent accepts connections but never answers): the host then connects directly. The
+   * time allowed covers the agent's own work: a probe, then connecting and starting sudo anew.
+   */
+  lease(req: LeaseRequest, timeoutMs = (3 * req.host.connectTimeout + 5) * 1000): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
     return new Promise<any>((resolve, reject) => {
       this.#leaseWaiter = { resolve, reject };
+      timer = setTimeout(() => reject(new Error(`the agent did not answer within ${Math.round(timeoutMs / 1000)}s`)), timeoutMs);
       send(this.sock, req);
-    }).then((m) => (this.reused = !!m.reused));
+    })
+      .finally(() => clearTimeout(timer))
+      .then((m) => (this.reused = !!m.reused));
   }
 
   #release(): Promise<void> {

@@ -1,7 +1,6 @@
 // SSH through ssh2: one connection per host for the whole run, host keys verified against
 // known_hosts, a long-lived shell per privilege level (see shell.ts), jump hosts, sudo.
 import { readFileSync, statSync } from 'node:fs';
-import ssh2 from 'ssh2';
 import type { Client as ClientT, ClientChannel, ConnectConfig } from 'ssh2';
 import type { Duplex } from 'node:stream';
 import type { Host, JumpSpec } from '../inventory.ts';
@@ -11,7 +10,11 @@ import { AbortedError, killGroupScript, ShellSession, shQuote, type ShellStreams
 import { appendKnownHost, fingerprint, hostPattern, keyType, lookupKnownHosts } from './knownhosts.ts';
 import { ConnectionError, type Connection, type ExecOptions, type ExecResult } from './types.ts';
 
-const { Client } = ssh2;
+let clientClass: Promise<typeof ClientT> | undefined;
+/** ssh2, loaded by the first connection: a run whose hosts all come warm from the agent never needs it (~50 ms of start-up). */
+function sshClient(): Promise<typeof ClientT> {
+  return (clientClass ??= import('ssh2').then((m) => m.default.Client));
+}
 
 export interface SshOptions {
   knownHosts: string;
@@ -53,7 +56,8 @@ interface Target {
 }
 
 /** Opens and authenticates one ssh2 client, over `sock` when it goes through a jump host. */
-function connectClient(t: Target, opts: SshOptions, sock?: Duplex, seen?: { key?: Buffer }): Promise<ClientT> {
+async function connectClient(t: Target, opts: SshOptions, sock?: Duplex, seen?: { key?: Buffer }): Promise<ClientT> {
+  const Client = await sshClient();
   const knownAtStart = lookupKnownHosts(opts.knownHosts, t.address, t.port);
   const where = `${t.user}@${hostPattern(t.address, t.port)}`;
   let verifyFailure: string | undefined;

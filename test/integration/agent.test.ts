@@ -204,6 +204,29 @@ A('a killed agent: the next run starts a new one; killed mid-run, hosts go on ov
   assert.ok(existsSync(join(lab.hosts[0]!.root, 'mark-after-kill')));
 });
 
+A('a stuck agent (it accepts connections but never answers): the host connects directly once the lease times out', async () => {
+  const d = agentDir();
+  const { AgentClient } = await import('../../runner/agent/client.ts');
+  await AgentClient.start({ dir: d });
+  const pid = (await status(d)).pid as number;
+  process.kill(pid, 'SIGSTOP');
+  try {
+    const logs: string[] = [];
+    const agent = await AgentClient.start({ dir: d, log: (s) => logs.push(s) });
+    const h = lab.hosts[0]!;
+    const host = { name: 'host0', address: h.address, port: h.port, user: h.user, key: h.key, become: true, connection: 'ssh' as const, connectTimeout: 1, keepaliveInterval: 15, keepaliveCountMax: 3, groups: [], vars: {} };
+    const started = Date.now();
+    const conn = await agent.open(host, { knownHosts: lab.knownHosts, acceptNewHostKeys: false }, async () => ({ hostName: 'host0', exec: async () => ({ code: 0, stdout: 'direct', stderr: '', stdoutBuffer: Buffer.from('direct') }), abort: async () => false, close: async () => undefined }));
+    assert.is((await conn.exec('true')).stdout, 'direct');
+    assert.ok(Date.now() - started >= 7000, 'after the lease timeout (3 × connectTimeout + 5 s)');
+    assert.equal([...agent.fellBack], ['host0']);
+    assert.match(logs.join('\n'), /agent: no lease for host0 \(the agent did not answer within 8s\): connecting directly/);
+    agent.close();
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+});
+
 A('two runs at once: each gets a connection of its own; later runs reuse both', async () => {
   const d = agentDir();
   const warmup = await go();

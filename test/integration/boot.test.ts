@@ -112,6 +112,36 @@ B('errors keep their exit codes: a bad flag is a usage error (4) from the bundle
   assert.is(r.code, 4, r.err);
 });
 
+B('stacks from the bundle name the .ts files and lines (the source map is read when a stack is shown): a throw while loading is the user\'s file:line', () => {
+  const rel = relative(dir, join(ROOT, 'runner', 'index.ts'));
+  writeFileSync(join(dir, 'thrower.ts'), `export function check(n: number): void {\n  if (n > 1) throw new RangeError('too many: ' + n);\n}\n`);
+  writeFileSync(
+    join(dir, 'stacky.ts'),
+    `import { isMain, main, play, playbook, role, shell, task } from '${rel}';\n` +
+      `import { writeFileSync } from 'node:fs';\n` +
+      `import { check } from './thrower.ts';\n` +
+      `function where(): string {\n  return new Error('here').stack ?? '';\n}\n` +
+      `writeFileSync(${JSON.stringify(join(out, 'stack.txt'))}, where());\n` +
+      `check(Number(process.env.PHX_TEST_N ?? 1));\n` +
+      `export const pb = playbook('stacky', [play({ hosts: 'all', roles: [role({ name: 's', tasks: [task({ name: 't', do: shell('true') })] })] })]);\n` +
+      `if (isMain(import.meta.url)) await main(pb);\n`,
+  );
+  const args = ['-i', join(dir, 'inventory.ts'), '--list-tasks'];
+  const env = { ...process.env, NODE_OPTIONS: '', NO_COLOR: '1', PHOENIX_BUNDLE_DEBUG: '1' };
+  const ok = spawnSync(process.execPath, ['--import=phoenix/boot', join(dir, 'stacky.ts'), ...args], { cwd: ROOT, encoding: 'utf8', env });
+  assert.is(ok.status, 0, ok.stderr);
+  assert.match(ok.stderr, /\] running /, 'from the bundle');
+  const stack = readFileSync(join(out, 'stack.txt'), 'utf8');
+  assert.match(stack, /^Error: here\n    at where \(/);
+  assert.ok(stack.includes(`at where (${join(dir, 'stacky.ts')}:5:10)`), stack);
+  assert.ok(stack.includes(`(${join(dir, 'stacky.ts')}:7:`), stack);
+  assert.not.match(stack, /node_modules\/\.cache/, 'no frame in the bundle file');
+  const bad = spawnSync(process.execPath, ['--import=phoenix/boot', join(dir, 'stacky.ts'), ...args], { cwd: ROOT, encoding: 'utf8', env: { ...env, PHX_TEST_N: '3' } });
+  assert.is(bad.status, 4, bad.stderr);
+  assert.match(bad.stderr, /\] running /, 'from the bundle');
+  assert.ok(bad.stderr.includes(`phoenix: cannot load the playbook: ${join(dir, 'thrower.ts')}:2:20: RangeError: too many: 3`), bad.stderr);
+});
+
 /** As a user's shell runs npx: none of npm's variables from the test run (npm run sets them). */
 function userEnv(env: Record<string, string> = {}): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = {};
