@@ -229,14 +229,10 @@ export class Agent {
       log(`${where}: reused`);
       return { held: h, reused: true };
     }
-    const prevSock = process.env.SSH_AUTH_SOCK;
-    if (r.authSock) process.env.SSH_AUTH_SOCK = r.authSock;
-    else delete process.env.SSH_AUTH_SOCK;
     let conn: SshConnection;
     try {
-      const p = SshConnection.open(hostObj, { knownHosts: r.knownHosts, acceptNewHostKeys: r.acceptNewHostKeys }, this.#jumps);
-      if (prevSock === undefined) delete process.env.SSH_AUTH_SOCK;
-      else process.env.SSH_AUTH_SOCK = prevSock;
+      // The run's ssh-agent (or none), never this daemon's environment.
+      const p = SshConnection.open(hostObj, { knownHosts: r.knownHosts, acceptNewHostKeys: r.acceptNewHostKeys, authSock: r.authSock ?? null }, this.#jumps);
       conn = await p;
     } catch (e) {
       log(`${where}: connect failed: ${(e as Error).message}`);

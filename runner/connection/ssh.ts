@@ -20,6 +20,11 @@ export interface SshOptions {
   knownHosts: string;
   /** Accept and record the key of a host that has no known_hosts entry (never a changed key). */
   acceptNewHostKeys: boolean;
+  /**
+   * The ssh-agent socket for hosts without a key: unset, $SSH_AUTH_SOCK; null, none (the
+   * connection agent passes the run's own, never its process environment).
+   */
+  authSock?: string | null;
 }
 
 const ALGOS_FOR_TYPE: Record<string, string[]> = {
@@ -95,8 +100,9 @@ async function connectClient(t: Target, opts: SshOptions, sock?: Duplex, seen?: 
     const algos = [...new Set(knownAtStart.flatMap((k) => ALGOS_FOR_TYPE[k.type] ?? [k.type]))];
     cfg.algorithms = { serverHostKey: algos as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] };
   }
+  const authSock = opts.authSock === undefined ? process.env.SSH_AUTH_SOCK : opts.authSock;
   if (t.key) cfg.privateKey = readKey(t.hostName, t.key);
-  else if (process.env.SSH_AUTH_SOCK) cfg.agent = process.env.SSH_AUTH_SOCK;
+  else if (authSock) cfg.agent = authSock;
   else throw new ConnectionError(t.hostName, `no key configured for ${where} and no ssh-agent ($SSH_AUTH_SOCK) available`);
 
   return new Promise((resolve, reject) => {

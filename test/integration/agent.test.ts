@@ -89,6 +89,44 @@ A('a second run reuses both hosts: no new SSH handshake, the recap and --json sa
   assert.is(accepted(0), before[0]! + 2);
 });
 
+A('a host without a key authenticates through the run\'s own ssh-agent, not the daemon\'s environment', async () => {
+  agentDir();
+  const { execFileSync } = await import('node:child_process');
+  const agentSock = join(base, `ssh-agent-${process.pid}.sock`);
+  const out = execFileSync('ssh-agent', ['-a', agentSock, '-s'], { encoding: 'utf8' });
+  const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(out)![1]);
+  const saved = process.env.SSH_AUTH_SOCK;
+  try {
+    execFileSync('ssh-add', [lab.clientKey], { env: { ...process.env, SSH_AUTH_SOCK: agentSock }, stdio: 'ignore' });
+    process.env.SSH_AUTH_SOCK = agentSock; // the run's; the daemon it starts inherits it too...
+    const inv = inventoryFor(lab);
+    delete inv.hosts.host0!.key;
+    delete inv.hosts.host1!.key;
+    const c = capture();
+    const first = await run(marker('keyless'), { inventory: inv, limit: ['host0'], out: c.out, agent: true });
+    assert.is(first.exitCode, 0, c.text());
+    // ...so it is drained of keys: host1's first lease must use the socket this run sends, not the daemon's environment.
+    execFileSync('ssh-add', ['-D'], { env: { ...process.env, SSH_AUTH_SOCK: agentSock }, stdio: 'ignore' });
+    const other = join(base, `ssh-agent2-${process.pid}.sock`);
+    const out2 = execFileSync('ssh-agent', ['-a', other, '-s'], { encoding: 'utf8' });
+    const pid2 = Number(/SSH_AGENT_PID=(\d+)/.exec(out2)![1]);
+    try {
+      execFileSync('ssh-add', [lab.clientKey], { env: { ...process.env, SSH_AUTH_SOCK: other }, stdio: 'ignore' });
+      process.env.SSH_AUTH_SOCK = other;
+      const c2 = capture();
+      const second = await run(marker('keyless2'), { inventory: inv, limit: ['host1'], out: c2.out, agent: true });
+      assert.is(second.exitCode, 0, c2.text());
+      assert.ok(existsSync(join(lab.hosts[1]!.root, 'mark-keyless2')));
+    } finally {
+      process.kill(pid2);
+    }
+  } finally {
+    if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+    else process.env.SSH_AUTH_SOCK = saved;
+    process.kill(pid);
+  }
+});
+
 A('the socket is 0600 in a 0700 directory of the user; `phoenix agent status` lists the held hosts; `stop` ends it', async () => {
   const d = agentDir();
   const r = await go();
