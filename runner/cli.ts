@@ -24,9 +24,10 @@ import type { AgentClient } from './agent/client.ts';
 // imports) are compiled (and, on Node >= 22.18, type-stripped) once and then read from this cache,
 // as runner/launch.mjs does for the whole bundle (there the cache is on already).
 const enableCompileCache = (nodeModule as { enableCompileCache?: (dir: string) => unknown }).enableCompileCache;
-if (typeof enableCompileCache === 'function' && process.env.PHOENIX_BUNDLE !== '0') {
+// A user's own NODE_COMPILE_CACHE (a directory) wins; NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+if (typeof enableCompileCache === 'function' && process.env.PHOENIX_BUNDLE !== '0' && !process.env.NODE_DISABLE_COMPILE_CACHE) {
   try {
-    enableCompileCache(join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', '.cache', 'phoenix', 'v8'));
+    enableCompileCache(process.env.NODE_COMPILE_CACHE || join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', '.cache', 'phoenix', 'v8'));
   } catch {
     /* best effort */
   }
@@ -494,7 +495,7 @@ async function startAgent(o: RunOptions, selected: { connection: string; jump?: 
   const verbose = (o.verbose ?? 0) >= 1;
   const { AgentClient } = await import('./agent/client.ts');
   try {
-    return await AgentClient.start({ idleMs, log: verbose ? (s) => err.write(`phoenix: ${s}\n`) : undefined });
+    return await AgentClient.start({ idleMs, log: verbose ? (s) => err.write(`phoenix: ${s}\n`) : undefined, warn: (s) => err.write(`phoenix: ${s}\n`) });
   } catch (e) {
     if ((e as Error).name === 'AgentDirError' || verbose) err.write(`phoenix: agent: ${(e as Error).message}; connecting directly\n`);
     return undefined;

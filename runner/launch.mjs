@@ -27,7 +27,7 @@
 // A mistake in the playbook's own code while it loads exits 4 (boot, the zx hook and bin/phoenix all come through here).
 import './load-errors.mjs';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as nodeModule from 'node:module';
 import { basename, dirname, join, relative, resolve } from 'node:path';
@@ -251,11 +251,23 @@ const errorToString = Error.prototype.toString;
  * Frames outside the bundle are printed as Node prints them.
  */
 function mapStacks(bundleUrl, mapFile) {
+  // A user's --enable-source-maps maps every file, the bundle included: leave it to Node.
+  if (process.sourceMapsEnabled) return;
   let map; // undefined: not read yet; null: unreadable (frames stay as they are)
+  // Opened now, read when first needed: a run started meanwhile may rebuild the bundle and its
+  // map under the same name (a rename), and this process must read the map of the code it runs.
+  let fd;
+  try {
+    fd = openSync(mapFile, 'r');
+  } catch {
+    fd = undefined;
+  }
   const sourceMap = () => {
     if (map === undefined) {
       try {
-        const data = JSON.parse(readFileSync(mapFile, 'utf8'));
+        if (fd === undefined) throw new Error('no map');
+        const data = JSON.parse(readFileSync(fd, 'utf8'));
+        closeSync(fd);
         // As Node does: sources as absolute URLs, relative to the map.
         const base = pathToFileURL(mapFile);
         data.sources = data.sources.map((s) => new URL(`${data.sourceRoot ?? ''}${s}`, base).href);

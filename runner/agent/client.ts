@@ -24,6 +24,8 @@ export interface AgentOptions {
   spawn?: boolean;
   /** Notices for -v (the agent was started, a host fell back to a direct connection). */
   log?: (s: string) => void;
+  /** Notices printed whatever the verbosity (an agent that accepts connections but never answers). */
+  warn?: (s: string) => void;
 }
 
 function connectSocket(path: string, timeoutMs = 2000): Promise<Socket> {
@@ -114,6 +116,10 @@ export class AgentClient {
   readonly idleMs: number;
   readonly started: boolean;
   private readonly log: (s: string) => void;
+  /** Set by the owner (start() passes AgentOptions.warn). */
+  warn: (s: string) => void = () => undefined;
+  /** A lease timed out: the agent accepts connections but does not answer; the rest go direct at once. */
+  #stuck = false;
   /** The connection made while finding the agent, until a lease uses it; it does not keep the process alive. */
   #spare?: Socket;
   constructor(socket: string, idleMs: number, started: boolean, log: (s: string) => void, spare?: Socket) {
@@ -151,7 +157,12 @@ export class AgentClient {
       return connectSocket(path, 3000).catch(() => undefined);
     };
     let sock = await attach();
-    if (sock) return new AgentClient(path, idleMs, false, log, sock);
+    const made = (started: boolean, s: Socket) => {
+      const c = new AgentClient(path, idleMs, started, log, s);
+      if (o.warn) c.warn = o.warn;
+      return c;
+    };
+    if (sock) return made(false, sock);
     if (o.spawn === false) throw new Error(`no agent answers on ${path}`);
     spawnDaemon(dir, idleMs);
     const until = Date.now() + 15_000;
@@ -160,7 +171,7 @@ export class AgentClient {
       sock = await attach();
       if (sock) {
         log(`agent: started (socket ${path}, idle expiry ${Math.round(idleMs / 1000)}s)`);
-        return new AgentClient(path, idleMs, true, log, sock);
+        return made(true, sock);
       }
     }
     throw new Error(`the agent did not start within 15s (see ${logPath(dir)})`);
@@ -195,6 +206,10 @@ export class AgentClient {
    * connect directly through `direct`.
    */
   async open(host: Host, o: { knownHosts: string; acceptNewHostKeys: boolean }, direct: () => Promise<Connection>): Promise<Connection> {
+    if (this.#stuck) {
+      this.fellBack.add(host.name);
+      return direct();
+    }
     let sock: Socket;
     try {
       sock = await this.#socket();
@@ -232,6 +247,10 @@ export class AgentClient {
       sock.destroy();
       if (e instanceof ConnectionError) throw e;
       why = ` (${e.message})`;
+      if (/did not answer/.test(e.message) && !this.#stuck) {
+        this.#stuck = true;
+        this.warn(`agent: ${e.message} (it accepts connections but does not answer: stopped or stuck?); this run's hosts connect directly; end it with \`pkill -f -- '--dir ${dirname(this.socket)}'\``);
+      }
       return undefined;
     });
     if (reused === undefined) {

@@ -250,7 +250,8 @@ A('a stuck agent (it accepts connections but never answers): the host connects d
   process.kill(pid, 'SIGSTOP');
   try {
     const logs: string[] = [];
-    const agent = await AgentClient.start({ dir: d, log: (s) => logs.push(s) });
+    const warnings: string[] = [];
+    const agent = await AgentClient.start({ dir: d, log: (s) => logs.push(s), warn: (s) => warnings.push(s) });
     const h = lab.hosts[0]!;
     const host = { name: 'host0', address: h.address, port: h.port, user: h.user, key: h.key, become: true, connection: 'ssh' as const, connectTimeout: 1, keepaliveInterval: 15, keepaliveCountMax: 3, groups: [], vars: {} };
     const started = Date.now();
@@ -259,6 +260,12 @@ A('a stuck agent (it accepts connections but never answers): the host connects d
     assert.ok(Date.now() - started >= 7000, 'after the lease timeout (3 × connectTimeout + 5 s)');
     assert.equal([...agent.fellBack], ['host0']);
     assert.match(logs.join('\n'), /agent: no lease for host0 \(the agent did not answer within 8s\): connecting directly/);
+    // Said without -v, once; the next host does not wait again.
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /the agent did not answer within 8s .*this run's hosts connect directly; end it with `pkill -f -- '--dir /);
+    await agent.open({ ...host, name: 'host1' }, { knownHosts: lab.knownHosts, acceptNewHostKeys: false }, async () => ({ hostName: 'host1', exec: async () => ({ code: 0, stdout: 'direct', stderr: '', stdoutBuffer: Buffer.from('direct') }), abort: async () => false, close: async () => undefined }));
+    assert.not.match(logs.join('\n'), /no lease for host1/, 'the second host asked the stuck agent for no lease');
+    assert.equal([...agent.fellBack], ['host0', 'host1']);
     agent.close();
   } finally {
     process.kill(pid, 'SIGCONT');
