@@ -51,7 +51,9 @@ export function phoenix(args: string[]): Promise<{ code: number; out: string }> 
 
 /** Samples the process lists of both VMs while `during` runs. */
 export async function watchProcesses<T>(during: () => Promise<T>): Promise<{ result: T; ps: string }> {
-  const loop = 'while :; do ps -eo args; sleep 0.2; done';
+  // Ends by itself once nobody reads it (ps then fails on the closed pipe): ssh gives the remote
+  // command no SIGHUP without a terminal, and `while :` outlived every test run.
+  const loop = 'while ps -eo args; do sleep 0.2; done';
   const kids = ['vm1001', 'vm1002'].map((g) =>
     spawn('ssh', ['-i', lab.key, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `${lab.user}@${lab.hosts[g]!.address}`, loop], { stdio: ['ignore', 'pipe', 'ignore'] }),
   );
