@@ -13,6 +13,7 @@
 //                    and the certificates named in swarm.tlsApi.refuse (the gateway's) are refused.
 //   dockerApiClient  on the Traefik host: a key made there, its CSR signed by the manager's
 //                    client CA (client auth only), at traefik.swarm.tls.{cert,key}.
+import { randomBytes } from 'node:crypto';
 import { file, replace, shell, shQuote, task, role, TaskError, type Action, type ActionResult } from '../../runner/index.ts';
 import type { BaseVars } from '../base-vars.ts';
 import type { CertVars } from '../certs/vars.ts';
@@ -113,6 +114,25 @@ function tlsApiConfig(v: V): Action<V> {
   };
 }
 
+/**
+ * Several commands at once on one host, in one round trip: each in the background with its
+ * stdout, stderr and exit status kept apart, then all said in order between markers.
+ */
+export function refusalsHere(mark: string, cmds: string[]): string {
+  const run = cmds.map((c, i) => `{ ( ${c} ) >"$t/o${i}" 2>"$t/e${i}"; echo $? >"$t/c${i}"; } &`).join('\n');
+  const say = cmds.map((_, i) => `printf '%s %s\\n' ${mark}-${i} "$(cat "$t/c${i}")"; cat "$t/o${i}"; printf '\\n%s\\n' ${mark}-err; cat "$t/e${i}"; printf '\\n%s\\n' ${mark}-end`).join('\n');
+  return `t=$(mktemp -d) || exit 1; trap 'rm -rf "$t"' EXIT\n${run}\nwait\n${say}`;
+}
+
+/** The results of refusalsHere, in the order of its commands; a missing one is an error naming its output. */
+export function parseRefusals(mark: string, out: string, n: number): { code: number; stdout: string; stderr: string }[] {
+  return Array.from({ length: n }, (_, i) => {
+    const m = new RegExp(`${mark}-${i} (\\d+)\\n([\\s\\S]*?)\\n${mark}-err\\n([\\s\\S]*?)\\n${mark}-end`).exec(out);
+    if (!m) throw new TaskError(`the docker API self-test could not read its checks' output: ${out.slice(0, 500)}`);
+    return { code: Number(m[1]), stdout: m[2]!, stderr: m[3]! };
+  });
+}
+
 /** curl's answer to one client of the API: refused means no HTTP status and a TLS alert from dockerd. */
 const refusedBy = (r: { code: number; stdout: string; stderr: string }) => r.stdout.trim() === '000' && r.code !== 0 && /alert|certificate required/i.test(r.stderr);
 
@@ -160,16 +180,28 @@ function selfTest(v: V): Action<V> {
           { stderr: r.stderr },
         );
       };
-      await mustRefuse('a client without a certificate', await ctx.probe(curl('')));
+      // The refusals are independent of each other: the manager's two curls run at once in one
+      // probe, beside the curls on the hosts of swarm.tlsApi.refuse; judged in this order.
       const own = liveDir(DOCKER_API_CERT);
-      if ((await ctx.probe(`test -s ${own}/privkey.pem`)).code === 0) await mustRefuse(`${ctx.host.name}'s own step-ca certificate`, await ctx.probe(curl(`--cert ${own}/fullchain.pem --key ${own}/privkey.pem`)));
+      const mark = `phx-${randomBytes(6).toString('hex')}`;
+      const delegate = ctx.delegate;
+      if ((v.swarm.tlsApi.refuse ?? []).length && !delegate) throw new TaskError('the docker API self-test needs the engine to reach other hosts (ActionContext.delegate)');
+      const [here, there] = await Promise.all([
+        ctx.probe(refusalsHere(mark, [curl(''), `if [ -s ${own}/privkey.pem ]; then ${curl(`--cert ${own}/fullchain.pem --key ${own}/privkey.pem`)}; else echo absent; fi`])),
+        Promise.all(
+          (v.swarm.tlsApi.refuse ?? []).map(async (r) => {
+            const live = liveDir(r.certName);
+            // On that host, with its own key: the key never travels.
+            const on = await delegate!(r.host);
+            return { r, res: await on(`if [ -s ${live}/privkey.pem ]; then ${curl(`--cert ${live}/fullchain.pem --key ${live}/privkey.pem`)}; else echo absent; fi`, { readOnly: true }) };
+          }),
+        ),
+      ]);
+      const [none, mine] = parseRefusals(mark, here.stdout, 2);
+      await mustRefuse('a client without a certificate', none!);
+      if (mine!.stdout.trim() !== 'absent') await mustRefuse(`${ctx.host.name}'s own step-ca certificate`, mine!);
       const notYet: string[] = [];
-      for (const r of v.swarm.tlsApi.refuse ?? []) {
-        if (!ctx.delegate) throw new TaskError('the docker API self-test needs the engine to reach other hosts (ActionContext.delegate)');
-        const there = await ctx.delegate(r.host);
-        const live = liveDir(r.certName);
-        // On that host, with its own key: the key never travels.
-        const res = await there(`if [ -s ${live}/privkey.pem ]; then ${curl(`--cert ${live}/fullchain.pem --key ${live}/privkey.pem`)}; else echo absent; fi`, { readOnly: true });
+      for (const { r, res } of there) {
         if (res.stdout.trim() === 'absent') notYet.push(`${r.host}'s ${r.certName}`);
         else await mustRefuse(`${r.host}'s step-ca certificate ${r.certName}`, res);
       }

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseRefusals, refusalsHere } from '../../roles/swarm/api.ts';
 import { labelChanges, NO_DOCKER, NODES_PROBE, nodeByAddress, parseNodes, parseSwarmProbe, SWARM_PROBE } from '../../roles/swarm/state.ts';
 
 const SEP = '--phoenix-swarm-cert--';
@@ -122,6 +123,30 @@ test('stale node entries: a Down entry is stale only when the same hostname has 
   assert.equal(r.leaving.map((x) => x.id), ['leaving']);
   // A node that is merely down (no Ready entry of its hostname) is never stale.
   assert.equal(staleEntries(parseNodes(n('only', 'vm1002', 'down'), 'vm1001')).stale, []);
+});
+
+test("the docker API self-test's refusals: run at once on the host, each one's stdout, stderr and status apart, in order", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'phx-refusals-'));
+  try {
+    const flag = join(dir, 'second-ran');
+    // The first waits (bounded) for a file the second makes: it sees it only if both run at once.
+    const first = `i=0; while [ ! -e ${flag} ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; if [ -e ${flag} ]; then printf 000; else printf sequential; fi; printf 'curl: (56) alert\\ncertificate required\\n' >&2; exit 56`;
+    const second = `touch ${flag}`;
+    const third = 'echo absent';
+    const mark = 'phx-0123456789ab';
+    const out = execFileSync('/bin/sh', ['-c', refusalsHere(mark, [first, second, third])], { encoding: 'utf8' });
+    const [a, b, c] = parseRefusals(mark, out, 3);
+    assert.equal(a, { code: 56, stdout: '000', stderr: 'curl: (56) alert\ncertificate required\n' });
+    assert.equal(b, { code: 0, stdout: '', stderr: '' });
+    assert.is(c!.stdout.trim(), 'absent');
+    assert.is(c!.code, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the self-test says so when its checks said nothing it can read', () => {
+  assert.throws(() => parseRefusals('phx-0123456789ab', 'sh: 1: mktemp: not found\n', 2), /could not read its checks' output: sh: 1: mktemp/);
 });
 
 test.run();
