@@ -9,6 +9,7 @@ import { shQuote } from '../connection/shell.ts';
 import { fileState, parentOf } from '../facts.ts';
 import type { Action, ActionResult } from '../types.ts';
 import { TaskError } from '../types.ts';
+import { idDiffers, pathState } from './attrs.ts';
 import { putFile } from './copy.ts';
 import { downloadCmd, expectedSha256 } from './get_url.ts';
 import { invalidArgs } from './args.ts';
@@ -39,6 +40,13 @@ export function installBinary(o: InstallBinaryOptions): Action {
     async run(ctx): Promise<ActionResult> {
       const where = `install_binary ${o.dest}`;
       if ('localPath' in src) {
+        // The pin is the desired state: a host that already holds those bytes (0755 root:root)
+        // needs nothing, so the local file is read and hashed (25 MB for step-ca: ~0.1 s of this
+        // process's CPU) only when it is to be sent, as get_url skips a download whose dest
+        // already has the checksum.
+        const pin = src.sha256.toLowerCase();
+        const st = await pathState(ctx, o.dest);
+        if (st.exists && st.type === 'file' && st.sha256 === pin && st.mode === '0755' && !idDiffers('root', st.owner, st.uid) && !idDiffers('root', st.group, st.gid)) return { changed: false };
         let data: Buffer;
         try {
           data = readFileSync(src.localPath);
@@ -46,7 +54,7 @@ export function installBinary(o: InstallBinaryOptions): Action {
           throw new TaskError(`${where}: cannot read ${src.localPath}: ${(e as Error).message}`);
         }
         const got = createHash('sha256').update(data).digest('hex');
-        if (got !== src.sha256.toLowerCase()) throw new TaskError(`${where}: ${src.localPath} has sha256 ${got}, expected ${src.sha256}`);
+        if (got !== pin) throw new TaskError(`${where}: ${src.localPath} has sha256 ${got}, expected ${src.sha256}`);
         return putFile(ctx, { dest: o.dest, mode: '0755', owner: 'root', group: 'root' }, data, false);
       }
       const want = await expectedSha256(ctx, { url: src.url, sha256: 'sha256' in src ? src.sha256 : undefined, checksumUrl: 'checksumsUrl' in src ? src.checksumsUrl : undefined }, where);

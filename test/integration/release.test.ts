@@ -109,6 +109,18 @@ R('install_binary from a local file: its sha256 is checked before anything is se
   const pb = one(installBinary({ dest, source: { localPath: local, sha256: sha(toolBody) } }));
   assert.is((await run(pb, { inventory: inv, out: capture().out })).recap.host0!.changed, 1);
   assert.is((await run(pb, { inventory: inv, out: capture().out })).recap.host0!.changed, 0);
+  // The host holds the pinned bytes: nothing is read here or sent, even from a local file that
+  // no longer matches the pin.
+  writeFileSync(local, 'not the tool\n');
+  const held = await run(pb, { inventory: inv, out: capture().out });
+  assert.is(held.exitCode, 0, JSON.stringify(held.plays[0]!.hosts.host0!.tasks[0]));
+  assert.is(held.recap.host0!.changed, 0);
+  // Once the host's copy differs, the local file is checked again before anything is sent.
+  writeFileSync(dest, 'tampered\n');
+  const stale = await run(pb, { inventory: inv, out: capture().out });
+  assert.is(stale.exitCode, 2);
+  assert.match(stale.plays[0]!.hosts.host0!.tasks[0]!.error!.message, /local-tool has sha256 [0-9a-f]{64}, expected/);
+  assert.is(readFileSync(dest, 'utf8'), 'tampered\n');
 });
 
 R.run();
