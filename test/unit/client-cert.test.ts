@@ -1,0 +1,60 @@
+// The Docker API client certificate check (roles/swarm/client-ca.ts): the shell half runs here
+// through /bin/sh with real openssl-made files; the rest is parsed on the control machine.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { clientCertProbe, clientCertState } from '../../roles/swarm/client-ca.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'phx-client-cert-'));
+const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+const ec = (name: string) => ssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', name);
+ec('ca.key');
+ssl('req', '-new', '-x509', '-key', 'ca.key', '-subj', '/CN=test client CA', '-days', '30', '-out', 'ca.crt');
+/** A certificate for `key`, signed by the CA: clientAuth unless `usage` says otherwise. */
+function sign(key: string, out: string, san: string, days: number, usage = 'clientAuth', ca = 'ca') {
+  writeFileSync(join(dir, 'ext.cnf'), `[v3]\nbasicConstraints=CA:FALSE\nextendedKeyUsage=${usage}\nsubjectAltName=${san}\n`);
+  ssl('req', '-new', '-key', key, '-subj', '/CN=client', '-out', 'csr.pem');
+  ssl('x509', '-req', '-in', 'csr.pem', '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-set_serial', '0x01', '-days', String(days), '-extfile', 'ext.cnf', '-extensions', 'v3', '-out', out);
+}
+ec('foreign.key');
+ssl('req', '-new', '-x509', '-key', 'foreign.key', '-subj', '/CN=another CA', '-days', '30', '-out', 'foreign.crt');
+ec('client.key');
+ec('other.key');
+sign('client.key', 'client.crt', 'DNS:traefik.lab,IP:192.168.201.12', 365);
+sign('client.key', 'server.crt', 'DNS:traefik.lab,IP:192.168.201.12', 365, 'serverAuth');
+sign('client.key', 'foreign-client.crt', 'DNS:traefik.lab,IP:192.168.201.12', 365, 'clientAuth', 'foreign');
+const names = ['traefik.lab', '192.168.201.12'];
+const look = (cert: string, key: string) =>
+  execFileSync('/bin/sh', ['-c', clientCertProbe(join(dir, cert), join(dir, key))], { input: readFileSync(join(dir, 'ca.crt')), encoding: 'utf8' });
+
+test('a client certificate of the CA, for the key, with the names and its lifetime: ok', () => {
+  assert.is(clientCertState(look('client.crt', 'client.key'), names, 365), 'ok');
+});
+
+test('the host says what it checks itself: no key, no certificate, not of this CA or not for clients', () => {
+  assert.is(clientCertState(look('client.crt', 'missing.key'), names, 365), 'reason: no key');
+  assert.is(clientCertState(look('missing.crt', 'client.key'), names, 365), 'reason: no certificate');
+  assert.is(clientCertState(look('foreign-client.crt', 'client.key'), names, 365), 'reason: not a client certificate of the Docker API client CA');
+  assert.is(clientCertState(look('server.crt', 'client.key'), names, 365), 'reason: not a client certificate of the Docker API client CA');
+});
+
+test('another key, other names, or less than a third of its lifetime left: a reason to re-sign', () => {
+  assert.is(clientCertState(look('client.crt', 'other.key'), names, 365), 'reason: does not match the key');
+  assert.is(clientCertState(look('client.crt', 'client.key'), ['traefik.lab'], 365), 'reason: names DNS:traefik.lab, IP Address:192.168.201.12, want DNS:traefik.lab');
+  const end = Date.parse(new X509Certificate(readFileSync(join(dir, 'client.crt'))).validTo);
+  const third = Math.floor((365 * 86400) / 3) * 1000;
+  assert.is(clientCertState(look('client.crt', 'client.key'), names, 365, end - third + 60_000), 'reason: less than a third of its lifetime left');
+  assert.is(clientCertState(look('client.crt', 'client.key'), names, 365, end - third - 60_000), 'ok');
+});
+
+test('output it cannot read is a reason, never ok', () => {
+  assert.is(clientCertState('', names, 365), 'reason: the certificate or its key could not be read');
+  assert.is(clientCertState('chained\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n', names, 365), 'reason: the certificate could not be read');
+});
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+test.run();
