@@ -124,11 +124,11 @@ export function refusalsHere(mark: string, cmds: string[]): string {
   return `t=$(mktemp -d) || exit 1; trap 'rm -rf "$t"' EXIT\n${run}\nwait\n${say}`;
 }
 
-/** The results of refusalsHere, in the order of its commands; a missing one is an error naming its output. */
-export function parseRefusals(mark: string, out: string, n: number): { code: number; stdout: string; stderr: string }[] {
+/** The results of refusalsHere, in the order of its commands; a missing one is an error with what the script said. */
+export function parseRefusals(mark: string, r: { code: number; stdout: string; stderr: string }, n: number): { code: number; stdout: string; stderr: string }[] {
   return Array.from({ length: n }, (_, i) => {
-    const m = new RegExp(`${mark}-${i} (\\d+)\\n([\\s\\S]*?)\\n${mark}-err\\n([\\s\\S]*?)\\n${mark}-end`).exec(out);
-    if (!m) throw new TaskError(`the docker API self-test could not read its checks' output: ${out.slice(0, 500)}`);
+    const m = new RegExp(`${mark}-${i} (\\d+)\\n([\\s\\S]*?)\\n${mark}-err\\n([\\s\\S]*?)\\n${mark}-end`).exec(r.stdout);
+    if (!m) throw new TaskError(`the docker API self-test could not read its checks' output (exit ${r.code}): ${(r.stderr.trim() || r.stdout.trim()).slice(0, 500)}`, { stderr: r.stderr, code: r.code });
     return { code: Number(m[1]), stdout: m[2]!, stderr: m[3]! };
   });
 }
@@ -186,7 +186,8 @@ function selfTest(v: V): Action<V> {
       const mark = `phx-${randomBytes(6).toString('hex')}`;
       const delegate = ctx.delegate;
       if ((v.swarm.tlsApi.refuse ?? []).length && !delegate) throw new TaskError('the docker API self-test needs the engine to reach other hosts (ActionContext.delegate)');
-      const [here, there] = await Promise.all([
+      // Settled, not all: a failed delegate (an unreachable host) does not hide the manager's own verdicts, judged first as before.
+      const [hereP, thereP] = await Promise.allSettled([
         ctx.probe(refusalsHere(mark, [curl(''), `if [ -s ${own}/privkey.pem ]; then ${curl(`--cert ${own}/fullchain.pem --key ${own}/privkey.pem`)}; else echo absent; fi`])),
         Promise.all(
           (v.swarm.tlsApi.refuse ?? []).map(async (r) => {
@@ -197,11 +198,13 @@ function selfTest(v: V): Action<V> {
           }),
         ),
       ]);
-      const [none, mine] = parseRefusals(mark, here.stdout, 2);
+      if (hereP.status === 'rejected') throw hereP.reason;
+      const [none, mine] = parseRefusals(mark, hereP.value, 2);
       await mustRefuse('a client without a certificate', none!);
       if (mine!.stdout.trim() !== 'absent') await mustRefuse(`${ctx.host.name}'s own step-ca certificate`, mine!);
       const notYet: string[] = [];
-      for (const { r, res } of there) {
+      if (thereP.status === 'rejected') throw thereP.reason;
+      for (const { r, res } of thereP.value) {
         if (res.stdout.trim() === 'absent') notYet.push(`${r.host}'s ${r.certName}`);
         else await mustRefuse(`${r.host}'s step-ca certificate ${r.certName}`, res);
       }

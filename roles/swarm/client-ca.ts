@@ -60,8 +60,9 @@ cat "$t/crt.pem"`;
 /**
  * Looks at the client certificate at `cert`, run on the client with the CA certificate on
  * stdin: the chain and purpose (`openssl verify`, against the CA, on the host), then the
- * certificate and the public half of its key (`openssl pkey -pubout`: the key never leaves),
- * parsed by clientCertState here. OpenSSL 3's decoders cost ~45 ms a call on the lab's guests:
+ * public half of its key (`openssl pkey -pubout`: the key never leaves), then the certificate,
+ * parsed by clientCertState here. The key comes first: a PUBLIC KEY block inside the
+ * certificate file can never be taken for it. OpenSSL 3's decoders cost ~45 ms a call on the lab's guests:
  * two calls instead of five (x509 -pubkey, -ext subjectAltName and -checkend were three more).
  */
 export function clientCertProbe(cert: string, key: string): string {
@@ -70,7 +71,7 @@ if [ ! -s ${shQuote(key)} ]; then echo "reason: no key"; exit 0; fi
 if [ ! -s ${shQuote(cert)} ]; then echo "reason: no certificate"; exit 0; fi
 openssl verify -CAfile "$ca" -purpose sslclient ${shQuote(cert)} >/dev/null 2>&1 || { echo "reason: not a client certificate of the Docker API client CA"; exit 0; }
 pub=$(openssl pkey -in ${shQuote(key)} -pubout 2>/dev/null) || { echo "reason: the key cannot be read"; exit 0; }
-echo chained; cat ${shQuote(cert)}; printf '%s\\n' "$pub"`;
+echo chained; printf '%s\\n' "$pub"; cat ${shQuote(cert)}`;
 }
 
 /**
@@ -81,9 +82,11 @@ echo chained; cat ${shQuote(cert)}; printf '%s\\n' "$pub"`;
 export function clientCertState(out: string, names: string[], days: number, now = Date.now()): string {
   const text = out.trim();
   if (text.startsWith('reason: ')) return text;
-  const cert = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(text)?.[0];
-  const pub = /-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/.exec(text)?.[0];
-  if (!text.startsWith('chained') || !cert || !pub) return 'reason: the certificate or its key could not be read';
+  // "chained", the key's PEM (first, from openssl pkey), then the certificate file.
+  const m = /^chained\n(-----BEGIN PUBLIC KEY-----\n[\s\S]*?\n-----END PUBLIC KEY-----)\n([\s\S]*)$/.exec(text);
+  const pub = m?.[1];
+  const cert = m && /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(m[2]!)?.[0];
+  if (!pub || !cert) return 'reason: the certificate or its key could not be read';
   let x: X509Certificate;
   try {
     x = new X509Certificate(cert);
@@ -96,7 +99,8 @@ export function clientCertState(out: string, names: string[], days: number, now 
   const san = x.subjectAltName ?? '';
   if (san !== want) return `reason: names ${san}, want ${want}`;
   const third = Math.floor((days * 86400) / 3) * 1000;
-  if (Date.parse(x.validTo) - now < third) return 'reason: less than a third of its lifetime left';
+  // The remaining lifetime by this machine's clock (expiry itself is openssl verify's, on the host).
+  if (!(Date.parse(x.validTo) - now >= third)) return 'reason: less than a third of its lifetime left';
   return 'ok';
 }
 

@@ -3,7 +3,7 @@
 // a stand-in), installed atomically at `dest`. A marker beside it records which archive the
 // installed binary came from, so a second run downloads nothing.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { shQuote } from '../connection/shell.ts';
 import { fileState, parentOf } from '../facts.ts';
@@ -43,10 +43,18 @@ export function installBinary(o: InstallBinaryOptions): Action {
         // The pin is the desired state: a host that already holds those bytes (0755 root:root)
         // needs nothing, so the local file is read and hashed (25 MB for step-ca: ~0.1 s of this
         // process's CPU) only when it is to be sent, as get_url skips a download whose dest
-        // already has the checksum.
+        // already has the checksum. A local file that is missing, or whose size is not the
+        // pinned file's (a new build with an old pin), is still an error every run.
         const pin = src.sha256.toLowerCase();
+        let size: number;
+        try {
+          size = statSync(src.localPath).size;
+        } catch (e) {
+          throw new TaskError(`${where}: cannot read ${src.localPath}: ${(e as Error).message}`);
+        }
         const st = await pathState(ctx, o.dest);
-        if (st.exists && st.type === 'file' && st.sha256 === pin && st.mode === '0755' && !idDiffers('root', st.owner, st.uid) && !idDiffers('root', st.group, st.gid)) return { changed: false };
+        const held = st.exists && st.type === 'file' && st.sha256 === pin && st.mode === '0755' && !idDiffers('root', st.owner, st.uid) && !idDiffers('root', st.group, st.gid);
+        if (held && st.size === size) return { changed: false };
         let data: Buffer;
         try {
           data = readFileSync(src.localPath);

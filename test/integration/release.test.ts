@@ -110,11 +110,21 @@ R('install_binary from a local file: its sha256 is checked before anything is se
   assert.is((await run(pb, { inventory: inv, out: capture().out })).recap.host0!.changed, 1);
   assert.is((await run(pb, { inventory: inv, out: capture().out })).recap.host0!.changed, 0);
   // The host holds the pinned bytes: nothing is read here or sent, even from a local file that
-  // no longer matches the pin.
-  writeFileSync(local, 'not the tool\n');
+  // no longer matches the pin (same size: one that differs in size is refused, below).
+  writeFileSync(local, Buffer.alloc(toolBody.length, 'x'));
   const held = await run(pb, { inventory: inv, out: capture().out });
   assert.is(held.exitCode, 0, JSON.stringify(held.plays[0]!.hosts.host0!.tasks[0]));
   assert.is(held.recap.host0!.changed, 0);
+  // A local file of another size, or none, is refused while the host holds the pin.
+  writeFileSync(local, 'a new build\n');
+  const resized = await run(pb, { inventory: inv, out: capture().out });
+  assert.is(resized.exitCode, 2);
+  assert.match(resized.plays[0]!.hosts.host0!.tasks[0]!.error!.message, /local-tool has sha256 [0-9a-f]{64}, expected/);
+  rmSync(local);
+  const gone = await run(pb, { inventory: inv, out: capture().out });
+  assert.is(gone.exitCode, 2);
+  assert.match(gone.plays[0]!.hosts.host0!.tasks[0]!.error!.message, /cannot read .*local-tool: ENOENT/);
+  writeFileSync(local, 'a new build\n');
   // Once the host's copy differs, the local file is checked again before anything is sent.
   writeFileSync(dest, 'tampered\n');
   const stale = await run(pb, { inventory: inv, out: capture().out });

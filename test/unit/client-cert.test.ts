@@ -44,6 +44,11 @@ test('the host says what it checks itself: no key, no certificate, not of this C
 
 test('another key, other names, or less than a third of its lifetime left: a reason to re-sign', () => {
   assert.is(clientCertState(look('client.crt', 'other.key'), names, 365), 'reason: does not match the key');
+  // A PUBLIC KEY block put before the certificate in its file is not taken for the key's.
+  writeFileSync(join(dir, 'decoy.crt'), Buffer.concat([ssl('x509', '-in', 'client.crt', '-noout', '-pubkey'), readFileSync(join(dir, 'client.crt'))]));
+  assert.is(clientCertState(look('decoy.crt', 'other.key'), names, 365), 'reason: does not match the key');
+  writeFileSync(join(dir, 'garbled.key'), 'not a key\n');
+  assert.is(clientCertState(look('client.crt', 'garbled.key'), names, 365), 'reason: the key cannot be read');
   assert.is(clientCertState(look('client.crt', 'client.key'), ['traefik.lab'], 365), 'reason: names DNS:traefik.lab, IP Address:192.168.201.12, want DNS:traefik.lab');
   const end = Date.parse(new X509Certificate(readFileSync(join(dir, 'client.crt'))).validTo);
   const third = Math.floor((365 * 86400) / 3) * 1000;
@@ -53,7 +58,7 @@ test('another key, other names, or less than a third of its lifetime left: a rea
 
 test('output it cannot read is a reason, never ok', () => {
   assert.is(clientCertState('', names, 365), 'reason: the certificate or its key could not be read');
-  assert.is(clientCertState('chained\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n', names, 365), 'reason: the certificate could not be read');
+  assert.is(clientCertState('chained\n-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', names, 365), 'reason: the certificate could not be read');
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -135,7 +135,7 @@ test("the docker API self-test's refusals: run at once on the host, each one's s
     const third = 'echo absent';
     const mark = 'phx-0123456789ab';
     const out = execFileSync('/bin/sh', ['-c', refusalsHere(mark, [first, second, third])], { encoding: 'utf8' });
-    const [a, b, c] = parseRefusals(mark, out, 3);
+    const [a, b, c] = parseRefusals(mark, { code: 0, stdout: out, stderr: '' }, 3);
     assert.equal(a, { code: 56, stdout: '000', stderr: 'curl: (56) alert\ncertificate required\n' });
     assert.equal(b, { code: 0, stdout: '', stderr: '' });
     assert.is(c!.stdout.trim(), 'absent');
@@ -146,7 +146,8 @@ test("the docker API self-test's refusals: run at once on the host, each one's s
 });
 
 test('the self-test says so when its checks said nothing it can read', () => {
-  assert.throws(() => parseRefusals('phx-0123456789ab', 'sh: 1: mktemp: not found\n', 2), /could not read its checks' output: sh: 1: mktemp/);
+  // mktemp failed: the script said why on stderr, and exited 1.
+  assert.throws(() => parseRefusals('phx-0123456789ab', { code: 1, stdout: '', stderr: 'mktemp: failed to create directory via template: No space left on device\n' }, 2), /could not read its checks' output \(exit 1\): mktemp: failed to create directory/);
 });
 
 test.run();
