@@ -38,12 +38,17 @@ openssl req -new -x509 -key "$t/ca.key" -subj '/O=Phoenix/CN=Phoenix Docker API 
 chmod 0600 "$t/ca.key"; chmod 0644 "$t/ca.crt"
 mv "$t/ca.key" ${CLIENT_CA_KEY}; mv "$t/ca.crt" ${CLIENT_CA_CERT}`;
 
-/** Signs the CSR on stdin (on the manager): client auth only, the SANs given, nothing taken from the CSR but its key and CN. */
-export function signScript(names: string[], days: number): string {
+/**
+ * Signs the CSR on stdin (on the manager): client auth only, the SANs given, nothing taken from
+ * the CSR but its key and CN. `openssl x509 -req` itself refuses a CSR whose self-signature does
+ * not match (OpenSSL 1.1.1 and 3), and the serial is 16 bytes of /dev/urandom: one openssl call
+ * (~45 ms on the lab's guests), where `req -verify` and `rand` were two more.
+ */
+export function signScript(names: string[], days: number, ca = { cert: CLIENT_CA_CERT, key: CLIENT_CA_KEY }): string {
   const san = names.map((n) => (/^[\d.]+$/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
   return `set -e; umask 077; t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
 cat > "$t/csr.pem"
-openssl req -in "$t/csr.pem" -noout -verify 2>/dev/null
+serial=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \\n'); [ \${#serial} -eq 32 ]
 cat > "$t/ext.cnf" <<'CNF'
 [v3_client]
 basicConstraints = critical,CA:FALSE
@@ -53,7 +58,7 @@ subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 subjectAltName = ${san}
 CNF
-openssl x509 -req -in "$t/csr.pem" -CA ${CLIENT_CA_CERT} -CAkey ${CLIENT_CA_KEY} -set_serial "0x$(openssl rand -hex 16)" -days ${days} -sha256 -extfile "$t/ext.cnf" -extensions v3_client -out "$t/crt.pem"
+openssl x509 -req -in "$t/csr.pem" -CA ${shQuote(ca.cert)} -CAkey ${shQuote(ca.key)} -set_serial "0x$serial" -days ${days} -sha256 -extfile "$t/ext.cnf" -extensions v3_client -out "$t/crt.pem"
 cat "$t/crt.pem"`;
 }
 

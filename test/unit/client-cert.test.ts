@@ -2,12 +2,12 @@
 // through /bin/sh with real openssl-made files; the rest is parsed on the control machine.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { clientCertProbe, clientCertState } from '../../roles/swarm/client-ca.ts';
+import { clientCertProbe, clientCertState, signScript } from '../../roles/swarm/client-ca.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'phx-client-cert-'));
 const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -59,6 +59,30 @@ test('another key, other names, or less than a third of its lifetime left: a rea
 test('output it cannot read is a reason, never ok', () => {
   assert.is(clientCertState('', names, 365), 'reason: the certificate or its key could not be read');
   assert.is(clientCertState('chained\n-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', names, 365), 'reason: the certificate could not be read');
+});
+
+test('the signing script: a client certificate with the names and a random 16-byte serial; a CSR whose self-signature does not match is refused', () => {
+  const ca = { cert: join(dir, 'ca.crt'), key: join(dir, 'ca.key') };
+  const csr = ssl('req', '-new', '-key', 'client.key', '-subj', '/CN=from the CSR');
+  const sign = (input: Buffer) => spawnSync('/bin/sh', ['-c', signScript(names, 30, ca)], { input });
+  const a = sign(csr);
+  const b = sign(csr);
+  assert.is(a.status, 0, a.stderr.toString());
+  const x = new X509Certificate(a.stdout);
+  assert.ok(x.checkIssued(new X509Certificate(readFileSync(ca.cert))));
+  assert.is(x.subjectAltName, 'DNS:traefik.lab, IP Address:192.168.201.12');
+  assert.match(x.serialNumber, /^[0-9A-F]{1,32}$/);
+  assert.is.not(x.serialNumber, new X509Certificate(b.stdout).serialNumber);
+  writeFileSync(join(dir, 'signed.crt'), a.stdout);
+  assert.is(clientCertState(look('signed.crt', 'client.key'), names, 30), 'ok');
+  // One byte of the signature changed (the DER's last bytes are the signature's).
+  const der = execFileSync('openssl', ['req', '-outform', 'DER'], { input: csr });
+  der[der.length - 5]! ^= 0xff;
+  const bad = execFileSync('openssl', ['req', '-inform', 'DER'], { input: der });
+  const refused = sign(bad);
+  assert.is.not(refused.status, 0);
+  assert.is(refused.stdout.length, 0);
+  assert.match(refused.stderr.toString(), /self-signature did not match|Signature did not match/);
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
