@@ -90,18 +90,23 @@ export function needsIssue(st: CertState, names: string[], renewBefore: number, 
   return undefined;
 }
 
+/** The system store: one file, and the same roots hashed one per file (update-ca-certificates writes both). */
+const SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+const SYSTEM_HASHED = '/etc/ssl/certs';
+
 /**
  * The probe: cert.pem itself (parsed on the control machine: each `openssl x509` costs ~45 ms
  * on the lab's guests, OpenSSL 3's decoders) and whether it chains to a root in caBundle
- * (openssl verify, on the host, against the host's store).
+ * (openssl verify, on the host, against the host's store). With the system store (no caBundle
+ * given), the hashed directory is asked first: OpenSSL then reads only the issuer's root, where
+ * the bundle is ~150 certificates parsed on every look (8 ms against ~40 ms on the lab's
+ * guests); a certificate it does not find trusted is checked against the bundle as before.
  */
-const certProbe = (certName: string, caBundle: string) => {
-  const live = liveDir(certName);
-  return (
-    `if [ -f ${live}/cert.pem ]; then cat ${live}/cert.pem || exit 1; echo; ` +
-    `if openssl verify -CAfile ${shQuote(caBundle)} -untrusted ${live}/chain.pem ${live}/cert.pem >/dev/null 2>&1; then echo verify:ok; else echo verify:fail; fi; ` +
-    `else echo absent; fi`
-  );
+export const certProbe = (certName: string, caBundle: string, system = { bundle: SYSTEM_BUNDLE, hashed: SYSTEM_HASHED }, live = liveDir(certName)) => {
+  const verify = (where: string) => `openssl verify ${where} -untrusted ${live}/chain.pem ${live}/cert.pem >/dev/null 2>&1`;
+  const trusted =
+    caBundle === system.bundle ? `{ ${verify(`-no-CAfile -CApath ${shQuote(system.hashed)}`)} || ${verify(`-CAfile ${shQuote(system.bundle)}`)}; }` : verify(`-CAfile ${shQuote(caBundle)}`);
+  return `if [ -f ${live}/cert.pem ]; then cat ${live}/cert.pem || exit 1; echo; if ${trusted}; then echo verify:ok; else echo verify:fail; fi; else echo absent; fi`;
 };
 
 export async function certState(ctx: ActionContext, certName: string, caBundle: string): Promise<CertState> {
@@ -115,7 +120,7 @@ const NO_CERTBOT = 'phoenix:no-certbot-or-openssl';
 export function acmeCert(o: AcmeCertOptions): Action {
   const invalid = invalidArgs('acme_cert', o);
   if (invalid) return invalid;
-  const caBundle = o.caBundle ?? '/etc/ssl/certs/ca-certificates.crt';
+  const caBundle = o.caBundle ?? SYSTEM_BUNDLE;
   return {
     module: 'acme_cert',
     summary: `certificate ${o.certName} for ${o.names.join(', ')}`,

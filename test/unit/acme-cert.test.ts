@@ -1,10 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsIssue, parseCertProbe } from '../../runner/modules/acme_cert.ts';
+import { certProbe, needsIssue, parseCertProbe } from '../../runner/modules/acme_cert.ts';
 import { checksumFor } from '../../runner/modules/get_url.ts';
 import { withBlock } from '../../runner/modules/blockinfile.ts';
 
@@ -69,6 +69,53 @@ test('withBlock replaces only the managed block and keeps every other line', () 
   assert.is(withBlock(edited, '10.0.0.11 ca.x'), '127.0.0.1 localhost\n10.0.0.6 mine\n# BEGIN phoenix managed block\n10.0.0.11 ca.x\n# END phoenix managed block\n');
   assert.is(withBlock(once, ''), before);
   assert.throws(() => withBlock('# BEGIN phoenix managed block\nx\n', 'y'), /has no/);
+});
+
+test("the chain check against the system store: its hashed directory first, then its bundle; a caBundle given is the only store", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'phx-acme-store-'));
+  const o = (...a: string[]) => execFileSync('openssl', a, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  try {
+    // A root, an intermediate, a leaf: certbot's live/ layout (cert.pem, chain.pem).
+    const ca = (name: string, signer?: string) => {
+      o('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`);
+      if (!signer) return void o('req', '-new', '-x509', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-days', '2', '-out', `${name}.crt`);
+      writeFileSync(join(dir, 'ext.cnf'), name === 'leaf' ? '[v3]\nbasicConstraints=CA:FALSE\nsubjectAltName=DNS:leaf.test\n' : '[v3]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n');
+      o('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`);
+      o('x509', '-req', '-in', `${name}.csr`, '-CA', `${signer}.crt`, '-CAkey', `${signer}.key`, '-set_serial', '0x0a', '-days', '1', '-extfile', 'ext.cnf', '-extensions', 'v3', '-out', `${name}.crt`);
+    };
+    ca('root');
+    ca('other');
+    ca('int', 'root');
+    ca('leaf', 'int');
+    const live = join(dir, 'live');
+    mkdirSync(live);
+    copyFileSync(join(dir, 'leaf.crt'), join(live, 'cert.pem'));
+    copyFileSync(join(dir, 'int.crt'), join(live, 'chain.pem'));
+    /** A store: a bundle of `roots` and a hashed directory of `hashed` (c_rehash's <hash>.0 links). */
+    const store = (name: string, roots: string[], hashed: string[]) => {
+      const bundle = join(dir, `${name}.pem`);
+      writeFileSync(bundle, roots.map((r) => readFileSync(join(dir, `${r}.crt`), 'utf8')).join(''));
+      const h = join(dir, `${name}.d`);
+      mkdirSync(h);
+      for (const r of hashed) symlinkSync(join(dir, `${r}.crt`), join(h, `${o('x509', '-in', `${r}.crt`, '-noout', '-hash').trim()}.0`));
+      return { bundle, hashed: h };
+    };
+    const trusted = (caBundle: string, system: { bundle: string; hashed: string }) =>
+      parseCertProbe(execFileSync('/bin/sh', ['-c', certProbe('leaf', caBundle, system, live)], { encoding: 'utf8' })).trusted;
+    const both = store('both', ['other', 'root'], ['other', 'root']);
+    assert.is(trusted(both.bundle, both), true, 'the root in both');
+    const bundleOnly = store('bundle-only', ['other', 'root'], ['other']);
+    assert.is(trusted(bundleOnly.bundle, bundleOnly), true, 'the root in the bundle only: still trusted');
+    const hashedOnly = store('hashed-only', ['other'], ['other', 'root']);
+    assert.is(trusted(hashedOnly.bundle, hashedOnly), true, 'the root in the hashed directory only (what OpenSSL clients on the host trust too)');
+    const neither = store('neither', ['other'], ['other']);
+    assert.is(trusted(neither.bundle, neither), false, 'the root in neither');
+    // A caBundle of its own: only that file counts, whatever the system store trusts.
+    assert.is(trusted(join(dir, 'other.crt'), both), false, 'a given caBundle without the root');
+    assert.is(trusted(join(dir, 'root.crt'), neither), true, 'a given caBundle with the root');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
