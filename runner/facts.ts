@@ -31,8 +31,10 @@ export function parentOf(path: string): string {
  * against sha256sum's ~130 ms on the lab's guests, e.g. step-ca's binary on every run); a
  * small one by sha256sum, which starts faster.
  */
-export const SHA256_OF_P =
-  `{ if [ "$(stat -c %s -- "$p")" -gt 1048576 ] && command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r < "$p"; else sha256sum < "$p"; fi; } | cut -c1-64`;
+export const sha256OfP = (size = '$(stat -c %s -- "$p")') =>
+  `h=$(if [ "${size}" -gt 1048576 ] && command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r < "$p"; else sha256sum < "$p"; fi); printf %s "\${h%% *}"`;
+/** The same, with the size asked of stat. Callers that have just run stat pass its size to sha256OfP: one exec less. */
+export const SHA256_OF_P = sha256OfP();
 
 export async function fileState(ctx: ActionContext, path: string): Promise<FileState> {
   const p = shQuote(path);

@@ -4,7 +4,7 @@
 // that the result is exactly that mode (GNU chmod keeps a directory's setuid/setgid bits
 // when given four digits).
 import { shQuote } from '../connection/shell.ts';
-import { parentOf, SHA256_OF_P, type FileState, type FileType } from '../facts.ts';
+import { parentOf, sha256OfP, type FileState, type FileType } from '../facts.ts';
 import type { ActionContext } from '../types.ts';
 import { TaskError } from '../types.ts';
 
@@ -30,9 +30,10 @@ function parseStat(line: string, parentExists: boolean): PathState {
 export async function pathState(ctx: ActionContext, path: string): Promise<PathState> {
   const p = shQuote(path);
   const sh =
-    `p=${p}; if [ -L "$p" ] || [ -e "$p" ]; then echo "st:$(${STAT} "$p")"; ` +
+    `p=${p}; if [ -L "$p" ] || [ -e "$p" ]; then s=$(${STAT} "$p"); echo "st:$s"; ` +
     `if [ -L "$p" ]; then echo "link:$(readlink -- "$p")"; r=$(readlink -f -- "$p") && echo "real:$r" && if [ -e "$r" ]; then echo "rst:$(${STAT} "$r")"; fi; ` +
-    `elif [ -f "$p" ]; then echo "sha:$(${SHA256_OF_P})"; fi; ` +
+    // The size is stat's fifth field: no second stat for the hash.
+    `elif [ -f "$p" ]; then z=\${s#*|*|*|*|}; echo "sha:$(${sha256OfP('${z%%|*}')})"; fi; ` +
     `else echo absent; fi; [ -d ${shQuote(parentOf(path))} ] && echo parent || echo noparent`;
   const r = await ctx.probe(sh);
   if (r.code !== 0) throw new TaskError(`cannot inspect ${path}`, { command: `stat ${path}`, stderr: r.stderr, code: r.code });
