@@ -47,9 +47,10 @@ export function servedCertificate(
   // same base64. A fingerprint (openssl x509) only for the message: each openssl x509 costs
   // ~45 ms on the lab's guests (OpenSSL 3's decoders), twice per look before.
   const pem = `sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p'`;
-  // Only the served certificate is read (compared below), never s_client's own verdict: no CA
-  // store loaded (-no-CAfile -no-CApath; OpenSSL 1.1 and 3), 26 ms a look on vm1001 against
-  // 70-78 ms with the system bundle's ~150 certificates parsed each time.
+  // Only the served certificate is read (compared below), never s_client's own verdict: the
+  // system bundle's ~150 certificates are not parsed (-no-CAfile -no-CApath; OpenSSL 1.1 and 3;
+  // 3.x still opens its default store, cheaply; -no-CAstore would break 1.1): 26 ms a look on
+  // vm1001 against 70-78 ms.
   const served = `echo | timeout 5 openssl s_client -no-CAfile -no-CApath -connect ${shQuote(`${at.address}:${at.port}`)} -servername ${shQuote(at.serverName)} 2>/dev/null | ${pem}`;
   const shown = `$(if [ -n "$raw" ]; then printf '%s\\n' "$raw" | openssl x509 -noout -fingerprint -sha256 2>/dev/null; else echo nothing; fi)`;
   const cmd =

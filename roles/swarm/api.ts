@@ -155,7 +155,7 @@ function selfTest(v: V): Action<V> {
       // check-mode exception: the client CA is made by an earlier task that did not really run.
       if (!hasCa && ctx.check) return { changed: false, msg: 'the client CA does not exist yet (check mode)' };
       const ephemeral =
-        `t=$(mktemp -d); trap 'rm -rf "$t"' EXIT; (umask 077; openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$t/k" -subj /CN=phoenix-self-test 2>/dev/null) | ` +
+        `t=$(mktemp -d); trap 'rm -rf "$t"' EXIT; (umask 077; openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$t/k" -subj /CN=phoenix-self-test) | ` +
         `sh -c ${shQuote(signScript(['phoenix-self-test'], 1))} > "$t/c" && ${curl('--cert "$t/c" --key "$t/k"')}`;
       // dockerd may be (re)starting (a certificate renewal restarts it): wait for it, with a deadline.
       const deadline = Date.now() + 30_000;

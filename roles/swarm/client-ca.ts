@@ -48,7 +48,7 @@ export function signScript(names: string[], days: number, ca = { cert: CLIENT_CA
   const san = names.map((n) => (/^[\d.]+$/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
   return `set -e; umask 077; t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
 cat > "$t/csr.pem"
-serial=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \\n'); [ \${#serial} -eq 32 ]
+serial=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \\n'); [ \${#serial} -eq 32 ] || { echo 'no random serial from /dev/urandom' >&2; exit 1; }
 cat > "$t/ext.cnf" <<'CNF'
 [v3_client]
 basicConstraints = critical,CA:FALSE

@@ -104,8 +104,11 @@ const SYSTEM_HASHED = '/etc/ssl/certs';
  */
 export const certProbe = (certName: string, caBundle: string, system = { bundle: SYSTEM_BUNDLE, hashed: SYSTEM_HASHED }, live = liveDir(certName)) => {
   const verify = (where: string) => `openssl verify ${where} -untrusted ${live}/chain.pem ${live}/cert.pem >/dev/null 2>&1`;
-  const trusted =
-    caBundle === system.bundle ? `{ ${verify(`-no-CAfile -CApath ${shQuote(system.hashed)}`)} || ${verify(`-CAfile ${shQuote(system.bundle)}`)}; }` : verify(`-CAfile ${shQuote(caBundle)}`);
+  // A caBundle of its own is the only store: OpenSSL would also read its default directory and
+  // file (and on 3.x its default store, which falls back to them); -no-CAstore is 3.x only, so
+  // the defaults are pointed at nothing instead.
+  const only = (file: string) => `SSL_CERT_DIR=/nonexistent SSL_CERT_FILE=/nonexistent ${verify(`-no-CApath -CAfile ${shQuote(file)}`)}`;
+  const trusted = caBundle === system.bundle ? `{ ${verify(`-no-CAfile -CApath ${shQuote(system.hashed)}`)} || ${verify(`-CAfile ${shQuote(system.bundle)}`)}; }` : only(caBundle);
   return `if [ -f ${live}/cert.pem ]; then cat ${live}/cert.pem || exit 1; echo; if ${trusted}; then echo verify:ok; else echo verify:fail; fi; else echo absent; fi`;
 };
 

@@ -100,8 +100,8 @@ test("the chain check against the system store: its hashed directory first, then
       for (const r of hashed) symlinkSync(join(dir, `${r}.crt`), join(h, `${o('x509', '-in', `${r}.crt`, '-noout', '-hash').trim()}.0`));
       return { bundle, hashed: h };
     };
-    const trusted = (caBundle: string, system: { bundle: string; hashed: string }) =>
-      parseCertProbe(execFileSync('/bin/sh', ['-c', certProbe('leaf', caBundle, system, live)], { encoding: 'utf8' })).trusted;
+    const trusted = (caBundle: string, system: { bundle: string; hashed: string }, env: Record<string, string> = {}) =>
+      parseCertProbe(execFileSync('/bin/sh', ['-c', certProbe('leaf', caBundle, system, live)], { encoding: 'utf8', env: { ...process.env, ...env } })).trusted;
     const both = store('both', ['other', 'root'], ['other', 'root']);
     assert.is(trusted(both.bundle, both), true, 'the root in both');
     const bundleOnly = store('bundle-only', ['other', 'root'], ['other']);
@@ -112,6 +112,8 @@ test("the chain check against the system store: its hashed directory first, then
     assert.is(trusted(neither.bundle, neither), false, 'the root in neither');
     // A caBundle of its own: only that file counts, whatever the system store trusts.
     assert.is(trusted(join(dir, 'other.crt'), both), false, 'a given caBundle without the root');
+    // ... even where OpenSSL's default directory and file (what it reads besides -CAfile) hold the root.
+    assert.is(trusted(join(dir, 'other.crt'), both, { SSL_CERT_DIR: both.hashed, SSL_CERT_FILE: both.bundle }), false, "a given caBundle without the root, OpenSSL's defaults with it");
     assert.is(trusted(join(dir, 'root.crt'), neither), true, 'a given caBundle with the root');
   } finally {
     rmSync(dir, { recursive: true, force: true });
