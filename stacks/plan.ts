@@ -201,8 +201,8 @@ export async function waitReady(view: SwarmView, plan: StackPlan, t: Timing = {}
   const deadline = Date.now() + timeout * 1000;
   const expect = serviceNames(plan);
   for (;;) {
-    const services = await view.services(plan.name);
-    const why = notReady(services, await view.tasks(plan.name), expect);
+    const [services, tasks] = await Promise.all([view.services(plan.name), view.tasks(plan.name)]);
+    const why = notReady(services, tasks, expect);
     if (!why) return `${services.length} service(s) running`;
     if (Date.now() > deadline) throw new TaskError(`stack ${plan.name} not ready after ${timeout}s: ${why}`);
     await new Promise((r) => setTimeout(r, t.pollInterval ?? 1000));

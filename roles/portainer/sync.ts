@@ -138,18 +138,24 @@ export function syncStack(o: SyncStackOptions): Action {
         const notes: string[] = [];
         let changed = false;
 
-        const stacks = await api.stacks({ SwarmID: swarmId, EndpointID: endpoint.Id });
+        // Three reads that do not depend on each other, at once (each a round trip to Portainer
+        // and its Docker proxy); their answers are judged in the order below, a failed one only
+        // where it is used.
+        const [stacksR, secretsR, servicesR] = await Promise.allSettled([api.stacks({ SwarmID: swarmId, EndpointID: endpoint.Id }), planSecrets(view, plan), view.services(name)]);
+        const stacks = settled(stacksR);
         const existing: Stack | undefined = stacks.find((s) => normalizeStackName(s.Name) === name);
+        let migrated = false;
         // Refusals first, before anything is written (a refused run changes nothing).
         if (!existing) {
           // A stack deployed outside Portainer cannot be created (409) nor adopted through its API.
-          const services = await view.services(name);
+          const services = settled(servicesR);
           if (services.length && o.migrate) {
             if (ctx.check) {
               const diff = [fileDiff(`portainer:${name}/docker-compose.yml`, '', content)];
               return result(true, `stack ${name} runs outside Portainer: would be handed over (docker stack rm, named volumes kept) and created in swarm ${swarmId}`, diff, ctx, []);
             }
             await removeDockerStack(ctx, name, o.migrate.stateDir);
+            migrated = true;
             notes.push(`docker stack ${name} removed for the hand-over to Portainer (named volumes kept)`);
           } else if (services.length)
             throw new TaskError(
@@ -159,7 +165,8 @@ export function syncStack(o: SyncStackOptions): Action {
           throw new TaskError(`stack ${name} (Id ${existing.Id}) is stopped in Portainer (Status 2); start it in Portainer, then sync again`);
 
         // Docker secrets: immutable, named by a fingerprint of their value, so present = current.
-        const secrets = await planSecrets(view, plan);
+        // docker stack rm (the hand-over above) removed the stack's secrets: read them again then.
+        const secrets = migrated ? await planSecrets(view, plan) : settled(secretsR);
         if (secrets.missing.length) {
           changed = true;
           notes.push(...secrets.missing.map(([key]) => `secret ${key} ${ctx.check ? 'would be created' : 'created'}`));
@@ -185,7 +192,7 @@ export function syncStack(o: SyncStackOptions): Action {
           if (!envSame) diff.push(fileDiff(`portainer:${name}/Env`, envText(existing.Env ?? []), envText(env)));
           // Same file and Env: are the services still what the file says? (Removed or changed
           // outside Portainer, e.g. `docker stack rm`, which Portainer's record outlives.)
-          const drift = fileSame && envSame ? liveDrift(plan, await view.services(name)) : [];
+          const drift = fileSame && envSame ? liveDrift(plan, settled(servicesR)) : [];
           if (!fileSame || !envSame || drift.length) {
             changed = true;
             const what = [!fileSame && 'stack file', !envSame && 'Env', drift.length && `live services (${drift.join('; ')})`].filter(Boolean).join(' and ');
@@ -249,6 +256,12 @@ export function stackReady(o: { api: SyncApiOptions; plan: StackPlan; readinessT
       }
     },
   };
+}
+
+/** A settled read's answer, or its error thrown where the answer is needed. */
+function settled<T>(r: PromiseSettledResult<T>): T {
+  if (r.status === 'rejected') throw r.reason;
+  return r.value;
 }
 
 function result(changed: boolean, msg: string, diff: FileDiff[], ctx: ActionContext, extra: string[], data?: unknown): ActionResult {
