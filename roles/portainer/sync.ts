@@ -165,7 +165,8 @@ export function syncStack(o: SyncStackOptions): Action {
           throw new TaskError(`stack ${name} (Id ${existing.Id}) is stopped in Portainer (Status 2); start it in Portainer, then sync again`);
 
         // Docker secrets: immutable, named by a fingerprint of their value, so present = current.
-        // docker stack rm (the hand-over above) removed the stack's secrets: read them again then.
+        // After the hand-over above (docker stack rm), read the secrets again: secrets of an older
+        // labelling (com.docker.stack.namespace) may have gone with the stack.
         const secrets = migrated ? await planSecrets(view, plan) : settled(secretsR);
         if (secrets.missing.length) {
           changed = true;
