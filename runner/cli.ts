@@ -428,6 +428,7 @@ export async function run(pb: Playbook<any>, o: RunOptions = {}): Promise<RunRes
   };
   process.on('SIGINT', onSigint);
   try {
+    engine.prepare(plan);
     engine.prefetch(plan);
     ({ plays, notStarted } = await engine.runPlan(plan, runner));
     await aborting;

@@ -117,6 +117,8 @@ export interface Role<V extends Vars = Vars> {
   readonly dir?: string;
   /** What the role needs of a host's vars: checked at planning time for every host it runs on. */
   readonly vars?: VarsSchema;
+  /** Work on the vars alone, started when the run starts; see RoleOptions.prepare. */
+  readonly prepare?: (vars: V) => unknown;
 }
 
 export interface Play<V extends Vars = Vars> {
@@ -165,6 +167,14 @@ export interface RoleOptions<V extends Vars> {
    * wrong var is an error naming the role, the host and the var, before any host is touched.
    */
   vars?: VarsSchema;
+  /**
+   * Work that needs only a host's vars, never the host (e.g. a slow key derivation), started for
+   * every host the role will run on as soon as the run starts, beside the connections, so it is
+   * done before the role's turn. The role's first task on that host waits for it (its time counts
+   * in that task's); a rejection fails the host there, with the role's name. Not called by
+   * `--list-*` or `--syntax-check`; called in check mode too (it touches no host).
+   */
+  prepare?: (vars: V) => unknown;
 }
 
 export function role<V extends Vars = Vars>(opts: RoleOptions<V>): Role<V> {
@@ -183,6 +193,7 @@ export function role<V extends Vars = Vars>(opts: RoleOptions<V>): Role<V> {
     handlers,
     dir: opts.url ? dirname(fileURLToPath(opts.url)) : undefined,
     vars: opts.vars,
+    prepare: opts.prepare,
   });
 }
 

@@ -3,7 +3,7 @@
 // their `after` allows (runPlan): a play waits until the plays it names have ended on all their
 // hosts; a host runs one play at a time (docs/playbooks.md, "Overlapping plays").
 import { AbortedError, CheckModeRefusal, checkModeConnection, ConnectionPool, ConnectionError, type Connection, type ConnectionBroker, type ExecOptions } from './connection/index.ts';
-import type { Handler, Task, TaskEnv, ActionSpec } from './dsl.ts';
+import type { Handler, Role, Task, TaskEnv, ActionSpec } from './dsl.ts';
 import type { Host } from './inventory.ts';
 import { redact, redactDeep } from './secret.ts';
 import type { PlannedPlay } from './selection.ts';
@@ -221,6 +221,32 @@ export class Engine {
     for (let i = 0; i < Math.min(this.opts.forks, todo.length); i++) void worker();
   }
 
+  /** Each role's `prepare` per host: started once, awaited by the role's first task there. */
+  readonly #prepared = new Map<Role<any>, Map<string, Promise<unknown>>>();
+
+  /** Starts (once) a role's `prepare` for a host; undefined when the role has none. */
+  #prepare(role: Role<any>, host: Host<any>): Promise<unknown> | undefined {
+    if (!role.prepare) return undefined;
+    let byHost = this.#prepared.get(role);
+    if (!byHost) this.#prepared.set(role, (byHost = new Map()));
+    let p = byHost.get(host.name);
+    if (!p) {
+      p = Promise.resolve().then(() => role.prepare!(host.vars));
+      p.catch(() => undefined); // reported by the role's first task on the host, not as an unhandled rejection
+      byHost.set(host.name, p);
+    }
+    return p;
+  }
+
+  /**
+   * Starts every selected role's `prepare` (RoleOptions.prepare) for each host it will run on,
+   * when the run starts: host-free work (a key derivation in the thread pool) then overlaps the
+   * first plays instead of waiting for its role's turn. runHost starts any not started here.
+   */
+  prepare(plan: PlannedPlay<any>[]): void {
+    for (const pp of plan) for (const role of new Set(pp.tasks.map((t) => t.role))) for (const h of pp.hosts) this.#prepare(role, h);
+  }
+
   /** Where each host left the run (failed, unreachable, interrupted), for the plays it then misses. */
   readonly #downIn = new Map<string, string>();
 
@@ -370,6 +396,7 @@ export class Engine {
       t: Pick<Task<any>, 'when' | 'become' | 'ignoreErrors' | 'uses'> | undefined,
       roleDir: string | undefined,
       isHandler: boolean,
+      ready?: Promise<unknown>,
     ): Promise<ActionResult | undefined> => {
       ev.taskStart(name);
       const start = Date.now();
@@ -405,6 +432,13 @@ export class Engine {
         return { changed: 'unknown' };
       };
       try {
+        if (ready)
+          await Promise.race([
+            ready.catch((e: unknown) => {
+              throw new TaskError(`role ${roleName}: its prepare failed: ${(e as Error)?.message ?? String(e)}`);
+            }),
+            aborted,
+          ]);
         const raw = await connect();
         // The engine, not the module, decides: in check mode only read-only commands reach the host.
         const c = check ? checkModeConnection(raw, onRefuse) : raw;
@@ -495,11 +529,14 @@ export class Engine {
       }
     };
 
+    const begun = new Set<Role<any>>();
     for (const { role, task: t } of pp.tasks) {
       if (this.stopping && !stop.interrupted) stopHere(t.name);
       if (stop.interrupted) break;
+      // The role's first task here waits for its prepare (started by prepare(), or now).
+      const ready = begun.has(role) ? undefined : (begun.add(role), this.#prepare(role, host));
       try {
-        const r = await runOne(t.name, role.name, t.do, t, role.dir, false);
+        const r = await runOne(t.name, role.name, t.do, t, role.dir, false, ready);
         if (unreachable || stop.interrupted) break;
         if (!r) continue;
         outputs.set(t.register, t.name, r);

@@ -14,16 +14,23 @@
 //     secrets: { admin_password }
 //     health:  https://<tls.names[0]>:<httpsPort>/api/system/status (verified)
 //   It reads the admin password (a SecretRef), so call it when a task runs, not at import.
+//   preparePortainerStack(vars): Promise<void>   its secret's fingerprint ahead (a role's prepare)
 import { PORTAINER_CERT, type PortainerVars } from '../roles/portainer/vars.ts';
 import type { SwarmVars } from '../roles/swarm/vars.ts';
 import type { ComposeFile } from './compose.ts';
-import { COMPOSE_VERSION, stackSecret, type StackDefinition } from './types.ts';
+import { COMPOSE_VERSION, primeStackSecret, stackSecret, type StackDefinition } from './types.ts';
 
 export type PortainerStackVars = PortainerVars & SwarmVars & { domain: string };
 
+/** The admin password's stack secret: stack, key, ref and the field named in errors. */
+const adminSecret = (p: PortainerVars['portainer']) => [p.stack, 'admin_password', p.adminPassword, 'portainer.adminPassword'] as const;
+
+/** Computes the admin password's secret name ahead, in the thread pool (the role's prepare); a secret it cannot read yet is left to the stack task. */
+export const preparePortainerStack = (vars: Pick<PortainerStackVars, 'portainer'>): Promise<void> => primeStackSecret(...adminSecret(vars.portainer));
+
 export function portainerStack(vars: PortainerStackVars): StackDefinition {
   const p = vars.portainer;
-  const secret = stackSecret(p.stack, 'admin_password', p.adminPassword, 'portainer.adminPassword');
+  const secret = stackSecret(...adminSecret(p));
   const net = vars.swarm.network;
   const compose: ComposeFile = {
     version: COMPOSE_VERSION,

@@ -8,10 +8,11 @@
 //                             from /run/secrets/qdrant_api_key before exec'ing ./entrypoint.sh
 //     health:  http://<qdrant node>:<httpPort>/readyz (public in Qdrant, no key needed)
 //   It reads the API key (a SecretRef), so call it when a task runs, not at import.
+//   prepareQdrantStack(vars): Promise<void>   its secret's fingerprint ahead (a role's prepare)
 import type { QdrantVars } from '../roles/qdrant/vars.ts';
 import type { SwarmVars } from '../roles/swarm/vars.ts';
 import type { ComposeFile } from './compose.ts';
-import { COMPOSE_VERSION, stackSecret, type StackDefinition } from './types.ts';
+import { COMPOSE_VERSION, primeStackSecret, stackSecret, type StackDefinition } from './types.ts';
 
 export type QdrantStackVars = QdrantVars & SwarmVars & { domain: string };
 
@@ -26,9 +27,15 @@ export function nodesFor(constraints: string[], labels: SwarmVars['swarm']['node
     .map(([h]) => h);
 }
 
+/** The API key's stack secret: stack, key, ref and the field named in errors. */
+const apiKeySecret = (q: QdrantVars['qdrant']) => [q.stack, 'api_key', q.apiKey, 'qdrant.apiKey'] as const;
+
+/** Computes the API key's secret name ahead, in the thread pool (the role's prepare); a secret it cannot read yet is left to the stack task. */
+export const prepareQdrantStack = (vars: Pick<QdrantStackVars, 'qdrant'>): Promise<void> => primeStackSecret(...apiKeySecret(vars.qdrant));
+
 export function qdrantStack(vars: QdrantStackVars): StackDefinition {
   const q = vars.qdrant;
-  const secret = stackSecret(q.stack, 'api_key', q.apiKey, 'qdrant.apiKey');
+  const secret = stackSecret(...apiKeySecret(q));
   const compose: ComposeFile = {
     version: COMPOSE_VERSION,
     services: {

@@ -15,8 +15,9 @@
 //   resolveSecret(ref, field): Secret        reads it; a missing env var/file names `field`
 //   secretName(stack, key, value): string    `<stack>_<key>_<fingerprint>`
 //   stackSecret(stack, key, ref, field)      {name, value} for StackDefinition.secrets
+//   primeStackSecret(stack, key, ref, field) its fingerprint beforehand, in the thread pool (a role's prepare)
 import { readFileSync } from 'node:fs';
-import { createHash, scryptSync } from 'node:crypto';
+import { createHash, scrypt, scryptSync } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Secret } from '../runner/secret.ts';
 import type { ComposeFile } from './compose.ts';
@@ -78,14 +79,38 @@ export interface StackDefinition {
  */
 export function secretName(stack: string, key: string, value: Secret): string {
   // Computed once per process (~70 ms of CPU each: site's portainer play asks for the same one in
-  // its bootstrap and stack tasks). Keyed by a SHA-256 of salt and value, so the map holds no value.
-  const salt = `phoenix-stack-secret:${stack}:${key}`;
-  const id = createHash('sha256').update(salt).update('\0').update(value.reveal()).digest('hex');
+  // its bootstrap and stack tasks), or beforehand by primeStackSecret() (a role's prepare).
+  const { salt, id } = fingerprintKey(stack, key, value);
   let fp = fingerprints.get(id);
-  if (fp === undefined) fingerprints.set(id, (fp = scryptSync(value.reveal(), salt, 5, { N: 1 << 14, r: 8, p: 1 }).toString('hex')));
+  if (fp === undefined) fingerprints.set(id, (fp = scryptSync(value.reveal(), salt, 5, SCRYPT).toString('hex')));
   return `${stack}_${key}_${fp}`;
 }
+/** Keyed by a SHA-256 of salt and value, so the map holds no value. */
 const fingerprints = new Map<string, string>();
+const SCRYPT = { N: 1 << 14, r: 8, p: 1 };
+function fingerprintKey(stack: string, key: string, value: Secret): { salt: string; id: string } {
+  const salt = `phoenix-stack-secret:${stack}:${key}`;
+  return { salt, id: createHash('sha256').update(salt).update('\0').update(value.reveal()).digest('hex') };
+}
+
+/**
+ * stackSecret()'s fingerprint, computed in libuv's thread pool (off the event loop) for a later
+ * stackSecret() of the same stack, key and value to find done: a role's `prepare` (it starts when
+ * the run starts). Never rejects: a secret that cannot be read now (an unset variable, a file a
+ * task writes later) is left to stackSecret(), which says why when its task needs it.
+ */
+export async function primeStackSecret(stack: string, key: string, ref: SecretRef, field: string): Promise<void> {
+  let value: Secret;
+  try {
+    value = resolveSecret(ref, field);
+  } catch {
+    return;
+  }
+  const { salt, id } = fingerprintKey(stack, key, value);
+  if (fingerprints.has(id)) return;
+  const fp = await new Promise<string | undefined>((res) => scrypt(value.reveal(), salt, 5, SCRYPT, (e, b) => res(e ? undefined : b.toString('hex'))));
+  if (fp !== undefined) fingerprints.set(id, fp);
+}
 
 export function stackSecret(stack: string, key: string, ref: SecretRef, field: string): StackSecret {
   const value = resolveSecret(ref, field);

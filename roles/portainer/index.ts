@@ -12,7 +12,7 @@ import { role, shQuote, task } from '../../runner/index.ts';
 import { engineGet } from '../swarm/state.ts';
 import { dockerStack } from '../../stacks/docker.ts';
 import type { CertVars } from '../certs/vars.ts';
-import { portainerStack } from '../../stacks/portainer.ts';
+import { portainerStack, preparePortainerStack } from '../../stacks/portainer.ts';
 import { certificateTasks, servedCertificate } from '../certs/index.ts';
 import { PORTAINER_CERT, portainerVarsSchema } from './vars.ts';
 import { bootstrapTask, portainerApi, stackAction, stacksViaPortainer, type SyncVars } from './api.ts';
@@ -24,6 +24,8 @@ type V = PortainerRoleVars;
 export default role<V>({
   name: 'portainer',
   vars: portainerVarsSchema,
+  // The admin password's secret name (scrypt, ~70 ms of CPU) in the thread pool from the run's start.
+  prepare: preparePortainerStack,
   tasks: [
     ...certificateTasks<V>({
       certName: PORTAINER_CERT,

@@ -5,7 +5,7 @@
 // header read from stdin, `-H @-`, never on an argument list). Tag `qdrant` selects exactly these.
 import { role, shQuote, task, Secret, TaskError, type Action, type ActionContext, type ActionResult } from '../../runner/index.ts';
 import { dockerStack } from '../../stacks/docker.ts';
-import { nodesFor, qdrantStack, qdrantTlsName } from '../../stacks/qdrant.ts';
+import { nodesFor, prepareQdrantStack, qdrantStack, qdrantTlsName } from '../../stacks/qdrant.ts';
 import { resolveSecret } from '../../stacks/types.ts';
 import { stackAction, stacksViaPortainer, type SyncVars } from '../portainer/api.ts';
 import { ImmutableFieldError, planCollection, type LiveCollectionConfig } from './collections.ts';
@@ -102,6 +102,8 @@ function collections(v: V): Action<V> {
 export default role<V>({
   name: 'qdrant',
   vars: qdrantVarsSchema,
+  // The API key's secret name (scrypt, ~70 ms of CPU) in the thread pool from the run's start.
+  prepare: prepareQdrantStack,
   tasks: [
     task<V>({
       name: 'qdrant stack',
