@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseRefusals, refusalsHere } from '../../roles/swarm/api.ts';
@@ -148,6 +148,57 @@ test("the docker API self-test's refusals: run at once on the host, each one's s
 test('the self-test says so when its checks said nothing it can read', () => {
   // mktemp failed: the script said why on stderr, and exited 1.
   assert.throws(() => parseRefusals('phx-0123456789ab', { code: 1, stdout: '', stderr: 'mktemp: failed to create directory via template: No space left on device\n' }, 2), /could not read its checks' output \(exit 1\): mktemp: failed to create directory/);
+});
+
+test("the swarm's node tasks list the nodes with one Engine API read on a manager; /info only to say why /nodes did not answer", async () => {
+  const { swarmCluster } = await import('../../roles/swarm/index.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'phx-swarm-nodes-'));
+  try {
+    // Stand-ins for curl and docker on PATH: curl logs each URL it is asked for and answers from files.
+    const log = join(dir, 'urls');
+    writeFileSync(join(dir, 'docker'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    writeFileSync(
+      join(dir, 'curl'),
+      `#!/bin/sh\nfor a; do u=$a; done\necho "$u" >> ${log}\ncase $u in\n*/nodes) [ -e ${dir}/no-manager ] && { echo 'curl: (22) The requested URL returned error: 503' >&2; exit 22; }; cat ${dir}/nodes.json;;\n*/info) cat ${dir}/info.json;;\nesac\n`,
+      { mode: 0o755 },
+    );
+    const node = (id: string, addr: string, role: string, labels: Record<string, string>) => ({ ID: id, Description: { Hostname: id }, Spec: { Role: role, Availability: 'active', Labels: labels }, Status: { State: 'ready', Addr: addr } });
+    writeFileSync(join(dir, 'nodes.json'), JSON.stringify([node('vm1001', '192.168.201.111', 'manager', {}), node('vm1002', '192.168.201.102', 'worker', { 'phoenix.qdrant': 'true' })]));
+    const vars = { swarm: { manager: 'vm1001', advertise: { vm1001: '192.168.201.111', vm1002: '192.168.201.102' }, nodeLabels: { vm1002: { 'phoenix.qdrant': 'true' } } } };
+    const probe = async (cmd: string) => {
+      const x = spawnSync('/bin/sh', ['-c', cmd], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH}` }, stdio: ['ignore', 'pipe', 'pipe'] });
+      return { code: x.status ?? 1, stdout: x.stdout, stderr: x.stderr };
+    };
+    const ctx = { host: { name: 'vm1001', address: '192.168.201.111' }, check: false, probe, run: probe, change: async (plan: unknown) => plan } as any;
+    const act = async (name: string) => {
+      const t = swarmCluster.tasks.find((x) => x.name === name)!;
+      const a = typeof t.do === 'function' ? await t.do({ vars } as any) : t.do;
+      return a.run(ctx);
+    };
+    const urls = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
+
+    for (const name of ['nodes ready', 'stale node entries removed', 'node labels']) {
+      rmSync(log, { force: true });
+      const r = await act(name);
+      assert.is(r.changed, false, `${name}: ${JSON.stringify(r)}`);
+      assert.equal(urls(), ['http://localhost/nodes'], `${name} read only /nodes`);
+    }
+
+    // Not a manager (a worker, or no swarm): /nodes refuses; /info says what the node is.
+    writeFileSync(join(dir, 'no-manager'), '');
+    writeFileSync(join(dir, 'info.json'), '{"NodeID":"","NodeAddr":"","LocalNodeState":"inactive","ControlAvailable":false,"Error":"","RemoteManagers":null}');
+    rmSync(log, { force: true });
+    const notManager = await act('node labels').then(() => undefined, (x: Error) => x);
+    assert.match(notManager?.message ?? 'no error', /vm1001: not a swarm manager \(LocalNodeState inactive\)/);
+    assert.equal(urls(), ['http://localhost/nodes', 'http://localhost/info']);
+    // An active manager whose /nodes fails (no quorum): the list's own error, with curl's stderr.
+    writeFileSync(join(dir, 'info.json'), '{"NodeID":"m","NodeAddr":"192.168.201.111","LocalNodeState":"active","ControlAvailable":true,"Error":"","RemoteManagers":[],"Cluster":{"ID":"c1"}}');
+    const e = await act('node labels').then(() => undefined, (x: Error & { detail?: { stderr?: string } }) => x);
+    assert.match(e?.message ?? 'no error', /vm1001: cannot list the swarm's nodes/);
+    assert.match(e!.detail!.stderr!, /returned error: 503/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
