@@ -6,11 +6,14 @@
 //   - a docker secret the file names is missing (secrets are immutable: a new value is a new
 //     secret name, made from stdin, never from an argument list), or an old one is left over.
 // Render, drift, secrets, readiness and health are the plan's (the same for the Portainer API);
-// this file only reads the swarm through the manager's docker CLI and runs the deploy.
+// this file reads the swarm through Docker's Engine API on the manager's socket (curl; the state,
+// the services and the secrets in one round trip), or its docker CLI where the host has no curl,
+// and runs the deploy (`docker stack deploy`: the stack format is the CLI's, not the API's).
+import { randomBytes } from 'node:crypto';
 import { shQuote } from '../runner/connection/shell.ts';
 import { fileDiff } from '../runner/diff.ts';
 import { fileState, readFile } from '../runner/facts.ts';
-import { redact, type Secret } from '../runner/secret.ts';
+import { redact, Secret } from '../runner/secret.ts';
 import type { Action, ActionContext, ActionResult } from '../runner/types.ts';
 import { TaskError } from '../runner/types.ts';
 import type { LiveService } from './drift.ts';
@@ -41,7 +44,7 @@ const inspected = <T>(out: string): T[] => (out.trim() ? (JSON.parse(out) as T[]
 
 const byStack = (name: string) => `label=com.docker.stack.namespace=${name}`;
 
-/** The swarm as the manager's docker CLI shows it (the same objects as Docker's Engine API). */
+/** The swarm as the manager's docker CLI shows it (the same objects as Docker's Engine API); for a host without curl. */
 export function cliSwarmView(ctx: ActionContext): SwarmView {
   return {
     async services(name) {
@@ -65,6 +68,89 @@ export function cliSwarmView(ctx: ActionContext): SwarmView {
     async removeSecret(name) {
       return (await ctx.run(`docker secret rm ${shQuote(name)}`)).code === 0;
     },
+  };
+}
+
+const SOCKET = '/var/run/docker.sock';
+const api = (path: string, query?: Record<string, string>) => `http://localhost${path}${query ? `?${new URLSearchParams(query)}` : ''}`;
+const stackFilter = (name: string) => ({ filters: JSON.stringify({ label: [`com.docker.stack.namespace=${name}`] }) });
+const secretFilter = (name: string) => ({ filters: JSON.stringify({ name: [`${name}_`] }) });
+
+/**
+ * GETs on Docker's Engine API through the manager's socket, all in one curl process (one round
+ * trip, one connection): each answer's HTTP status and body, apart. A transfer that failed
+ * (no socket) has status 0. Where the host has no curl, `withoutCurl` runs in the same round
+ * trip instead, and its output comes back as `noCurl`.
+ */
+async function engineGets(ctx: ActionContext, urls: string[], withoutCurl = ':'): Promise<{ answers: { status: number; body: string }[] } | { noCurl: { code: number; stdout: string; stderr: string } }> {
+  const mark = `phx-api-${randomBytes(6).toString('hex')}`;
+  const cmd = `command -v curl >/dev/null 2>&1 || { echo ${mark}-no-curl; ${withoutCurl}; exit; }; curl -sS --unix-socket ${SOCKET} -w ${shQuote(`\\n${mark} %{http_code}\\n`)} ${urls.map(shQuote).join(' ')}`;
+  const r = await ctx.run(cmd);
+  if (r.stdout.startsWith(`${mark}-no-curl\n`)) return { noCurl: { code: r.code, stdout: r.stdout.slice(mark.length + 9), stderr: r.stderr } };
+  const answers: { status: number; body: string }[] = [];
+  const re = new RegExp(`\\n${mark} (\\d{3})\\n`, 'g');
+  let from = 0;
+  for (let m; (m = re.exec(r.stdout)); from = re.lastIndex) answers.push({ status: Number(m[1]), body: r.stdout.slice(from, m.index) });
+  if (answers.length !== urls.length) throw new TaskError(`${ctx.host.name}: docker's Engine API (${SOCKET}) gave ${answers.length} of ${urls.length} answers`, { command: cmd, stderr: r.stderr, code: r.code });
+  return { answers };
+}
+
+/** An Engine API answer's JSON, or a TaskError naming the call, its status and docker's message. */
+function answer<T>(ctx: ActionContext, what: string, a: { status: number; body: string }, ok = 200): T {
+  if (a.status !== ok) throw new TaskError(`${ctx.host.name}: ${what}: docker's Engine API answered ${a.status || 'nothing (is dockerd running?)'}${a.body.trim() ? `: ${a.body.trim().slice(0, 300)}` : ''}`);
+  return (a.body.trim() ? JSON.parse(a.body) : undefined) as T;
+}
+
+/** The swarm through Docker's Engine API on the manager's socket (the objects `docker ... inspect` prints). */
+export function engineSwarmView(ctx: ActionContext): SwarmView {
+  const get = async <T>(what: string, url: string): Promise<T> => {
+    const got = await engineGets(ctx, [url]);
+    if ('noCurl' in got) throw new TaskError(`${ctx.host.name}: ${what}: no curl on the host any more`);
+    return answer<T>(ctx, what, got.answers[0]!);
+  };
+  return {
+    services: (name) => get<DockerService[]>(`cannot inspect the services of stack ${name}`, api('/services', stackFilter(name))),
+    tasks: (name) => get<DockerTask[]>(`cannot read the tasks of stack ${name}`, api('/tasks', stackFilter(name))),
+    async secrets(name) {
+      // The name filter matches anywhere in the name: keep the ones that start with it.
+      return (await get<DockerSecret[]>('cannot list docker secrets', api('/secrets', secretFilter(name)))).filter((x) => x.Spec?.Name?.startsWith(`${name}_`));
+    },
+    async createSecret(name, labels, value: Secret) {
+      // The value base64-encoded in the request body, on stdin: never on an argument list.
+      const body = new Secret(JSON.stringify({ Name: name, Labels: labels, Data: Buffer.from(value.reveal()).toString('base64') }), `${value.name} (request)`);
+      const cmd = `curl -sS --unix-socket ${SOCKET} -o /dev/stderr -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary @- ${shQuote(api('/secrets/create'))}`;
+      const r = await ctx.run(cmd, { stdin: body });
+      if (r.code !== 0 || r.stdout.trim() !== '201') throw new TaskError(`${ctx.host.name}: cannot create docker secret ${name} (HTTP ${r.stdout.trim() || '-'})`, { command: cmd, stderr: r.stderr, code: r.code });
+    },
+    async removeSecret(name) {
+      const r = await ctx.run(`curl -sS --unix-socket ${SOCKET} -o /dev/null -w '%{http_code}' -X DELETE ${shQuote(api(`/secrets/${encodeURIComponent(name)}`))}`);
+      return r.code === 0 && r.stdout.trim() === '204';
+    },
+  };
+}
+
+/**
+ * What docker_stack reads before it decides, in one round trip where the host has curl: whether
+ * this node manages the swarm (/info), the stack's services and its secrets. Without curl, the
+ * CLI: `docker info` in the same round trip, then the view's reads.
+ */
+async function readSwarm(ctx: ActionContext, name: string): Promise<{ manager: boolean; state: string; view: SwarmView; services?: DockerService[]; secrets?: DockerSecret[] }> {
+  const got = await engineGets(ctx, [api('/info'), api('/services', stackFilter(name)), api('/secrets', secretFilter(name))], 'docker info --format "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"');
+  if ('noCurl' in got) {
+    const d = got.noCurl;
+    return { manager: d.code === 0 && d.stdout.trim() === 'active true', state: d.stdout.trim() || d.stderr.trim(), view: cliSwarmView(ctx) };
+  }
+  const [info, services, secrets] = got.answers as [{ status: number; body: string }, { status: number; body: string }, { status: number; body: string }];
+  if (info.status !== 200) return { manager: false, state: `docker's Engine API answered ${info.status || 'nothing'}`, view: engineSwarmView(ctx) };
+  const sw = (JSON.parse(info.body) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } }).Swarm ?? {};
+  const state = `${sw.LocalNodeState ?? '?'} ${sw.ControlAvailable ?? false}`;
+  if (state !== 'active true') return { manager: false, state, view: engineSwarmView(ctx) };
+  return {
+    manager: true,
+    state,
+    view: engineSwarmView(ctx),
+    services: answer<DockerService[]>(ctx, `cannot inspect the services of stack ${name}`, services),
+    secrets: answer<DockerSecret[]>(ctx, 'cannot list docker secrets', secrets).filter((x) => x.Spec?.Name?.startsWith(`${name}_`)),
   };
 }
 
@@ -95,15 +181,16 @@ export function dockerStack(o: DockerStackOptions): Action {
       const reasons: string[] = [];
       if (st.exists && before !== text) reasons.push('compose file changed');
 
-      const docker = await ctx.run('docker info --format "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"');
-      if (docker.code !== 0 || docker.stdout.trim() !== 'active true') {
+      const swarm = await readSwarm(ctx, def.name);
+      if (!swarm.manager) {
         // In check mode the swarm may only be missing because earlier plays were not applied.
         if (ctx.check) return { changed: true, msg: `would deploy ${def.name} (this host is not a swarm manager yet)`, diff: ctx.diff ? [fileDiff(path, before, text)] : undefined };
-        throw new TaskError(`${ctx.host.name}: ${where}: not a swarm manager (${docker.stdout.trim() || docker.stderr.trim()})`);
+        throw new TaskError(`${ctx.host.name}: ${where}: not a swarm manager (${swarm.state})`);
       }
-      const view = cliSwarmView(ctx);
-      const drift = liveDrift(plan, await view.services(def.name));
-      const secrets = await planSecrets(view, plan);
+      const view = swarm.view;
+      const drift = liveDrift(plan, swarm.services ?? (await view.services(def.name)));
+      // The secrets as read with the state (one round trip), when they were.
+      const secrets = await planSecrets(swarm.secrets ? { ...view, secrets: async () => swarm.secrets! } : view, plan);
       if (secrets.missing.length) reasons.push(`secret(s) to create: ${secrets.missing.map(([, s]) => s.name).join(', ')}`);
       if (!st.exists && drift.length) reasons.push(drift.every((d) => d.endsWith(': not running')) ? 'not deployed' : `not deployed by phoenix, and live services differ: ${drift.join('; ')}`);
       if (drift.length && st.exists && before === text) reasons.push(`live services differ: ${drift.join('; ')}`);

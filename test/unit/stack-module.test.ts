@@ -21,7 +21,7 @@ interface Sent {
 }
 
 /** A manager that knows files, whether the stack runs, and its secrets. */
-function manager(opts: { files?: Record<string, string>; deployed?: boolean; secrets?: (string | { name: string; labels: Record<string, string> })[]; check?: boolean }) {
+function manager(opts: { files?: Record<string, string>; deployed?: boolean; secrets?: (string | { name: string; labels: Record<string, string> })[]; check?: boolean; curl?: boolean }) {
   const files = { ...(opts.files ?? {}) };
   let deployed = opts.deployed ?? false;
   // name -> labels
@@ -38,6 +38,32 @@ function manager(opts: { files?: Record<string, string>; deployed?: boolean; sec
       return ok(c === undefined ? 'absent\nparent\n' : `regular file|600|root|root|${c.length}\nsha:${createHash('sha256').update(c).digest('hex')}\nparent\n`);
     }
     if ((m = /^cat -- '([^']+)'$/.exec(cmd))) return ok(files[m[1]!]);
+    // Docker's Engine API on the socket, through curl: GETs batched in one curl, each answer followed by its mark and status.
+    if ((m = /^command -v curl >\/dev\/null 2>&1 \|\| \{ echo (phx-api-[0-9a-f]+)-no-curl; [^\n]*?; exit; \}; curl -sS --unix-socket \/var\/run\/docker\.sock -w '\\n\1 %\{http_code\}\\n' (.*)$/.exec(cmd))) {
+      if (opts.curl === false) {
+        assert.ok(cmd.includes(`echo ${m[1]}-no-curl; docker info --format "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"; exit; }`), cmd);
+        return ok(`${m[1]}-no-curl\nactive true\n`);
+      }
+      const answers = [...m[2]!.matchAll(/'(http:\/\/localhost[^']*)'/g)].map(([, u]) => {
+        const url = new URL(u!);
+        const f = JSON.parse(url.searchParams.get('filters') ?? '{}') as { label?: string[]; name?: string[] };
+        if (url.pathname === '/info') return JSON.stringify({ Swarm: { LocalNodeState: 'active', ControlAvailable: true } });
+        if (url.pathname === '/services') return JSON.stringify(deployed && f.label?.[0] === 'com.docker.stack.namespace=qdrant_service' ? [service] : []);
+        if (url.pathname === '/tasks') return JSON.stringify(deployed ? [{ ServiceID: 's1', DesiredState: 'running', Status: { State: 'running' } }] : []);
+        if (url.pathname === '/secrets') return JSON.stringify([...secrets].filter(([n]) => n.includes(f.name![0]!)).map(([Name, Labels], i) => ({ ID: `x${i}`, Spec: { Name, Labels } })));
+        throw new Error(`unexpected ${u}`);
+      });
+      return ok(answers.map((a) => `${a}\n\n${m![1]} 200\n`).join(''));
+    }
+    if (cmd.includes("-X POST -H 'Content-Type: application/json' --data-binary @- 'http://localhost/secrets/create'")) {
+      const req = JSON.parse(stdin!) as { Name: string; Labels: Record<string, string>; Data: string };
+      secrets.set(req.Name, req.Labels);
+      return ok('201');
+    }
+    if ((m = /-X DELETE 'http:\/\/localhost\/secrets\/([^']+)'$/.exec(cmd))) {
+      secrets.delete(decodeURIComponent(m[1]!));
+      return ok('204');
+    }
     if (cmd.startsWith('docker info --format')) return ok('active true\n');
     if (cmd.startsWith('ids=$(docker service ls -q') && cmd.includes('docker service inspect')) return ok(deployed ? JSON.stringify([service]) : '');
     if (cmd.startsWith('ids=$(docker service ls -q') && cmd.includes('docker inspect --type task'))
@@ -100,42 +126,61 @@ test('check mode on a manager without the stack: would deploy, shows the compose
   assert.not.ok(m.sent.some((s) => /secret create|stack deploy|mv -f|cat >|install -d/.test(s.cmd)), m.sent.map((s) => s.cmd).join('\n'));
 });
 
-test('a deploy: the secret from stdin (never in a command), deploy --resolve-image never --prune, then the record; a second run does nothing', async () => {
-  const m = manager({});
-  const r = await dockerStack({ stack: stack() }).run(m.ctx);
-  assert.is(r.changed, true);
-  const cmds = m.sent.map((s) => s.cmd);
-  assert.not.ok(cmds.some((c) => c.includes(KEY)), 'the key in a command');
-  const create = m.sent.find((s) => s.cmd.startsWith('docker secret create'))!;
-  assert.is(create.stdin, KEY);
-  // The one labelling scheme (stacks/plan.ts), whichever transport makes the secret.
-  assert.equal(m.secrets.get(stack().secrets!.api_key!.name), { 'phoenix.stack': 'qdrant_service', 'phoenix.key': 'api_key' });
-  const deploy = cmds.findIndex((c) => c === `docker stack deploy --resolve-image never --prune -c '${PATH}.new' 'qdrant_service'`);
-  const record = cmds.findIndex((c) => c === `mv -f '${PATH}.new' '${PATH}'`);
-  assert.ok(deploy > 0 && record > deploy, cmds.join('\n'));
-  assert.not.ok(m.files[PATH]!.includes(KEY));
-  assert.match(r.msg!, /1 service\(s\) running; qdrant \/readyz ok/);
-  // The same stack again: the record matches and the secret exists (live services: see stack-drift.test.ts).
-  const again = manager({ files: m.files, secrets: [stack().secrets!.api_key!.name] });
-  // (no live services in this fake: the record alone says "deployed"; drift is the e2e's part)
-  const r2 = await dockerStack({ stack: stack() }).run(again.ctx);
-  assert.is(r2.changed, true, 'the fake reports no live services, which is drift');
-  assert.match(r2.msg!, /live services differ: qdrant_service_qdrant: not running/);
-});
+const isCreate = (c: string) => c.startsWith('docker secret create') || c.includes("'http://localhost/secrets/create'");
+const isRemove = (c: string) => c.startsWith('docker secret rm') || /-X DELETE 'http:\/\/localhost\/secrets\//.test(c);
 
-test("a rotated key: the new secret is made, the stack deployed, then the stack's old secrets go (both label schemes); others' secrets stay", async () => {
-  const old = 'qdrant_service_api_key_0123456789';
-  const legacy = { name: 'qdrant_service_api_key_abcdefabcd', labels: { 'com.docker.stack.namespace': 'qdrant_service', 'phoenix.managed': 'true' } };
-  const foreign = { name: 'qdrant_service_backup_token', labels: { owner: 'someone else' } };
-  const m = manager({ secrets: [old, legacy, foreign] });
-  const r = await dockerStack({ stack: stack() }).run(m.ctx);
-  assert.is(r.changed, true);
-  assert.match(r.msg!, /old secrets removed: qdrant_service_api_key_0123456789, qdrant_service_api_key_abcdefabcd/);
-  assert.equal([...m.secrets.keys()].sort(), [foreign.name, stack().secrets!.api_key!.name].sort());
-  const rm = m.sent.map((s) => s.cmd).filter((c) => c.startsWith('docker secret rm'));
-  const deploy = m.sent.findIndex((s) => s.cmd.startsWith('docker stack deploy'));
-  assert.ok(m.sent.findIndex((s) => s.cmd.startsWith('docker secret rm')) > deploy, 'removed after the deploy');
-  assert.is(rm.length, 2);
-});
+for (const curl of [true, false]) {
+  const via = curl ? "Engine API (curl on the manager's socket)" : 'docker CLI (no curl on the host)';
+
+  test(`${via}: a deploy: the secret from stdin (never in a command), deploy --resolve-image never --prune, then the record; a second run does nothing`, async () => {
+    const m = manager({ curl });
+    const r = await dockerStack({ stack: stack() }).run(m.ctx);
+    assert.is(r.changed, true);
+    const cmds = m.sent.map((s) => s.cmd);
+    const b64 = Buffer.from(KEY).toString('base64');
+    assert.not.ok(cmds.some((c) => c.includes(KEY) || c.includes(b64)), 'the key in a command');
+    const create = m.sent.find((s) => isCreate(s.cmd))!;
+    // CLI: the value itself on stdin; API: SecretCreate's JSON body, the value base64-encoded.
+    if (curl) assert.is(JSON.parse(create.stdin!).Data, b64);
+    else assert.is(create.stdin, KEY);
+    // The one labelling scheme (stacks/plan.ts), whichever transport makes the secret.
+    assert.equal(m.secrets.get(stack().secrets!.api_key!.name), { 'phoenix.stack': 'qdrant_service', 'phoenix.key': 'api_key' });
+    const deploy = cmds.findIndex((c) => c === `docker stack deploy --resolve-image never --prune -c '${PATH}.new' 'qdrant_service'`);
+    const record = cmds.findIndex((c) => c === `mv -f '${PATH}.new' '${PATH}'`);
+    assert.ok(deploy > 0 && record > deploy, cmds.join('\n'));
+    assert.not.ok(m.files[PATH]!.includes(KEY));
+    assert.match(r.msg!, /1 service\(s\) running; qdrant \/readyz ok/);
+    // Through the API, the state, the services and the secrets were read in one round trip, before the deploy.
+    if (curl) {
+      const first = cmds.findIndex((c) => c.includes("'http://localhost/info'"));
+      assert.ok(first >= 0 && cmds[first]!.includes("'http://localhost/services?filters=") && cmds[first]!.includes("'http://localhost/secrets?filters="), cmds[first]);
+      assert.not.ok(cmds.some((c) => c.startsWith('docker info') || c.includes('docker service') || c.includes('docker secret')), cmds.join('\n'));
+    }
+    // The same stack again: the record matches and the secret exists (live services: see stack-drift.test.ts).
+    const again = manager({ files: m.files, secrets: [stack().secrets!.api_key!.name], curl });
+    // (no live services in this fake: the record alone says "deployed"; drift is the e2e's part)
+    const r2 = await dockerStack({ stack: stack() }).run(again.ctx);
+    assert.is(r2.changed, true, 'the fake reports no live services, which is drift');
+    assert.match(r2.msg!, /live services differ: qdrant_service_qdrant: not running/);
+    // What it read before deciding: the record (its state, its text), then the swarm: one round trip through the API.
+    const reads = again.sent.slice(0, again.sent.findIndex((x) => x.cmd.startsWith('install -d'))).map((x) => x.cmd);
+    assert.is(reads.length, curl ? 3 : 5, reads.join('\n'));
+  });
+
+  test(`${via}: a rotated key: the new secret is made, the stack deployed, then the stack's old secrets go (both label schemes); others' secrets stay`, async () => {
+    const old = 'qdrant_service_api_key_0123456789';
+    const legacy = { name: 'qdrant_service_api_key_abcdefabcd', labels: { 'com.docker.stack.namespace': 'qdrant_service', 'phoenix.managed': 'true' } };
+    const foreign = { name: 'qdrant_service_backup_token', labels: { owner: 'someone else' } };
+    const m = manager({ secrets: [old, legacy, foreign], curl });
+    const r = await dockerStack({ stack: stack() }).run(m.ctx);
+    assert.is(r.changed, true);
+    assert.match(r.msg!, /old secrets removed: qdrant_service_api_key_0123456789, qdrant_service_api_key_abcdefabcd/);
+    assert.equal([...m.secrets.keys()].sort(), [foreign.name, stack().secrets!.api_key!.name].sort());
+    const rm = m.sent.map((s) => s.cmd).filter(isRemove);
+    const deploy = m.sent.findIndex((s) => s.cmd.startsWith('docker stack deploy'));
+    assert.ok(m.sent.findIndex((s) => isRemove(s.cmd)) > deploy, 'removed after the deploy');
+    assert.is(rm.length, 2);
+  });
+}
 
 test.run();
