@@ -15,7 +15,7 @@
 //   BENCH_WARMUP=1          untimed runs per tool before each workload (workload 2 needs >= 1)
 //   BENCH_ONLY=lab|scale    run only the lab workloads (1-3) or only the scale workload (4);
 //   BENCH_ONLY=report       measure nothing, re-render RESULTS.md from RESULTS.json
-//   BENCH_TOOLS=ansible,ansiblecold,pyinfra,zx,zxwarm,boot,bootwarm,phx,phxwarm,zxtsx,tsx,node24
+//   BENCH_TOOLS=ansible,ansiblecold,pyinfra,zx,zxwarm,boot,bootwarm,phx,phxwarm,zxtsx,tsx,node24,node24warm
 //                           default: ansible,ansiblecold,pyinfra,zx,zxwarm,boot,bootwarm,phx,phxwarm (pyinfra and the
 //                           Node 24 zx when installed; the warm ones when the runner has the agent: see agentSupport())
 //   BENCH_WORKLOADS=noop,site,files   the lab workloads to run (default all three; files = workloads 2 and 3)
@@ -82,7 +82,7 @@ function stopAgent() {
   const help = spawnSync('node', ['bin/phoenix.mjs', '--help'], { cwd: ROOT, encoding: 'utf8' }).stdout ?? '';
   if (/\bagent\b/.test(help)) spawnSync('node', ['bin/phoenix.mjs', 'agent', 'stop'], { cwd: ROOT, stdio: 'ignore', timeout: 30_000 });
 }
-const WARM: ToolId[] = ['zxwarm', 'bootwarm', 'phxwarm'];
+const WARM: ToolId[] = ['zxwarm', 'bootwarm', 'phxwarm', 'node24warm'];
 const NA_NOTE = 'n/a (no agent in this build)';
 
 const TOOLS = (process.env.BENCH_TOOLS ?? ['ansible', 'ansiblecold', existsSync(PYINFRA) && 'pyinfra', existsSync(NODE24) && 'zx', existsSync(NODE24) && 'zxwarm', 'boot', 'bootwarm', 'phx', 'phxwarm'].filter(Boolean).join(','))
@@ -96,7 +96,7 @@ const OUT = resolve(ROOT, process.env.BENCH_OUT ?? 'bench/RESULTS.md');
 /** Every child is bounded: a run that takes longer than this is killed and reported. */
 const RUN_TIMEOUT_MS = int('BENCH_RUN_TIMEOUT', 1800) * 1000;
 
-type ToolId = 'ansible' | 'ansiblecold' | 'pyinfra' | 'zx' | 'zxwarm' | 'zxtsx' | 'boot' | 'bootwarm' | 'phx' | 'phxwarm' | 'tsx' | 'node24';
+type ToolId = 'ansible' | 'ansiblecold' | 'pyinfra' | 'zx' | 'zxwarm' | 'zxtsx' | 'boot' | 'bootwarm' | 'phx' | 'phxwarm' | 'tsx' | 'node24' | 'node24warm';
 const TOOL_LABEL: Record<ToolId, string> = {
   ansible: 'ansible-playbook (warm: ControlPersist)',
   ansiblecold: 'ansible-playbook (cold: no ControlMaster)',
@@ -110,6 +110,7 @@ const TOOL_LABEL: Record<ToolId, string> = {
   phxwarm: 'phoenix (npx phoenix site, warm: agent)',
   tsx: 'phoenix (node --import=tsx)',
   node24: 'phoenix (Node 24, --import=phoenix/boot)',
+  node24warm: 'phoenix (Node 24, --import=phoenix/boot, warm: agent)',
 };
 const SHORT: Record<ToolId, string> = {
   ansible: 'ansible warm',
@@ -124,12 +125,13 @@ const SHORT: Record<ToolId, string> = {
   phxwarm: 'npx phoenix warm',
   tsx: 'node tsx',
   node24: 'node 24 boot',
+  node24warm: 'node 24 boot warm',
 };
-const PHOENIX_TOOLS: ToolId[] = ['zx', 'zxwarm', 'zxtsx', 'boot', 'bootwarm', 'phx', 'phxwarm', 'tsx', 'node24'];
-const TOOL_ORDER: ToolId[] = ['ansible', 'ansiblecold', 'pyinfra', 'zx', 'zxwarm', 'zxtsx', 'boot', 'bootwarm', 'phx', 'phxwarm', 'tsx', 'node24'];
+const PHOENIX_TOOLS: ToolId[] = ['zx', 'zxwarm', 'zxtsx', 'boot', 'bootwarm', 'phx', 'phxwarm', 'tsx', 'node24', 'node24warm'];
+const TOOL_ORDER: ToolId[] = ['ansible', 'ansiblecold', 'pyinfra', 'zx', 'zxwarm', 'zxtsx', 'boot', 'bootwarm', 'phx', 'phxwarm', 'tsx', 'node24', 'node24warm'];
 /** Tools that run each workload: `npx phoenix` runs only site.ts; site.ts has no Ansible or pyinfra twin. */
 const RUNS_ON: Record<string, (t: ToolId) => boolean> = {
-  site: (t) => ['boot', 'bootwarm', 'phx', 'phxwarm', 'zx', 'zxwarm'].includes(t),
+  site: (t) => ['boot', 'bootwarm', 'phx', 'phxwarm', 'zx', 'zxwarm', 'node24', 'node24warm'].includes(t),
 };
 const runsOn = (w: string, t: ToolId) => (RUNS_ON[w] ? RUNS_ON[w]!(t) : t !== 'phx' && t !== 'phxwarm');
 
@@ -378,7 +380,7 @@ function command(tool: ToolId, w: WorkloadId, t: Target, runId: string | undefin
 function phoenixPrefix(tool: ToolId): string[] {
   if (tool === 'zx' || tool === 'zxwarm' || tool === 'zxtsx') return ['npx', 'zx'];
   if (tool === 'boot' || tool === 'bootwarm') return ['node', '--import=phoenix/boot'];
-  if (tool === 'node24') return [NODE24, '--import=phoenix/boot'];
+  if (tool === 'node24' || tool === 'node24warm') return [NODE24, '--import=phoenix/boot'];
   return ['node', '--import=tsx'];
 }
 /** Each variant loads only its own loader (phoenix's .npmrc sets no node option; a user's shell might). */
@@ -386,7 +388,7 @@ function phoenixEnv(tool: ToolId): Record<string, string> {
   // npx zx: Node 24 first on PATH (npm and zx run on it), which imports the .ts natively; Node 20 cannot.
   if (tool === 'zx' || tool === 'zxwarm') return { NODE_OPTIONS: '', PATH: `${dirname(NODE24)}:${process.env.PATH}` };
   if (tool === 'zxtsx') return { NODE_OPTIONS: '', npm_config_node_options: '--import=tsx' }; // the .npmrc before issue 9
-  if (tool === 'node24') return { NODE_OPTIONS: '', PATH: `${dirname(NODE24)}:${process.env.PATH}` };
+  if (tool === 'node24' || tool === 'node24warm') return { NODE_OPTIONS: '', PATH: `${dirname(NODE24)}:${process.env.PATH}` };
   return { NODE_OPTIONS: '' };
 }
 

@@ -36,9 +36,10 @@ const TOOLS: [id: string, label: string, color: string][] = [
   ['zxtsx', 'phoenix: npx zx, tsx loader', '#92c5de'],
   ['tsx', 'phoenix: node --import=tsx', '#6a51a3'],
   ['node24', 'phoenix: Node 24 --import=phoenix/boot', '#3f007d'],
+  ['node24warm', 'phoenix: Node 24 --import=phoenix/boot, warm', '#54278f'],
 ];
 /** The warm variants, drawn "n/a" beside their cold twin when a run has no figure for them. */
-const WARM_OF: Record<string, string> = { zx: 'zxwarm', phx: 'phxwarm', boot: 'bootwarm' };
+const WARM_OF: Record<string, string> = { zx: 'zxwarm', phx: 'phxwarm', boot: 'bootwarm', node24: 'node24warm' };
 
 const WORKLOAD: Record<string, string> = {
   noop: 'W1: 20 × true',
