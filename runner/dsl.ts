@@ -168,11 +168,15 @@ export interface RoleOptions<V extends Vars> {
    */
   vars?: VarsSchema;
   /**
-   * Work that needs only a host's vars, never the host (e.g. a slow key derivation), started for
-   * every host the role will run on as soon as the run starts, beside the connections, so it is
+   * Work that needs only a host's vars, never the host (e.g. a slow key derivation), started once
+   * per host the role will run on as soon as the run starts, beside the connections, so it is
    * done before the role's turn. The role's first task on that host waits for it (its time counts
-   * in that task's); a rejection fails the host there, with the role's name. Not called by
-   * `--list-*` or `--syntax-check`; called in check mode too (it touches no host).
+   * in that task's, and a `when` that skips the task still waits); a rejection fails the host
+   * there, naming the role, whatever that task's `ignoreErrors`. Called in check mode too (it
+   * touches no host), and for a host even if it fails before the role's turn; not called by
+   * `--list-*` or `--syntax-check`, nor for a role that `--tags`, `--skip-tags` or
+   * `--start-at-task` leave without tasks. One that never settles holds its task until a second
+   * Ctrl-C.
    */
   prepare?: (vars: V) => unknown;
 }

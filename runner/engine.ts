@@ -169,6 +169,9 @@ export function hostSlots(): HostSlots {
     });
 }
 
+/** A role's prepare (RoleOptions.prepare) failed: its host fails at the role's first task, whatever that task's ignoreErrors. */
+class PrepareError extends TaskError {}
+
 function statusOf(r: ActionResult): TaskStatus {
   if (r.skipped) return 'skipped';
   if (r.changed === 'unknown') return 'unknown';
@@ -435,7 +438,7 @@ export class Engine {
         if (ready)
           await Promise.race([
             ready.catch((e: unknown) => {
-              throw new TaskError(`role ${roleName}: its prepare failed: ${(e as Error)?.message ?? String(e)}`);
+              throw new PrepareError(`role ${roleName}: its prepare failed: ${(e as Error)?.message ?? String(e)}`, e instanceof TaskError ? e.detail : {});
             }),
             aborted,
           ]);
@@ -520,7 +523,7 @@ export class Engine {
           error: { message: (e as Error).message, command: d.command, stderr: d.stderr?.trim(), code: d.code },
           durationMs: Date.now() - start,
           ...output({ stdout: d.stdout }),
-          ...(t?.ignoreErrors ? { ignored: true, msg: 'ignored' } : {}),
+          ...(t?.ignoreErrors && !(e instanceof PrepareError) ? { ignored: true, msg: 'ignored' } : {}),
         });
         throw e;
       } finally {
@@ -546,7 +549,8 @@ export class Engine {
           for (const h of (t.notify ?? []) as Handler<any>[]) if (!notified.includes(h)) notified.push(h);
         }
       } catch (e) {
-        if (t.ignoreErrors) {
+        // A failed prepare is the role's, not the task's: ignoreErrors does not cover it.
+        if (t.ignoreErrors && !(e instanceof PrepareError)) {
           outputs.set(t.register, t.name, { failed: redact((e as Error).message) });
           continue;
         }

@@ -76,29 +76,40 @@ const api = (path: string, query?: Record<string, string>) => `http://localhost$
 const stackFilter = (name: string) => ({ filters: JSON.stringify({ label: [`com.docker.stack.namespace=${name}`] }) });
 const secretFilter = (name: string) => ({ filters: JSON.stringify({ name: [`${name}_`] }) });
 
+type Answer = { status: number; body: string };
+type Gets = { answers: Answer[]; complete: boolean; command: string; code: number; stderr: string } | { noCurl: { code: number; stdout: string; stderr: string } };
+
 /**
  * GETs on Docker's Engine API through the manager's socket, all in one curl process (one round
- * trip, one connection): each answer's HTTP status and body, apart. A transfer that failed
- * (no socket) has status 0. Where the host has no curl, `withoutCurl` runs in the same round
- * trip instead, and its output comes back as `noCurl`.
+ * trip, one connection; read-only): each answer's HTTP status and body, apart. A transfer that
+ * failed (no socket, dockerd down) has status 0, and curl says why on stderr. `complete` is false
+ * when curl did not print an answer per URL (a curl without --unix-socket, output cut short).
+ * Where the host has no curl, `withoutCurl` runs in the same round trip instead, and its output
+ * comes back as `noCurl`.
  */
-async function engineGets(ctx: ActionContext, urls: string[], withoutCurl = ':'): Promise<{ answers: { status: number; body: string }[] } | { noCurl: { code: number; stdout: string; stderr: string } }> {
+async function engineGets(ctx: ActionContext, urls: string[], withoutCurl = ':'): Promise<Gets> {
   const mark = `phx-api-${randomBytes(6).toString('hex')}`;
-  const cmd = `command -v curl >/dev/null 2>&1 || { echo ${mark}-no-curl; ${withoutCurl}; exit; }; curl -sS --unix-socket ${SOCKET} -w ${shQuote(`\\n${mark} %{http_code}\\n`)} ${urls.map(shQuote).join(' ')}`;
-  const r = await ctx.run(cmd);
+  const command = `command -v curl >/dev/null 2>&1 || { echo ${mark}-no-curl; ${withoutCurl}; exit; }; curl -sS --unix-socket ${SOCKET} -w ${shQuote(`\\n${mark} %{http_code}\\n`)} ${urls.map(shQuote).join(' ')}`;
+  const r = await ctx.probe(command);
   if (r.stdout.startsWith(`${mark}-no-curl\n`)) return { noCurl: { code: r.code, stdout: r.stdout.slice(mark.length + 9), stderr: r.stderr } };
-  const answers: { status: number; body: string }[] = [];
+  const answers: Answer[] = [];
   const re = new RegExp(`\\n${mark} (\\d{3})\\n`, 'g');
   let from = 0;
   for (let m; (m = re.exec(r.stdout)); from = re.lastIndex) answers.push({ status: Number(m[1]), body: r.stdout.slice(from, m.index) });
-  if (answers.length !== urls.length) throw new TaskError(`${ctx.host.name}: docker's Engine API (${SOCKET}) gave ${answers.length} of ${urls.length} answers`, { command: cmd, stderr: r.stderr, code: r.code });
-  return { answers };
+  return { answers, complete: answers.length === urls.length, command, code: r.code, stderr: r.stderr };
 }
 
-/** An Engine API answer's JSON, or a TaskError naming the call, its status and docker's message. */
-function answer<T>(ctx: ActionContext, what: string, a: { status: number; body: string }, ok = 200): T {
+/** Why a call got no answer: curl's own words where it said any. */
+const why = (g: { stderr: string }, a?: Answer) => g.stderr.trim().split('\n').slice(-3).join('; ') || (a ? `docker's Engine API answered ${a.status || 'nothing'}` : 'no answer from curl');
+
+/** An Engine API answer's JSON, or a TaskError naming the host, the call, its status and docker's message. */
+function answer<T>(ctx: ActionContext, what: string, a: Answer, ok = 200): T {
   if (a.status !== ok) throw new TaskError(`${ctx.host.name}: ${what}: docker's Engine API answered ${a.status || 'nothing (is dockerd running?)'}${a.body.trim() ? `: ${a.body.trim().slice(0, 300)}` : ''}`);
-  return (a.body.trim() ? JSON.parse(a.body) : undefined) as T;
+  try {
+    return (a.body.trim() ? JSON.parse(a.body) : undefined) as T;
+  } catch {
+    throw new TaskError(`${ctx.host.name}: ${what}: docker's Engine API answer is not JSON (cut short?): ${JSON.stringify(a.body.slice(0, 200))}`);
+  }
 }
 
 /** The swarm through Docker's Engine API on the manager's socket (the objects `docker ... inspect` prints). */
@@ -106,7 +117,9 @@ export function engineSwarmView(ctx: ActionContext): SwarmView {
   const get = async <T>(what: string, url: string): Promise<T> => {
     const got = await engineGets(ctx, [url]);
     if ('noCurl' in got) throw new TaskError(`${ctx.host.name}: ${what}: no curl on the host any more`);
-    return answer<T>(ctx, what, got.answers[0]!);
+    const a = got.answers[0];
+    if (!got.complete || !a || a.status === 0) throw new TaskError(`${ctx.host.name}: ${what}: ${why(got, a)}`, { command: got.command, stderr: got.stderr, code: got.code });
+    return answer<T>(ctx, what, a);
   };
   return {
     services: (name) => get<DockerService[]>(`cannot inspect the services of stack ${name}`, api('/services', stackFilter(name))),
@@ -140,9 +153,10 @@ async function readSwarm(ctx: ActionContext, name: string): Promise<{ manager: b
     const d = got.noCurl;
     return { manager: d.code === 0 && d.stdout.trim() === 'active true', state: d.stdout.trim() || d.stderr.trim(), view: cliSwarmView(ctx) };
   }
-  const [info, services, secrets] = got.answers as [{ status: number; body: string }, { status: number; body: string }, { status: number; body: string }];
-  if (info.status !== 200) return { manager: false, state: `docker's Engine API answered ${info.status || 'nothing'}`, view: engineSwarmView(ctx) };
-  const sw = (JSON.parse(info.body) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } }).Swarm ?? {};
+  const [info, services, secrets] = got.answers as [Answer, Answer, Answer];
+  // No answer (no docker, dockerd down, no permission, a curl that cannot do this): not a manager, in curl's words, as `docker info` said it before.
+  if (!got.complete || info.status !== 200) return { manager: false, state: why(got, info), view: engineSwarmView(ctx) };
+  const sw = answer<{ Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } }>(ctx, 'docker info', info).Swarm ?? {};
   const state = `${sw.LocalNodeState ?? '?'} ${sw.ControlAvailable ?? false}`;
   if (state !== 'active true') return { manager: false, state, view: engineSwarmView(ctx) };
   return {

@@ -2,8 +2,9 @@
 // transports only move it:
 //   - stacks/docker.ts          `docker stack deploy` on the manager (swarm.deployStacksWith 'docker')
 //   - roles/portainer/sync.ts   the Portainer API (`phoenix sync`, and site by default)
-// Each transport gives the plan a SwarmView: the few Docker reads and writes it needs (through
-// the manager's docker CLI, or Docker's API through Portainer's proxy).
+// Each transport gives the plan a SwarmView: the few Docker reads and writes it needs (Docker's
+// Engine API on the manager's socket, the docker CLI where it has no curl, or Docker's API
+// through Portainer's proxy).
 //
 //   renderStack(def)        validated against the compose spec, rendered: the stack file
 //   liveDrift(plan, live)   the live services against the file as docker deploys it (Env put in)

@@ -152,10 +152,6 @@ const NODES_SEP = '--phoenix-swarm-nodes--';
 const NODES_OK = '--phoenix-swarm-nodes-listed--';
 
 /**
- * The node's swarm state and, in the same round trip, the swarm's node list (read on a manager;
- * elsewhere it fails, and `nodes()` throws what listNodes would have).
- */
-/**
  * The swarm's nodes as this manager lists them, in one round trip. GET /nodes answers only on an
  * active manager that reaches its quorum, which is what the callers need first; the node's own
  * state (GET /info: ~35 ms of dockerd's time a call on the lab's manager, against ~17 ms for

@@ -140,6 +140,22 @@ test('a prepare that fails fails its host at the role\'s first task, named; the 
   assert.match(rec.error!.message, 'role keys: its prepare failed: cannot derive the key');
 });
 
+test("a failed prepare is the role's: ignoreErrors on its first task does not cover it", async () => {
+  const ev: string[] = [];
+  const r1 = role({
+    name: 'keys',
+    prepare: () => Promise.reject(new TaskError('no key', { stderr: 'why' })),
+    tasks: [task({ name: 'first', ignoreErrors: true, do: step(ev, 'first') }), task({ name: 'second', do: step(ev, 'second') })],
+  });
+  const r = await runPb(playbook('p', [play({ name: 'one', hosts: 'left', roles: [r1] })]));
+  assert.equal(r.recap.a!.status, 'failed');
+  assert.equal(ev, []);
+  const rec = r.plays[0]!.hosts.a!.tasks[0]!;
+  assert.is(rec.ignored, undefined);
+  assert.match(rec.error!.message, 'role keys: its prepare failed: no key');
+  assert.is(rec.error!.stderr, 'why');
+});
+
 test('a role that --tags leaves out is not prepared', async () => {
   let calls = 0;
   const r1 = role({ name: 'skipped', prepare: () => void calls++, tasks: [task({ name: 't', do: step([], 's') })] });

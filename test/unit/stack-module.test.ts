@@ -21,7 +21,15 @@ interface Sent {
 }
 
 /** A manager that knows files, whether the stack runs, and its secrets. */
-function manager(opts: { files?: Record<string, string>; deployed?: boolean; secrets?: (string | { name: string; labels: Record<string, string> })[]; check?: boolean; curl?: boolean }) {
+function manager(opts: {
+  files?: Record<string, string>;
+  deployed?: boolean;
+  secrets?: (string | { name: string; labels: Record<string, string> })[];
+  check?: boolean;
+  curl?: boolean;
+  /** The Engine API: the node's swarm state, a socket nobody answers (curl's stderr), a status for the services list or for a secret's creation. */
+  api?: { swarm?: { LocalNodeState: string; ControlAvailable: boolean }; down?: string; services?: number; create?: number };
+}) {
   const files = { ...(opts.files ?? {}) };
   let deployed = opts.deployed ?? false;
   // name -> labels
@@ -44,19 +52,23 @@ function manager(opts: { files?: Record<string, string>; deployed?: boolean; sec
         assert.ok(cmd.includes(`echo ${m[1]}-no-curl; docker info --format "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"; exit; }`), cmd);
         return ok(`${m[1]}-no-curl\nactive true\n`);
       }
-      const answers = [...m[2]!.matchAll(/'(http:\/\/localhost[^']*)'/g)].map(([, u]) => {
-        const url = new URL(u!);
+      const urls = [...m[2]!.matchAll(/'(http:\/\/localhost[^']*)'/g)].map(([, u]) => u!);
+      if (opts.api?.down) return { ...ok(urls.map(() => `\n${m![1]} 000\n`).join('')), code: 7, stderr: urls.map(() => `${opts.api!.down}\n`).join('') };
+      const answers = urls.map((u): [number, string] => {
+        const url = new URL(u);
         const f = JSON.parse(url.searchParams.get('filters') ?? '{}') as { label?: string[]; name?: string[] };
-        if (url.pathname === '/info') return JSON.stringify({ Swarm: { LocalNodeState: 'active', ControlAvailable: true } });
-        if (url.pathname === '/services') return JSON.stringify(deployed && f.label?.[0] === 'com.docker.stack.namespace=qdrant_service' ? [service] : []);
-        if (url.pathname === '/tasks') return JSON.stringify(deployed ? [{ ServiceID: 's1', DesiredState: 'running', Status: { State: 'running' } }] : []);
-        if (url.pathname === '/secrets') return JSON.stringify([...secrets].filter(([n]) => n.includes(f.name![0]!)).map(([Name, Labels], i) => ({ ID: `x${i}`, Spec: { Name, Labels } })));
+        if (url.pathname === '/info') return [200, JSON.stringify({ Swarm: opts.api?.swarm ?? { LocalNodeState: 'active', ControlAvailable: true } })];
+        if (url.pathname === '/services' && opts.api?.services) return [opts.api.services, '{"message":"rpc error: code = Unknown"}'];
+        if (url.pathname === '/services') return [200, JSON.stringify(deployed && f.label?.[0] === 'com.docker.stack.namespace=qdrant_service' ? [service] : [])];
+        if (url.pathname === '/tasks') return [200, JSON.stringify(deployed ? [{ ServiceID: 's1', DesiredState: 'running', Status: { State: 'running' } }] : [])];
+        if (url.pathname === '/secrets') return [200, JSON.stringify([...secrets].filter(([n]) => n.includes(f.name![0]!)).map(([Name, Labels], i) => ({ ID: `x${i}`, Spec: { Name, Labels } })))];
         throw new Error(`unexpected ${u}`);
       });
-      return ok(answers.map((a) => `${a}\n\n${m![1]} 200\n`).join(''));
+      return ok(answers.map(([c, a]) => `${a}\n\n${m![1]} ${c}\n`).join(''));
     }
     if (cmd.includes("-X POST -H 'Content-Type: application/json' --data-binary @- 'http://localhost/secrets/create'")) {
       const req = JSON.parse(stdin!) as { Name: string; Labels: Record<string, string>; Data: string };
+      if (opts.api?.create) return { ...ok(String(opts.api.create)), stderr: '{"message":"rpc error: code = AlreadyExists desc = secret exists"}' };
       secrets.set(req.Name, req.Labels);
       return ok('201');
     }
@@ -123,7 +135,7 @@ test('check mode on a manager without the stack: would deploy, shows the compose
   assert.match(r.msg!, /secret\(s\) to create: qdrant_service_api_key_[0-9a-f]{10}; not deployed/);
   assert.is(r.diff?.[0]?.path, PATH);
   assert.match(r.diff![0]!.text, /^\+\s+image: qdrant\/qdrant:/m);
-  assert.not.ok(m.sent.some((s) => /secret create|stack deploy|mv -f|cat >|install -d/.test(s.cmd)), m.sent.map((s) => s.cmd).join('\n'));
+  assert.not.ok(m.sent.some((s) => /secret create|-X (POST|PUT|DELETE)|--data-binary|stack deploy|mv -f|cat >|install -d/.test(s.cmd)), m.sent.map((s) => s.cmd).join('\n'));
 });
 
 const isCreate = (c: string) => c.startsWith('docker secret create') || c.includes("'http://localhost/secrets/create'");
@@ -182,5 +194,32 @@ for (const curl of [true, false]) {
     assert.is(rm.length, 2);
   });
 }
+
+test("Engine API: a node that is not a manager, a socket nobody answers, a failed read or create: each says so, naming the host; check mode would deploy", async () => {
+  const run = async (o: Parameters<typeof manager>[0]) => {
+    const m = manager(o);
+    try {
+      return { r: await dockerStack({ stack: stack() }).run(m.ctx), m };
+    } catch (e) {
+      return { e: e as TaskError, m };
+    }
+  };
+  const worker = await run({ api: { swarm: { LocalNodeState: 'active', ControlAvailable: false } } });
+  assert.match(worker.e!.message, /^vm1001: stack qdrant_service: not a swarm manager \(active false\)$/);
+  const down = "curl: (7) Failed to connect to localhost port 80 after 0 ms: Couldn't connect to server";
+  const gone = await run({ api: { down } });
+  assert.match(gone.e!.message, /vm1001: stack qdrant_service: not a swarm manager \(curl: \(7\) Failed to connect/);
+  // Check mode: the swarm may only be missing because earlier plays were not applied.
+  const checked = await run({ api: { down }, check: true });
+  assert.is(checked.r!.changed, true);
+  assert.match(checked.r!.msg!, /would deploy qdrant_service \(this host is not a swarm manager yet\)/);
+  const failedRead = await run({ api: { services: 500 } });
+  assert.match(failedRead.e!.message, /vm1001: cannot inspect the services of stack qdrant_service: docker's Engine API answered 500: \{"message":"rpc error/);
+  const failedCreate = await run({ api: { create: 409 } });
+  assert.match(failedCreate.e!.message, /vm1001: cannot create docker secret qdrant_service_api_key_[0-9a-f]{10} \(HTTP 409\)/);
+  const text = JSON.stringify({ msg: failedCreate.e!.message, detail: failedCreate.e!.detail });
+  assert.not.ok(text.includes(KEY) || text.includes(Buffer.from(KEY).toString('base64')), 'the key in the error');
+  assert.not.ok(failedCreate.m.sent.some((x) => x.cmd.startsWith('docker stack deploy')), 'deployed without its secret');
+});
 
 test.run();
