@@ -2,6 +2,7 @@
 // (independent of the runner under test), `npx phoenix ...` as a user runs it, the Portainer
 // API as a client sees it, and the test setup that removes the stacks.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { LAB_ROOT, labInventory, readLabState } from '../../lab/inventory.ts';
@@ -51,9 +52,11 @@ export function phoenix(args: string[]): Promise<{ code: number; out: string }> 
 
 /** Samples the process lists of both VMs while `during` runs. */
 export async function watchProcesses<T>(during: () => Promise<T>): Promise<{ result: T; ps: string }> {
-  // Ends by itself once nobody reads it (ps then fails on the closed pipe): ssh gives the remote
-  // command no SIGHUP without a terminal, and `while :` outlived every test run.
-  const loop = 'while ps -eo args; do sleep 0.2; done';
+  // ssh gives the remote command no SIGHUP without a terminal, and killing the client did not end
+  // the loop either (orphaned loops were found ps-ing every 0.2 s half an hour later, skewing the
+  // bench): it is killed by name afterwards, and bounded (15 min) in case that fails too.
+  const id = `phx-watch-${randomBytes(4).toString('hex')}`;
+  const loop = `${id}=1; i=0; while [ $i -lt 4500 ] && ps -eo args; do sleep 0.2; i=$((i+1)); done`;
   const kids = ['vm1001', 'vm1002'].map((g) =>
     spawn('ssh', ['-i', lab.key, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `${lab.user}@${lab.hosts[g]!.address}`, loop], { stdio: ['ignore', 'pipe', 'ignore'] }),
   );
@@ -63,6 +66,8 @@ export async function watchProcesses<T>(during: () => Promise<T>): Promise<{ res
     return { result: await during(), ps };
   } finally {
     for (const k of kids) k.kill();
+    // `[p]` so that the pattern does not match the shell that runs pkill.
+    await Promise.all(['vm1001', 'vm1002'].map((g) => ssh(g, `pkill -f '[p]${id.slice(1)}' || true`)));
   }
 }
 
