@@ -755,7 +755,7 @@ function report(extra: { lab: string; scale: string }, machineBy: Saved['machine
     '',
     '![wall time per tool and workload](RESULTS.svg)',
     '',
-    'The chart (bench/RESULTS.svg, drawn by bench/chart.ts from RESULTS.json) and the tables are the same figures. **The machine is shared**: 2 cores. The lab workloads (W1 and site.ts) were taken at 16:14–16:20 UTC on 2026-12-03, after round six (bench/ANALYSIS.md); the 200-host scale figures are from 14:31–14:43 the same day (nothing since changes that workload). Neither run had other work on the machine, except that the 200-host pyinfra run #1 (14:32–14:33) overlapped eight leaked `ps` loops of the e2e suite (since fixed) on the lab VMs. The load average of each run is in the raw figures; compare tools within a workload (they alternate run by run, so they share the load), not against other days.',
+    'The chart (bench/RESULTS.svg, drawn by bench/chart.ts from RESULTS.json) and the tables are the same figures. **The machine is shared**: 2 cores. The lab workloads (W1 and site.ts) were taken at 19:26–19:31 UTC on 2026-12-03, after round seven (bench/ANALYSIS.md), and the 200-host scale figures at 19:33–19:39 the same day, with no other work on the machine but a VM steal time of 2–7 % (vmstat): a slower moment than the round-six bench at 16:14 (Ansible W1 18.09 s against 16.68 s). A lab bench at 19:16 was discarded: four `ps` loops leaked by the sync e2e suite (since fixed) were running on the swarm VMs. The load average of each run is in the raw figures; compare tools within a workload (they alternate run by run, so they share the load), not against other days.',
     '',
     `Lab workloads: ${extra.lab}. Scale workload: ${extra.scale}.`,
     '',
