@@ -118,7 +118,7 @@ export function chartSvg(data: ChartInput, title = 'phoenix beside Ansible and p
       out.push(`<text x="${LABEL - 8}" y="${cy}" text-anchor="end">${esc(r.label)}</text>`);
       if (r.ms === null) {
         out.push(`<rect x="${LABEL}" y="${y}" width="60" height="${BAR}" fill="none" stroke="${r.color}" stroke-dasharray="3 2"/>`);
-        out.push(`<text x="${LABEL + 66}" y="${cy}" class="na">n/a (no agent in this build)</text>`);
+        out.push(`<text x="${LABEL + 66}" y="${cy}" class="na">not measured in this run</text>`);
       } else {
         const sec = r.ms / 1000;
         out.push(`<rect x="${LABEL}" y="${y}" width="${Math.max(1, x(sec) - LABEL).toFixed(1)}" height="${BAR}" fill="${r.color}"><title>${esc(`${r.label}: ${sec.toFixed(2)} s (median of ${r.runs})`)}</title></rect>`);
