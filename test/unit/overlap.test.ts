@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Engine } from '../../runner/engine.ts';
-import type { Connection, ExecResult } from '../../runner/connection/types.ts';
+import { gate, idle, type Gate } from '../harness/engine-fakes.ts';
 import { PlainRunner } from '../../runner/report.ts';
 import { recap } from '../../runner/report.ts';
 import { handler, play, playbook, resolveInventory, resolvePlan, role, run, task, SelectionError, TaskError, type Action, type Play, type Playbook } from '../../runner/index.ts';
@@ -17,27 +17,7 @@ const inv = {
   },
 };
 
-/** A connection that is never used for commands: the test's actions do their work in memory. */
-const idle: Connection = {
-  hostName: 'test',
-  async exec(): Promise<ExecResult> {
-    return { code: 0, stdout: '', stderr: '', stdoutBuffer: Buffer.from('') };
-  },
-  async abort() {
-    return false;
-  },
-  async close() {},
-};
 
-interface Gate {
-  promise: Promise<void>;
-  open(): void;
-}
-function gate(): Gate {
-  let open!: () => void;
-  const promise = new Promise<void>((r) => (open = r));
-  return { promise, open };
-}
 
 /** Waits for a gate, failing (not hanging) when nothing opens it: that is the bug under test. */
 async function through(g: Gate | undefined, what: string) {

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Engine } from '../../runner/engine.ts';
-import type { Connection, ExecResult } from '../../runner/connection/types.ts';
+import { gate, idle } from '../harness/engine-fakes.ts';
 import { PlainRunner, recap } from '../../runner/report.ts';
 import { play, playbook, resolveInventory, resolvePlan, role, task, TaskError, type Action, type Playbook } from '../../runner/index.ts';
 import { primeStackSecret, secretName, stackSecret } from '../../stacks/types.ts';
@@ -17,22 +17,7 @@ const inv = {
   },
 };
 
-const idle: Connection = {
-  hostName: 'test',
-  async exec(): Promise<ExecResult> {
-    return { code: 0, stdout: '', stderr: '', stdoutBuffer: Buffer.from('') };
-  },
-  async abort() {
-    return false;
-  },
-  async close() {},
-};
 
-function gate() {
-  let open!: () => void;
-  const promise = new Promise<void>((r) => (open = r));
-  return { promise, open };
-}
 
 function withDeadline<T>(p: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
