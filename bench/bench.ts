@@ -80,8 +80,14 @@ const AGENT = agentSupport();
 function stopAgent() {
   if (!AGENT) return;
   const help = spawnSync('node', ['bin/phoenix.mjs', '--help'], { cwd: ROOT, encoding: 'utf8' }).stdout ?? '';
-  if (/\bagent\b/.test(help)) spawnSync('node', ['bin/phoenix.mjs', 'agent', 'stop'], { cwd: ROOT, stdio: 'ignore', timeout: 30_000 });
+  if (!/\bagent\b/.test(help)) return;
+  for (const env of [{}, N24_AGENT]) spawnSync('node', ['bin/phoenix.mjs', 'agent', 'stop'], { cwd: ROOT, stdio: 'ignore', timeout: 30_000, env: { ...process.env, ...env } });
 }
+/**
+ * The Node 24 warm variants lease from an agent of their own, started by Node 24: the agent runs
+ * on the Node of the first client that starts it, and the Node 20 variants run first.
+ */
+const N24_AGENT = { PHOENIX_AGENT_DIR: `/tmp/phoenix-agent-bench-node24-${process.getuid?.() ?? 0}` };
 const WARM: ToolId[] = ['zxwarm', 'bootwarm', 'phxwarm', 'node24warm'];
 const NA_NOTE = 'n/a (no agent in this build)';
 
@@ -386,9 +392,11 @@ function phoenixPrefix(tool: ToolId): string[] {
 /** Each variant loads only its own loader (phoenix's .npmrc sets no node option; a user's shell might). */
 function phoenixEnv(tool: ToolId): Record<string, string> {
   // npx zx: Node 24 first on PATH (npm and zx run on it), which imports the .ts natively; Node 20 cannot.
-  if (tool === 'zx' || tool === 'zxwarm') return { NODE_OPTIONS: '', PATH: `${dirname(NODE24)}:${process.env.PATH}` };
+  if (tool === 'zx') return { NODE_OPTIONS: '', PATH: `${dirname(NODE24)}:${process.env.PATH}` };
+  if (tool === 'zxwarm') return { NODE_OPTIONS: '', PATH: `${dirname(NODE24)}:${process.env.PATH}`, ...N24_AGENT };
   if (tool === 'zxtsx') return { NODE_OPTIONS: '', npm_config_node_options: '--import=tsx' }; // the .npmrc before issue 9
-  if (tool === 'node24' || tool === 'node24warm') return { NODE_OPTIONS: '', PATH: `${dirname(NODE24)}:${process.env.PATH}` };
+  if (tool === 'node24') return { NODE_OPTIONS: '', PATH: `${dirname(NODE24)}:${process.env.PATH}` };
+  if (tool === 'node24warm') return { NODE_OPTIONS: '', PATH: `${dirname(NODE24)}:${process.env.PATH}`, ...N24_AGENT };
   return { NODE_OPTIONS: '' };
 }
 

@@ -99,8 +99,11 @@ async function engineGets(ctx: ActionContext, urls: string[], withoutCurl = ':')
   return { answers, complete: answers.length === urls.length, command, code: r.code, stderr: r.stderr };
 }
 
-/** Why a call got no answer: curl's own words where it said any. */
-const why = (g: { stderr: string }, a?: Answer) => g.stderr.trim().split('\n').slice(-3).join('; ') || (a ? `docker's Engine API answered ${a.status || 'nothing'}` : 'no answer from curl');
+/** Why a call got no answer: curl's own words (each once) where it said any. */
+const why = (g: { stderr: string }, a?: Answer) =>
+  a && a.status !== 0
+    ? `docker's Engine API answered ${a.status}${a.body.trim() ? `: ${a.body.trim().slice(0, 300)}` : ''}`
+    : `no answer on ${SOCKET}${g.stderr.trim() ? `: ${[...new Set(g.stderr.trim().split('\n'))].slice(-3).join('; ')}` : ''}`;
 
 /** An Engine API answer's JSON, or a TaskError naming the host, the call, its status and docker's message. */
 function answer<T>(ctx: ActionContext, what: string, a: Answer, ok = 200): T {
@@ -153,9 +156,11 @@ async function readSwarm(ctx: ActionContext, name: string): Promise<{ manager: b
     const d = got.noCurl;
     return { manager: d.code === 0 && d.stdout.trim() === 'active true', state: d.stdout.trim() || d.stderr.trim(), view: cliSwarmView(ctx) };
   }
-  const [info, services, secrets] = got.answers as [Answer, Answer, Answer];
-  // No answer (no docker, dockerd down, no permission, a curl that cannot do this): not a manager, in curl's words, as `docker info` said it before.
-  if (!got.complete || info.status !== 200) return { manager: false, state: why(got, info), view: engineSwarmView(ctx) };
+  const [info, services, secrets] = got.answers as [Answer | undefined, Answer, Answer];
+  // No answer from /info (no docker, dockerd down, no permission, a curl that cannot do this): not a
+  // manager, in curl's words, as `docker info` said it before. An answer cut short after it: an error.
+  if (!info || info.status === 0 || (info.status !== 200 && got.complete)) return { manager: false, state: why(got, info), view: engineSwarmView(ctx) };
+  if (!got.complete) throw new TaskError(`${ctx.host.name}: docker's Engine API (${SOCKET}) gave ${got.answers.length} of 3 answers`, { command: got.command, stderr: got.stderr, code: got.code });
   const sw = answer<{ Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } }>(ctx, 'docker info', info).Swarm ?? {};
   const state = `${sw.LocalNodeState ?? '?'} ${sw.ControlAvailable ?? false}`;
   if (state !== 'active true') return { manager: false, state, view: engineSwarmView(ctx) };

@@ -56,7 +56,7 @@ export async function watchProcesses<T>(during: () => Promise<T>): Promise<{ res
   // the loop either (orphaned loops were found ps-ing every 0.2 s half an hour later, skewing the
   // bench): it is killed by name afterwards, and bounded (15 min) in case that fails too.
   const id = `phx-watch-${randomBytes(4).toString('hex')}`;
-  const loop = `${id}=1; i=0; while [ $i -lt 4500 ] && ps -eo args; do sleep 0.2; i=$((i+1)); done`;
+  const loop = `: ${id}; i=0; while [ $i -lt 4500 ] && ps -eo args; do sleep 0.2; i=$((i+1)); done`;
   const kids = ['vm1001', 'vm1002'].map((g) =>
     spawn('ssh', ['-i', lab.key, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `${lab.user}@${lab.hosts[g]!.address}`, loop], { stdio: ['ignore', 'pipe', 'ignore'] }),
   );
@@ -66,8 +66,9 @@ export async function watchProcesses<T>(during: () => Promise<T>): Promise<{ res
     return { result: await during(), ps };
   } finally {
     for (const k of kids) k.kill();
-    // `[p]` so that the pattern does not match the shell that runs pkill.
-    await Promise.all(['vm1001', 'vm1002'].map((g) => ssh(g, `pkill -f '[p]${id.slice(1)}' || true`)));
+    // The id is in the loop shell's arguments only (ssh() sends its script on stdin); say so if the loops may have survived.
+    for (const [g, r] of await Promise.all(['vm1001', 'vm1002'].map(async (g) => [g, await ssh(g, `pkill -f '${id}'; ! pgrep -f '${id}' >/dev/null`)] as const)))
+      if (r.code !== 0) console.warn(`watchProcesses: the ps loop on ${g} may still run (${id}): ${r.err.trim()}`);
   }
 }
 

@@ -18,6 +18,7 @@ function stack() {
 interface Sent {
   cmd: string;
   stdin?: string;
+  readOnly?: boolean;
 }
 
 /** A manager that knows files, whether the stack runs, and its secrets. */
@@ -37,9 +38,9 @@ function manager(opts: {
   const service = { ID: 's1', Spec: { Name: 'qdrant_service_qdrant', Mode: { Replicated: { Replicas: 1 } } } };
   const sent: Sent[] = [];
   const ok = (stdout = '') => ({ code: 0, stdout, stderr: '', stdoutBuffer: Buffer.from(stdout) });
-  const run = async (cmd: string, o: { stdin?: string | Buffer | Secret } = {}) => {
+  const run = async (cmd: string, o: { stdin?: string | Buffer | Secret } = {}, readOnly = false) => {
     const stdin = o.stdin instanceof Secret ? o.stdin.reveal() : o.stdin?.toString();
-    sent.push({ cmd, stdin });
+    sent.push({ cmd, stdin, ...(readOnly ? { readOnly } : {}) });
     let m: RegExpExecArray | null;
     if ((m = /^if \[ -L '([^']+)'/.exec(cmd))) {
       const c = files[m[1]!];
@@ -108,7 +109,9 @@ function manager(opts: {
   };
   const check = opts.check ?? false;
   const change = async (plan: unknown, apply: () => Promise<unknown>) => (check ? plan : ((await apply()) ?? plan));
-  const ctx = { host: { name: 'vm1001' }, check, diff: true, pendingChanges: false, run, probe: run, change } as unknown as ActionContext;
+  // probe: what the engine lets through in check mode (read-only), recorded as such.
+  const probe = (cmd: string, o: { stdin?: string | Buffer | Secret } = {}) => run(cmd, o, true);
+  const ctx = { host: { name: 'vm1001' }, check, diff: true, pendingChanges: false, run, probe, change } as unknown as ActionContext;
   return { ctx, sent, files, secrets };
 }
 
@@ -167,6 +170,8 @@ for (const curl of [true, false]) {
       const first = cmds.findIndex((c) => c.includes("'http://localhost/info'"));
       assert.ok(first >= 0 && cmds[first]!.includes("'http://localhost/services?filters=") && cmds[first]!.includes("'http://localhost/secrets?filters="), cmds[first]);
       assert.not.ok(cmds.some((c) => c.startsWith('docker info') || c.includes('docker service') || c.includes('docker secret')), cmds.join('\n'));
+      // Every Engine API GET went through probe (read-only: it passes check mode); writes did not.
+      for (const x of m.sent.filter((y) => y.cmd.includes('--unix-socket'))) assert.is(!!x.readOnly, !/-X (POST|DELETE)/.test(x.cmd), x.cmd);
     }
     // The same stack again: the record matches and the secret exists (live services: see stack-drift.test.ts).
     const again = manager({ files: m.files, secrets: [stack().secrets!.api_key!.name], curl });
@@ -208,7 +213,7 @@ test("Engine API: a node that is not a manager, a socket nobody answers, a faile
   assert.match(worker.e!.message, /^vm1001: stack qdrant_service: not a swarm manager \(active false\)$/);
   const down = "curl: (7) Failed to connect to localhost port 80 after 0 ms: Couldn't connect to server";
   const gone = await run({ api: { down } });
-  assert.match(gone.e!.message, /vm1001: stack qdrant_service: not a swarm manager \(curl: \(7\) Failed to connect/);
+  assert.match(gone.e!.message, /vm1001: stack qdrant_service: not a swarm manager \(no answer on \/var\/run\/docker\.sock: curl: \(7\) Failed to connect[^;]*\)$/);
   // Check mode: the swarm may only be missing because earlier plays were not applied.
   const checked = await run({ api: { down }, check: true });
   assert.is(checked.r!.changed, true);
