@@ -94,7 +94,8 @@ export const formed = async () =>
 /** Test setup: both stacks gone from the swarm (waited for); with `portainerDb`, Portainer's database too. */
 export const removeStacks = (portainerDb: boolean) =>
   manager(`docker stack rm portainer_service qdrant_service >/dev/null 2>&1; docker rm -f portainer-bootstrap >/dev/null 2>&1
-    for i in $(seq 1 120); do
+    # Up to 3 min: an overlay network can outlive its stack's containers by over a minute (CI on 2026-12-03 gave up at 60 s).
+    for i in $(seq 1 360); do
       left="$(docker service ls -q --filter label=com.docker.stack.namespace=portainer_service; docker service ls -q --filter label=com.docker.stack.namespace=qdrant_service
               docker ps -aq --filter label=com.docker.stack.namespace=portainer_service; docker ps -aq --filter label=com.docker.stack.namespace=qdrant_service
               docker network ls -q --filter label=com.docker.stack.namespace=portainer_service)"
